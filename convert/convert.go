@@ -1,0 +1,130 @@
+// Package convert turns dropped usage files into Zuora's usage template.
+//
+// Readers (template CSV, other CSV dialects, xlsx, zip) produce Records;
+// every record is validated as Zuora's file import would; valid records are
+// written to template CSV parts that fit Zuora's upload limits. Nothing here
+// knows where files come from or where they go.
+package convert
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Record is one usage row, normalised.
+type Record struct {
+	Account        string // ACCOUNT_ID: the account number
+	UOM            string
+	Qty            string // plain decimal, no exponent, no grouping: "3.125"
+	Start          string // YYYY-MM-DD
+	End            string // YYYY-MM-DD or ""
+	Subscription   string // SUBSCRIPTION_ID
+	Charge         string // CHARGE_ID
+	Description    string
+	UniqueKey      string // UNIQUE_KEY
+	RatePlanCharge string // PRODUCT_RATE_PLAN_CHARGE_ID
+}
+
+// Problem is one reason a file is rejected. Problems are meant for a finance
+// user: Reason uses Zuora's own words where they fit.
+type Problem struct {
+	Member string // entry inside a zip, "" otherwise
+	Sheet  string // worksheet name for spreadsheets, "" otherwise
+	Line   int    // 1-based; the header is line 1 in a CSV; 0 for the whole file
+	Column string // template column, e.g. "QTY"; "" for the whole file
+	Value  string
+	Reason string
+}
+
+// Options are a source's settings for reading its files.
+type Options struct {
+	// DateFormat is the order of dates in the source: "MM/DD/YYYY",
+	// "DD/MM/YYYY", "DD.MM.YYYY", "YYYY-MM-DD". Empty infers it per file
+	// from the whole column, and rejects a column that stays ambiguous.
+	DateFormat string
+	// DecimalComma: "yes", "no", or "" to infer it when unambiguous.
+	DecimalComma string
+	// Sheet names the worksheet to read; empty takes the first sheet whose
+	// header row is recognised.
+	Sheet string
+	// Columns maps a template column ("ACCOUNT_ID") to the source's header.
+	Columns map[string]string
+	// Encoding overrides detection: "utf-8", "utf-16le", "utf-16be",
+	// "windows-1252".
+	Encoding string
+	// MaxProblems caps the problems kept; the rest are only counted.
+	// Zero means 100.
+	MaxProblems int
+}
+
+// Summary tells what a read found.
+type Summary struct {
+	Records      int
+	Problems     []Problem
+	MoreProblems int      // problems beyond MaxProblems
+	Ignored      []string // source columns that map to no template column
+}
+
+// Rejected reports whether the file must not be sent.
+func (s *Summary) Rejected() bool { return len(s.Problems) > 0 }
+
+// Read streams the valid records of the file called name to fn, and
+// collects the problems of the invalid ones. The format is chosen from the
+// name and the first bytes. A file that cannot be read at all (damaged,
+// unknown format, unsafe zip) gives a Problem with Line 0, not an error;
+// the error is for I/O failures and for errors returned by fn.
+func Read(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, fn func(Record) error) (Summary, error) {
+	return Summary{}, errors.New("convert.Read: not implemented")
+}
+
+// Template describes the CSV that Zuora receives.
+type Template struct {
+	// Columns in order; nil means the classic eight: ACCOUNT_ID, UOM, QTY,
+	// STARTDATE, ENDDATE, SUBSCRIPTION_ID, CHARGE_ID, DESCRIPTION.
+	Columns []string
+	// DateFormat is the Zuora API user's locale: "MM/DD/YYYY" (default) or
+	// "DD/MM/YYYY".
+	DateFormat string
+}
+
+// Limits of one upload. Zero values mean Zuora's: 4,194,304 bytes, 50
+// characters.
+type Limits struct {
+	MaxBytes int64
+	MaxName  int
+}
+
+// Part is one file ready to upload.
+type Part struct {
+	Index   int    // 0-based
+	Name    string // upload name: at most MaxName characters of [A-Za-z0-9._-], ends in .csv or .zip
+	Path    string // where it is on disk
+	Size    int64
+	SHA256  string // hex, of the bytes at Path
+	Records int
+}
+
+// Result is what Convert produced.
+type Result struct {
+	Summary
+	Parts []Part // empty when rejected
+}
+
+// Convert reads the file called name, validates every record, and, if none
+// is rejected, writes it as template CSV parts into dir. Parts are named
+// from the dropped name and id (a short string unique to the drop, e.g. a
+// hash prefix) so that every part name is unique and fits the limit. One
+// part is preferred; an oversized part is zipped; only a zip still over the
+// limit is split on row boundaries. When the file is rejected nothing is
+// left in dir. Like Read, problems with the file are in the Result.
+func Convert(ctx context.Context, name, id string, r io.ReaderAt, size int64, opt Options, t Template, lim Limits, dir string) (*Result, error) {
+	return nil, errors.New("convert.Convert: not implemented")
+}
+
+// WriteTemplate reads the file called name like Read and writes every valid
+// record to w as one template CSV, with no size limit (for `usagedrop check
+// -o`). The caller discards w when the summary says the file is rejected.
+func WriteTemplate(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, t Template, w io.Writer) (Summary, error) {
+	return Summary{}, errors.New("convert.WriteTemplate: not implemented")
+}

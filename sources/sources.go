@@ -1,0 +1,117 @@
+// Package sources defines where dropped usage files come from.
+//
+// A Source is a folder somewhere (a local directory, an S3 prefix, an SFTP
+// directory) into which people and systems drop files. Each backend lives in
+// its own package (sources/local, sources/s3, sources/sftp) and is checked by
+// the conformance suite in sources/sourcetest.
+//
+// The life of a file on a source is:
+//
+//	NAME                       dropped by a user, listed by List
+//	processing/OWNER/NAME      after Claim: this instance has taken it
+//	imported/NAME  or failed/NAME, plus reports beside it, after Finish
+//
+// Backends never interpret file contents and never talk to Zuora.
+package sources
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Object is one file a source offers.
+type Object struct {
+	// Source is the name of the source that listed the object.
+	Source string
+	// Key is the object's path relative to the source root, '/'-separated,
+	// e.g. "march.xlsx" or "processing/vm1/march.xlsx".
+	Key string
+	// Name is the file name the user dropped, without any folder; it stays
+	// the same when Claim moves the object.
+	Name    string
+	Size    int64
+	ModTime time.Time
+	// ETag identifies this version of the object: S3's ETag, or a token
+	// made from size and modification time where the store has no ETag.
+	// Two listings with equal ETags saw the same bytes.
+	ETag string
+	// Claimed reports that the object sits in processing/ under another
+	// owner whose lease has run out, so it may be taken over.
+	Claimed bool
+}
+
+// Report is a small file written beside a finished object, such as
+// "march.xlsx.errors.csv" or "march.xlsx.status.txt".
+type Report struct {
+	// Suffix is appended to the final name of the object, e.g. ".status.txt".
+	Suffix string
+	Body   []byte
+}
+
+// Outcome says where a finished object goes.
+type Outcome struct {
+	// Imported moves the object to imported/; otherwise it goes to failed/.
+	Imported bool
+	// Reports are written beside the object in its final folder.
+	Reports []Report
+}
+
+// Errors a caller decides on.
+var (
+	// ErrClaimed is returned by Claim when another instance holds the
+	// object and its lease has not run out.
+	ErrClaimed = errors.New("claimed by another instance")
+	// ErrChanged is returned by Claim or Open when the object's bytes are
+	// no longer those that were listed (its ETag changed).
+	ErrChanged = errors.New("object changed since it was listed")
+	// ErrFatal marks errors that no retry can mend until an operator acts:
+	// an unknown or changed host key, refused credentials, a missing
+	// bucket. Backends wrap it (fmt.Errorf("...: %w", ErrFatal)) with a
+	// message that names what to fix; the pipeline stops polling that
+	// source and keeps the others running.
+	ErrFatal = errors.New("source needs an operator")
+)
+
+// Source is one drop folder.
+//
+// Implementations must be safe for concurrent use. Every method that touches
+// the store honours ctx. A missing object is reported with an error that
+// satisfies errors.Is(err, fs.ErrNotExist).
+type Source interface {
+	// Name returns the configured name of the source, used in logs and in
+	// the ledger's identity of a drop.
+	Name() string
+
+	// List returns the files waiting directly in the drop folder, skipping
+	// folders, the source's own sub-folders (processing/, imported/,
+	// failed/) and names that mark unfinished or temporary files (dotfiles,
+	// "~$*", ".~lock.*#", "*.part", "*.tmp", "*.filepart"). It also returns
+	// claims in processing/ whose owner's lease has run out, with Claimed
+	// set. List does not decide whether a file is complete: the watcher
+	// does, by comparing listings over time.
+	List(ctx context.Context) ([]Object, error)
+
+	// Claim takes o for this instance by an atomic move into
+	// processing/OWNER/ (or an equivalent conditional write), so that two
+	// daemons on one folder never both take a file. It returns the object
+	// under its new key. Claiming an object this instance already holds
+	// refreshes its lease and returns it unchanged. It returns ErrClaimed
+	// when another live instance holds it, ErrChanged when its ETag no
+	// longer matches o.ETag, and fs.ErrNotExist when it has gone.
+	Claim(ctx context.Context, o Object) (Object, error)
+
+	// Open returns the bytes of the object at key. The caller must close it.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+
+	// Finish moves the object at key to imported/ or failed/ and writes the
+	// outcome's reports beside it. Reports are written first, each
+	// atomically (temp name, then rename), and the object is moved last, so
+	// a crash in between leaves the object where a retry finds it. A name
+	// already taken in the target folder gets a timestamp suffix rather
+	// than overwriting. It returns the key the object now has, and an error
+	// satisfying errors.Is(err, fs.ErrNotExist) when nothing is at key (a
+	// retry after the move already happened).
+	Finish(ctx context.Context, key string, o Outcome) (string, error)
+}
