@@ -1,0 +1,342 @@
+// Package config reads usagedrop's YAML configuration.
+//
+// The flow is DefaultConfig → Parse → Validate. Parse expands ${ENV}
+// references, rejects unknown keys, and reads *_file secrets; Validate
+// reports every problem as "key: reason (got value)" with the YAML line.
+// Nothing here knows how sources or Zuora work: the pipeline maps these
+// plain values onto the backends.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Builtin is the endpoint value that runs Zuora's simulator in-process.
+const Builtin = "builtin"
+
+// Secret is a string that never prints itself.
+type Secret string
+
+// String redacts the secret so that logging a config cannot leak it.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "**redacted**"
+}
+
+// MarshalYAML redacts the secret when a config is printed.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Value returns the secret itself, for the one place that sends it.
+func (s Secret) Value() string { return string(s) }
+
+// Duration is a time.Duration written as "2s" or "1h30m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: not a duration like 2s or 5m (got %q)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration back in Go's notation.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Config is the whole file.
+type Config struct {
+	// Instance names this daemon in claims on shared folders; default the
+	// host name. Two daemons on one folder must have different names.
+	Instance string `yaml:"instance"`
+	Ledger   string `yaml:"ledger"`
+	Spool    string `yaml:"spool"`
+	// Workers is how many drops are worked on at once.
+	Workers int `yaml:"workers"`
+	// HTTP is the address of the status, health and metrics endpoint;
+	// "off" disables it.
+	HTTP    string   `yaml:"http"`
+	Zuora   Zuora    `yaml:"zuora"`
+	Sources []Source `yaml:"sources"`
+
+	lines map[string]int // key path → YAML line, for messages
+}
+
+// Zuora says how to reach the tenant.
+type Zuora struct {
+	// Endpoint is a REST base URL, a shortcut name from Endpoints, or
+	// "builtin" for the in-process simulator.
+	Endpoint     string `yaml:"endpoint"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// ClientSecretFile, when set, is read for the secret (systemd
+	// credentials, Kubernetes secrets).
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// DateFormat is the date order of the Zuora API user's locale.
+	DateFormat string `yaml:"date_format"`
+	// API is the import API: "file" (POST /v1/usage, the default),
+	// "object", "mediation" or "soap".
+	API string `yaml:"api"`
+	// Columns is the template header sent to Zuora, in order.
+	Columns   []string `yaml:"columns"`
+	EntityIDs string   `yaml:"entity_ids"`
+	OrgIDs    string   `yaml:"org_ids"`
+	// Poll is the longest wait between two status checks of an import.
+	Poll Duration `yaml:"poll"`
+}
+
+// Source is one drop folder. Which keys apply depends on Type.
+type Source struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // local, s3, sftp
+	Path string `yaml:"path"` // local and sftp: the drop folder
+
+	Settle   Duration `yaml:"settle"`
+	Interval Duration `yaml:"interval"` // how often to list
+	Lease    Duration `yaml:"lease"`    // how long a claim holds without renewal
+
+	ImportedDir string `yaml:"imported_dir"`
+	FailedDir   string `yaml:"failed_dir"`
+
+	// sftp
+	Address       string   `yaml:"address"`
+	User          string   `yaml:"user"`
+	Password      Secret   `yaml:"password"`
+	PasswordFile  string   `yaml:"password_file"`
+	KeyFile       string   `yaml:"key_file"`
+	KeyPassphrase Secret   `yaml:"key_passphrase"`
+	KnownHosts    string   `yaml:"known_hosts"`
+	HostKey       string   `yaml:"host_key"`
+	Timeout       Duration `yaml:"timeout"`
+
+	// s3
+	Bucket          string `yaml:"bucket"`
+	Prefix          string `yaml:"prefix"`
+	Region          string `yaml:"region"`
+	Endpoint        string `yaml:"endpoint"`
+	PathStyle       bool   `yaml:"path_style"`
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey Secret `yaml:"secret_access_key"`
+	SSE             string `yaml:"sse"`
+	SSEKMSKeyID     string `yaml:"sse_kms_key_id"`
+
+	// how to read the files
+	DateFormat   string            `yaml:"date_format"`
+	DecimalComma string            `yaml:"decimal_comma"`
+	Sheet        string            `yaml:"sheet"`
+	Columns      map[string]string `yaml:"columns"`
+	Encoding     string            `yaml:"encoding"`
+}
+
+// Endpoints are Zuora's documented REST hosts by short name.
+var Endpoints = map[string]string{
+	"us-production":     "https://rest.zuora.com",
+	"us-cloud1":         "https://rest.na.zuora.com",
+	"us-sandbox":        "https://rest.apisandbox.zuora.com",
+	"us-cloud1-sandbox": "https://rest.sandbox.na.zuora.com",
+	"us-developer":      "https://rest.test.zuora.com",
+	"eu-production":     "https://rest.eu.zuora.com",
+	"eu-sandbox":        "https://rest.sandbox.eu.zuora.com",
+	"eu-developer":      "https://rest.test.eu.zuora.com",
+	"ap-production":     "https://rest.ap.zuora.com",
+	"ap-developer":      "https://rest.test.ap.zuora.com",
+}
+
+// DefaultConfig is what runs with no config file: a local drop folder in
+// the working directory and the built-in Zuora simulator.
+func DefaultConfig() *Config {
+	return &Config{
+		Ledger:  "usagedrop.db",
+		Spool:   "spool",
+		Workers: 2,
+		HTTP:    "127.0.0.1:8321",
+		Zuora:   Zuora{Endpoint: Builtin, DateFormat: "MM/DD/YYYY", API: "file", Poll: Duration(30 * time.Second)},
+		Sources: []Source{{Name: "drop", Type: "local", Path: "drop"}},
+	}
+}
+
+// ParseFile reads and parses the config at path.
+func ParseFile(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Parse reads a config over the defaults. ${VAR} in a value is replaced by
+// the environment variable VAR; a reference to an unset variable is an
+// error, so that a typo does not become an empty password. Comments are
+// left alone.
+func Parse(r io.Reader) (*Config, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	var missing []string
+	expandEnv(&root, &missing)
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("environment variables not set: %s", strings.Join(missing, ", "))
+	}
+	c := DefaultConfig()
+	c.Sources = nil
+	c.lines = map[string]int{}
+	collectLines(&root, "", c.lines)
+	if len(root.Content) > 0 {
+		// Decoding through a re-encoded document keeps KnownFields, which
+		// Node.Decode does not offer.
+		b, err := yaml.Marshal(&root)
+		if err != nil {
+			return nil, fmt.Errorf("parse config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("parse config: %w", err)
+		}
+	}
+	if err := c.readSecretFiles(); err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	return c, nil
+}
+
+func expandEnv(n *yaml.Node, missing *[]string) {
+	if n.Kind == yaml.ScalarNode {
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				*missing = append(*missing, name)
+			}
+			return v
+		})
+	}
+	for _, c := range n.Content {
+		expandEnv(c, missing)
+	}
+}
+
+func collectLines(n *yaml.Node, path string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			collectLines(c, path, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := join(path, n.Content[i].Value)
+			out[k] = n.Content[i].Line
+			collectLines(n.Content[i+1], k, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			k := fmt.Sprintf("%s[%d]", path, i)
+			out[k] = c.Line
+			collectLines(c, k, out)
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func (c *Config) readSecretFiles() error {
+	read := func(field string, file string, dst *Secret) error {
+		if file == "" {
+			return nil
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+		*dst = Secret(strings.TrimRight(string(b), "\r\n"))
+		return nil
+	}
+	if err := read("zuora.client_secret_file", c.Zuora.ClientSecretFile, &c.Zuora.ClientSecret); err != nil {
+		return err
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if err := read(fmt.Sprintf("sources[%d].password_file", i), s.PasswordFile, &s.Password); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Instance == "" {
+		c.Instance, _ = os.Hostname()
+	}
+	if c.Zuora.API == "" {
+		c.Zuora.API = "file"
+	}
+	if c.Zuora.DateFormat == "" {
+		c.Zuora.DateFormat = "MM/DD/YYYY"
+	}
+	if c.Zuora.Poll == 0 {
+		c.Zuora.Poll = Duration(30 * time.Second)
+	}
+	if u, ok := Endpoints[c.Zuora.Endpoint]; ok {
+		c.Zuora.Endpoint = u
+	}
+	if c.Workers == 0 {
+		c.Workers = 2
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Settle == 0 {
+			s.Settle = Duration(2 * time.Second)
+		}
+		if s.Interval == 0 {
+			s.Interval = Duration(defaultInterval(s.Type))
+		}
+		if s.Lease == 0 {
+			s.Lease = Duration(time.Hour)
+		}
+		if s.Timeout == 0 {
+			s.Timeout = Duration(30 * time.Second)
+		}
+	}
+}
+
+func defaultInterval(typ string) time.Duration {
+	if typ == "local" {
+		// fsnotify does the quick work; the rescan covers network mounts
+		// and missed events.
+		return 30 * time.Second
+	}
+	return 15 * time.Second
+}
+
+// Line returns the YAML line of a key path such as "sources[1].path", or 0.
+func (c *Config) Line(path string) int { return c.lines[path] }

@@ -1,0 +1,119 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// ValidationError lists every problem found in a config at once, so an
+// operator fixes them in one pass.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	return "invalid config:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// DateFormats are the date orders usagedrop reads and writes.
+var DateFormats = []string{"MM/DD/YYYY", "DD/MM/YYYY", "DD.MM.YYYY", "YYYY-MM-DD"}
+
+// TemplateColumns are the columns Zuora's usage template may have.
+var TemplateColumns = []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE", "ENDDATE",
+	"SUBSCRIPTION_ID", "CHARGE_ID", "DESCRIPTION", "UNIQUE_KEY", "PRODUCT_RATE_PLAN_CHARGE_ID"}
+
+// Validate checks the config and returns a *ValidationError naming every
+// bad key, the reason and the value found.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+	v.check(c.Ledger != "", "ledger", "must be a file path", c.Ledger)
+	v.check(c.Spool != "", "spool", "must be a directory path", c.Spool)
+	v.check(c.Workers > 0 && c.Workers <= 64, "workers", "must be between 1 and 64", c.Workers)
+	v.check(c.Instance != "" && !strings.ContainsAny(c.Instance, `/\ `), "instance",
+		"must be a name without slashes or spaces", c.Instance)
+	z := c.Zuora
+	if z.Endpoint != Builtin {
+		u, err := url.Parse(z.Endpoint)
+		v.check(err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "",
+			"zuora.endpoint", "must be an https URL, a region name such as us-sandbox, or builtin", z.Endpoint)
+		v.check(z.ClientID != "", "zuora.client_id", "is required for a real tenant", z.ClientID)
+		v.check(z.ClientSecret != "", "zuora.client_secret", "is required for a real tenant", "")
+	}
+	v.check(z.DateFormat == "MM/DD/YYYY" || z.DateFormat == "DD/MM/YYYY", "zuora.date_format",
+		"must be MM/DD/YYYY (en_US API user) or DD/MM/YYYY (en_GB, en_AU)", z.DateFormat)
+	v.check(slices.Contains([]string{"file", "object", "mediation", "soap"}, z.API), "zuora.api",
+		"must be file, object, mediation or soap", z.API)
+	for i, col := range z.Columns {
+		v.check(slices.Contains(TemplateColumns, col), fmt.Sprintf("zuora.columns[%d]", i),
+			"is not a column of Zuora's usage template ("+strings.Join(TemplateColumns, ", ")+")", col)
+	}
+	v.check(len(c.Sources) > 0, "sources", "at least one source is needed", len(c.Sources))
+	names := map[string]bool{}
+	for i, s := range c.Sources {
+		v.source(i, s)
+		v.check(!names[s.Name], fmt.Sprintf("sources[%d].name", i), "is used by another source", s.Name)
+		names[s.Name] = true
+	}
+	if len(v.problems) > 0 {
+		return &ValidationError{Problems: v.problems}
+	}
+	return nil
+}
+
+type validator struct {
+	c        *Config
+	problems []string
+}
+
+func (v *validator) check(ok bool, key, reason string, got any) {
+	if ok {
+		return
+	}
+	line := ""
+	if n := v.c.Line(key); n > 0 {
+		line = fmt.Sprintf("line %d: ", n)
+	}
+	v.problems = append(v.problems, fmt.Sprintf("%s%s: %s (got %q)", line, key, reason, fmt.Sprint(got)))
+}
+
+func (v *validator) source(i int, s Source) {
+	k := func(name string) string { return fmt.Sprintf("sources[%d].%s", i, name) }
+	v.check(s.Name != "" && !strings.ContainsAny(s.Name, "/\\ \x00"), k("name"),
+		"must be a short name without slashes or spaces", s.Name)
+	switch s.Type {
+	case "local":
+		v.check(s.Path != "", k("path"), "is required for a local source", s.Path)
+	case "sftp":
+		v.check(s.Address != "", k("address"), "is required for an sftp source (host:port)", s.Address)
+		v.check(s.User != "", k("user"), "is required for an sftp source", s.User)
+		v.check(s.Path != "", k("path"), "is required for an sftp source", s.Path)
+		v.check(s.KnownHosts != "" || s.HostKey != "", k("known_hosts"),
+			"an sftp source needs known_hosts or host_key: host keys are always verified", "")
+	case "s3":
+		v.check(s.Bucket != "", k("bucket"), "is required for an s3 source", s.Bucket)
+		v.check((s.AccessKeyID == "") == (s.SecretAccessKey == ""), k("access_key_id"),
+			"access_key_id and secret_access_key go together", s.AccessKeyID)
+	default:
+		v.check(false, k("type"), "must be local, s3 or sftp", s.Type)
+	}
+	v.check(s.DateFormat == "" || slices.Contains(DateFormats, s.DateFormat), k("date_format"),
+		"must be one of "+strings.Join(DateFormats, ", "), s.DateFormat)
+	v.check(slices.Contains([]string{"", "yes", "no"}, s.DecimalComma), k("decimal_comma"),
+		"must be yes, no, or left out to infer it", s.DecimalComma)
+	v.check(slices.Contains([]string{"", "utf-8", "utf-16le", "utf-16be", "windows-1252"}, strings.ToLower(s.Encoding)),
+		k("encoding"), "must be utf-8, utf-16le, utf-16be or windows-1252", s.Encoding)
+	for col := range s.Columns {
+		v.check(slices.Contains(TemplateColumns, col), k("columns."+col),
+			"maps a column that Zuora's template does not have", col)
+	}
+	v.check(s.Settle >= 0, k("settle"), "must not be negative", s.Settle)
+}
+
+// IsValidation reports whether err came from Validate.
+func IsValidation(err error) bool {
+	var v *ValidationError
+	return errors.As(err, &v)
+}
