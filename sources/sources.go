@@ -17,7 +17,10 @@ package sources
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -114,4 +117,38 @@ type Source interface {
 	// satisfying errors.Is(err, fs.ErrNotExist) when nothing is at key (a
 	// retry after the move already happened).
 	Finish(ctx context.Context, key string, o Outcome) (string, error)
+}
+
+// Ignored reports whether a file name marks a file that is not (yet) a
+// drop: dotfiles, Office lock files ("~$*", ".~lock.*#") and the temporary
+// names that uploaders and editors write before renaming ("*.part",
+// "*.tmp", "*.filepart"). Every backend's List skips these names.
+func Ignored(name string) bool {
+	switch {
+	case name == "", strings.HasPrefix(name, "."), strings.HasPrefix(name, "~$"):
+		return true
+	}
+	for _, ext := range []string{".part", ".tmp", ".filepart"} {
+		if strings.HasSuffix(strings.ToLower(name), ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// CollisionName returns a name for name in a folder where name is taken:
+// the UTC time before the extension ("march-20260301T101500Z.xlsx"), then
+// a counter ("march-20260301T101500Z-2.xlsx") until free reports true.
+// Backends use it so that Finish never overwrites an earlier file.
+func CollisionName(name string, now time.Time, free func(string) bool) string {
+	ext := path.Ext(name)
+	if ext == name {
+		ext = ""
+	}
+	stem := strings.TrimSuffix(name, ext) + "-" + now.UTC().Format("20060102T150405Z")
+	candidate := stem + ext
+	for i := 2; !free(candidate); i++ {
+		candidate = fmt.Sprintf("%s-%d%s", stem, i, ext)
+	}
+	return candidate
 }

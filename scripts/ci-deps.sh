@@ -1,0 +1,26 @@
+#!/bin/sh
+# ci-deps.sh installs the real servers the source tests run against:
+# OpenSSH's sshd (Debian openssh-server) and the versitygw S3 gateway,
+# built once into a cache outside the repository. It is idempotent: a
+# second run finds both and does nothing.
+set -eu
+
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/usagedrop-test/bin"
+versitygw_version="v1.8.0"
+
+if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then
+	sudo=""
+	if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+	$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq openssh-server openssh-client
+fi
+
+if [ ! -x "$cache/versitygw" ]; then
+	mkdir -p "$cache"
+	# Build outside the module so its go.mod is neither read nor changed.
+	(cd "$cache" && GOFLAGS=-mod=mod GOBIN="$cache" go install \
+		"github.com/versity/versitygw/cmd/versitygw@$versitygw_version")
+fi
+
+echo "sshd: $(command -v sshd || echo /usr/sbin/sshd)"
+echo "versitygw: $cache/versitygw"

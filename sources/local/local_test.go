@@ -1,0 +1,148 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"usagedrop/sources"
+	"usagedrop/sources/sourcetest"
+)
+
+// store is a temp directory seen from outside the source.
+type store struct{ dir string }
+
+func newStore(t *testing.T) sourcetest.Store { return store{dir: t.TempDir()} }
+
+func (s store) Source(t *testing.T, owner string, lease time.Duration) sources.Source {
+	src := New("local-test", s.dir)
+	src.Owner, src.Lease = owner, lease
+	return src
+}
+
+func (s store) path(key string) string { return filepath.Join(s.dir, filepath.FromSlash(key)) }
+
+func (s store) Put(t *testing.T, key string, body []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(s.path(key)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.path(key), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s store) Get(t *testing.T, key string) ([]byte, error) { return os.ReadFile(s.path(key)) }
+
+func (s store) Keys(t *testing.T) []string {
+	t.Helper()
+	var keys []string
+	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(s.dir, p)
+		keys = append(keys, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func (s store) Deny(t *testing.T, key string) bool {
+	if os.Geteuid() == 0 {
+		return false // root reads mode 000 files
+	}
+	if err := os.Chmod(s.path(key), 0); err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
+func TestConformance(t *testing.T) { sourcetest.Run(t, newStore) }
+
+func TestKeysOutsideDirRefused(t *testing.T) {
+	dir := t.TempDir()
+	src := New("l", filepath.Join(dir, "drop"))
+	os.WriteFile(filepath.Join(dir, "outside.csv"), []byte("x"), 0o644)
+	ctx := context.Background()
+	for _, key := range []string{"../outside.csv", "/etc/passwd", "", "a/../../outside.csv"} {
+		if _, err := src.Open(ctx, key); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("Open(%q): got %v, want fs.ErrInvalid", key, err)
+		}
+		if _, err := src.Finish(ctx, key, sources.Outcome{}); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("Finish(%q): got %v, want fs.ErrInvalid", key, err)
+		}
+		if _, err := src.Claim(ctx, sources.Object{Key: key}); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("Claim(%q): got %v, want fs.ErrInvalid", key, err)
+		}
+	}
+}
+
+func TestFinishToConfiguredDirs(t *testing.T) {
+	root := t.TempDir()
+	src := New("l", filepath.Join(root, "drop"))
+	src.ImportedDir = filepath.Join(root, "archive", "ok")
+	os.MkdirAll(src.Dir, 0o755)
+	os.WriteFile(filepath.Join(src.Dir, "a.csv"), []byte("a"), 0o644)
+	ctx := context.Background()
+	objs, err := src.List(ctx)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("List = %v, %v", objs, err)
+	}
+	c, err := src.Claim(ctx, objs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: true})
+	if want := filepath.Join(root, "archive", "ok", "a.csv"); err != nil || key != want {
+		t.Fatalf("Finish = %q, %v; want %q", key, err, want)
+	}
+	if b, err := os.ReadFile(key); err != nil || string(b) != "a" {
+		t.Errorf("archived file = %q, %v", b, err)
+	}
+}
+
+func TestClaimKeepsEarlierDropOfSameName(t *testing.T) {
+	dir := t.TempDir()
+	src := New("l", dir)
+	ctx := context.Background()
+	os.WriteFile(filepath.Join(dir, "a.csv"), []byte("first"), 0o644)
+	objs, _ := src.List(ctx)
+	if _, err := src.Claim(ctx, objs[0]); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "a.csv"), []byte("second"), 0o644)
+	objs, _ = src.List(ctx)
+	if _, err := src.Claim(ctx, objs[0]); !errors.Is(err, sources.ErrClaimed) {
+		t.Fatalf("Claim while an earlier a.csv is processed: got %v, want ErrClaimed", err)
+	}
+	for name, want := range map[string]string{"a.csv": "second", "processing/" + src.Owner + "/a.csv": "first"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", name, b, err, want)
+		}
+	}
+}
+
+func TestCollisionName(t *testing.T) {
+	now := time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC)
+	taken := map[string]bool{"march-20260301T101500Z.xlsx": true}
+	tests := []struct{ name, taken, want string }{
+		{"march.xlsx", "", "march-20260301T101500Z.xlsx"},
+		{"march.xlsx", "march-20260301T101500Z.xlsx", "march-20260301T101500Z-2.xlsx"},
+		{"README", "", "README-20260301T101500Z"},
+		{".env", "", ".env-20260301T101500Z"},
+	}
+	for _, tt := range tests {
+		got := sources.CollisionName(tt.name, now, func(n string) bool { return !(n == tt.taken && taken[n]) })
+		if got != tt.want {
+			t.Errorf("CollisionName(%q) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
