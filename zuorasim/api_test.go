@@ -1,0 +1,226 @@
+package zuorasim
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+const tinyCSV = "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID\nA1,GB,1,03/01/2026,,,\n"
+
+func TestAuth(t *testing.T) {
+	e := newEnv(t, Options{ClientID: "id", ClientSecret: "secret"})
+	bad := url.Values{"client_id": {"id"}, "client_secret": {"wrong"}, "grant_type": {"client_credentials"}}.Encode()
+	e.token = ""
+	e.decode(e.do("POST", "/oauth/token", "application/x-www-form-urlencoded", strings.NewReader(bad), nil), http.StatusUnauthorized, nil)
+
+	var body map[string]string
+	e.decode(e.do("GET", "/v1/usage/x/status", "", nil, nil), http.StatusUnauthorized, &body)
+	if body["message"] != "Authentication error" {
+		t.Fatalf("401 body %v", body)
+	}
+	e2 := newEnv(t, Options{ClientID: "id", ClientSecret: "secret", TokenTTL: time.Hour})
+	e2.decode(e2.upload("a.csv", []byte(tinyCSV), ""), http.StatusOK, nil)
+	e2.sim.SetFaults(Faults{ExpireTokens: true})
+	e2.decode(e2.upload("a.csv", []byte(tinyCSV), ""), http.StatusUnauthorized, &body)
+	if e2.sim.TokensIssued() != 1 {
+		t.Fatalf("tokens issued %d", e2.sim.TokensIssued())
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	e := newEnv(t, Options{})
+	resp := e.do("GET", "/v1/usage/nope/status", "", nil, map[string]string{"Zuora-Track-Id": "usagedrop-abc"})
+	if resp.Header.Get("Zuora-Track-Id") != "usagedrop-abc" || len(resp.Header.Get("Zuora-Request-Id")) != 36 {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	e.decode(resp, http.StatusNotFound, nil)
+	e.decode(e.do("GET", "/v1/usage/nope/status", "", nil, map[string]string{"Zuora-Track-Id": "a:b"}), http.StatusBadRequest, nil)
+}
+
+func TestIdempotencyReplay(t *testing.T) {
+	e := newEnv(t, Options{})
+	var first, second uploadAnswer
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "key-1"), http.StatusOK, &first)
+	resp := e.upload("a.csv", []byte(tinyCSV), "key-1")
+	if resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("replay not marked: %v", resp.Header)
+	}
+	e.decode(resp, http.StatusOK, &second)
+	if first.CheckImportStatus != second.CheckImportStatus {
+		t.Fatalf("replay %q, first %q", second.CheckImportStatus, first.CheckImportStatus)
+	}
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "key-2"), http.StatusOK, nil)
+	if n := len(e.sim.Imports()); n != 2 {
+		t.Fatalf("%d imports, want 2 (one per key)", n)
+	}
+}
+
+func TestIdempotencyConflictInFlight(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.sim.SetFaults(Faults{AnswerDelay: 300 * time.Millisecond})
+	done := make(chan int)
+	go func() {
+		resp := e.upload("a.csv", []byte(tinyCSV), "slow")
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond)
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "slow"), http.StatusConflict, nil)
+	if code := <-done; code != http.StatusOK {
+		t.Fatalf("first upload %d", code)
+	}
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "slow"), http.StatusOK, nil)
+	if n := len(e.sim.Imports()); n != 1 {
+		t.Fatalf("%d imports, want 1", n)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.sim.SetFaults(Faults{TooManyRequests: 1, RetryAfter: 1500 * time.Millisecond})
+	resp := e.upload("a.csv", []byte(tinyCSV), "k")
+	if resp.Header.Get("Retry-After") != "2" || resp.Header.Get("ratelimit-remaining") != "0" {
+		t.Errorf("429 headers %v", resp.Header)
+	}
+	e.decode(resp, http.StatusTooManyRequests, nil)
+
+	e.sim.SetFaults(Faults{ServerErrors: 1})
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "k"), http.StatusInternalServerError, nil)
+
+	e.sim.SetFaults(Faults{Success200False: 1})
+	var ans uploadAnswer
+	e.decode(e.upload("a.csv", []byte(tinyCSV), ""), http.StatusOK, &ans)
+	if ans.Success || len(ans.Reasons) == 0 {
+		t.Fatalf("answer %+v, want success false", ans)
+	}
+
+	e.sim.SetFaults(Faults{DropAfterRead: 1})
+	// A connection of its own: Go's transport resends a request that
+	// carries an Idempotency-Key when a reused connection drops, which
+	// would hide the drop.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if _, err := fresh.Do(uploadRequest(t, e, "k")); err == nil {
+		t.Fatal("dropped upload got an answer")
+	}
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "k"), http.StatusOK, &ans)
+
+	e.sim.SetFaults(Faults{FailImports: 1})
+	var failed uploadAnswer
+	e.decode(e.upload("a.csv", []byte(tinyCSV), ""), http.StatusOK, &failed)
+	if st, msg := e.waitFinal(failed.CheckImportStatus); st != "Failed" || msg == "" {
+		t.Fatalf("%s %q, want Failed", st, msg)
+	}
+	if st, _ := e.waitFinal(ans.CheckImportStatus); st != "Completed" {
+		t.Fatalf("import after drop %s", st)
+	}
+	// Only the dropped-then-replayed import completed; the 429, 500 and
+	// success:false uploads created nothing.
+	if n := len(e.sim.Records()); n != 1 {
+		t.Fatalf("%d records, want 1", n)
+	}
+}
+
+// uploadRequest builds the tiny upload as a request of its own.
+func uploadRequest(t *testing.T, e *env, key string) *http.Request {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipartFile(&buf, "a.csv", []byte(tinyCSV))
+	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/usage", &buf)
+	req.Header.Set("Content-Type", w)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Idempotency-Key", key)
+	return req
+}
+
+func TestQueryAndImportObject(t *testing.T) {
+	e := newEnv(t, Options{AbsoluteStatusURL: true})
+	var ans uploadAnswer
+	e.decode(e.upload("it's.csv", []byte(tinyCSV), ""), http.StatusOK, &ans)
+	if !strings.HasPrefix(ans.CheckImportStatus, e.srv.URL+"/v1/usage/") {
+		t.Fatalf("status URL %q is not absolute", ans.CheckImportStatus)
+	}
+	e.waitFinal(strings.TrimPrefix(ans.CheckImportStatus, e.srv.URL))
+	id := e.sim.Imports()[0].ID
+
+	q, _ := json.Marshal(map[string]string{"queryString": `select Id, Status, ImportedCount, TotalCount from Import where Name = 'it\'s.csv'`})
+	var res struct {
+		Records []map[string]any `json:"records"`
+		Size    int              `json:"size"`
+	}
+	e.decode(e.do("POST", "/v1/action/query", "application/json", bytes.NewReader(q), nil), http.StatusOK, &res)
+	if res.Size != 1 || res.Records[0]["Id"] != id || res.Records[0]["Status"] != "Completed" || res.Records[0]["ImportedCount"] != 1.0 {
+		t.Fatalf("query %+v", res)
+	}
+	if _, ok := res.Records[0]["Name"]; ok {
+		t.Fatalf("unselected field returned: %v", res.Records[0])
+	}
+	var obj map[string]any
+	e.decode(e.do("GET", "/v1/object/import/"+id, "", nil, nil), http.StatusOK, &obj)
+	if obj["Name"] != "it's.csv" || obj["ImportType"] != "Usage" || obj["TotalCount"] != 1.0 {
+		t.Fatalf("import object %v", obj)
+	}
+	bad, _ := json.Marshal(map[string]string{"queryString": "select Id from Account"})
+	e.decode(e.do("POST", "/v1/action/query", "application/json", bytes.NewReader(bad), nil), http.StatusBadRequest, nil)
+}
+
+func TestObjectUsage(t *testing.T) {
+	e := newEnv(t, Options{})
+	post := func(body string) map[string]any {
+		var out map[string]any
+		resp := e.do("POST", "/v1/object/usage?rejectUnknownFields=true", "application/json", strings.NewReader(body), nil)
+		e.decode(resp, resp.StatusCode, &out)
+		return out
+	}
+	if out := post(`{"AccountNumber":"A1","UOM":"GB","Quantity":2.5,"StartDateTime":"2026-03-01T00:00:00"}`); out["Success"] != true {
+		t.Fatalf("good record: %v", out)
+	}
+	if out := post(`{"AccountNumber":"A1","UOM":"GB","Quantity":1,"StartDateTime":"2026-03-01","Colour":"red"}`); out["message"] != "Error - unrecognised fields" {
+		t.Fatalf("unknown field: %v", out)
+	}
+	if out := post(`{"AccountNumber":"A1","Quantity":-1,"StartDateTime":"2026-03-01"}`); out["Success"] != false {
+		t.Fatalf("bad record: %v", out)
+	}
+	recs := e.sim.Records()
+	if len(recs) != 1 || recs[0].Qty != "2.5" || recs[0].Start != "2026-03-01" {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+func TestMediation(t *testing.T) {
+	e := newEnv(t, Options{MediationMaxEvents: 2})
+	ev := `{"CustomerId":"A1","UsageIdentifier":"e1","UsageDate":"2026-03-01","Quantity":3}`
+	e.decode(e.do("POST", "/usage/bulk/api-calls", "application/json", strings.NewReader(ev), nil), http.StatusOK, nil)
+	e.decode(e.do("POST", "/usage/bulk/api-calls", "application/json", strings.NewReader("["+ev+"]"), nil), http.StatusOK, nil)
+	e.decode(e.do("POST", "/usage/bulk/api-calls", "application/json", strings.NewReader("["+ev+","+ev+","+ev+"]"), nil), http.StatusRequestEntityTooLarge, nil)
+	recs := e.sim.Records()
+	if len(recs) != 1 || recs[0].UOM != "api-calls" || recs[0].UniqueKey != "e1" {
+		t.Fatalf("records %+v (a repeated event must be counted once)", recs)
+	}
+}
+
+func TestParseDate(t *testing.T) {
+	tests := []struct {
+		in, format, want string
+		ok               bool
+	}{
+		{"03/16/2026", "MM/DD/YYYY", "2026-03-16", true},
+		{"3/6/2026", "MM/DD/YYYY", "2026-03-06", true},
+		{"16/03/2026", "DD/MM/YYYY", "2026-03-16", true},
+		{"16/03/2026", "MM/DD/YYYY", "", false},
+		{"02/29/2025", "MM/DD/YYYY", "", false},
+		{"02/29/2024", "MM/DD/YYYY", "2024-02-29", true},
+		{"2026-03-16", "MM/DD/YYYY", "", false},
+		{"03/16/26", "MM/DD/YYYY", "", false},
+	}
+	for _, tt := range tests {
+		got, err := parseDate(tt.in, tt.format)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseDate(%q, %s) = %q, %v; want %q ok=%v", tt.in, tt.format, got, err, tt.want, tt.ok)
+		}
+	}
+}

@@ -1,0 +1,356 @@
+// Package zuorasim is an in-process Zuora that behaves as Zuora's documents
+// say, for tests, benchmarks and `usagedrop sim`.
+//
+// A *Sim is an http.Handler: serve it with httptest.NewServer or any
+// http.Server. It implements OAuth client credentials, the REST file import
+// (POST /v1/usage and its status URL), the Import object and a ZOQL query
+// on it, the object API for single usage records, Mediation's bulk ingest,
+// Idempotency-Key replay, the tracking headers, and faults that can be
+// switched on while it runs (rate limits, server errors, lost answers,
+// failed imports, expired tokens).
+//
+// # Caveats
+//
+// The sim keeps everything in memory and never forgets an import; an
+// upload is held in memory (at most 4 MB) while it is checked. Imports are
+// processed lazily: an import moves from Pending to Processing to its final
+// state as time passes, and the move happens when anybody looks (a status
+// call, Records, Imports), so no goroutine outlives a request.
+package zuorasim
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Sim. The zero value accepts everything.
+type Options struct {
+	Accounts     []string // account numbers that exist; nil accepts any
+	UOMs         []string // units of measure configured; nil accepts any
+	ClientID     string   // OAuth client; empty accepts any credentials
+	ClientSecret string
+	// DateFormat is the API user's locale for dates in files:
+	// "MM/DD/YYYY" (default, en_US) or "DD/MM/YYYY" (en_GB, en_AU).
+	DateFormat string
+	// ProcessingDelay is how long an import takes from receipt to its final
+	// state; it is Pending for the first half and Processing for the
+	// second. Zero means 100ms; negative means at once.
+	ProcessingDelay time.Duration
+	// TokenTTL is the life of an OAuth token. Zero means 3599s, as Zuora.
+	TokenTTL time.Duration
+	// AbsoluteStatusURL makes checkImportStatus an absolute URL built from
+	// the request's Host, as some tenants answer; the default is the
+	// documented relative path.
+	AbsoluteStatusURL bool
+	// MediationMaxBytes and MediationMaxEvents limit one Mediation call;
+	// zero means the API sandbox's 1 MB and 1,000 events.
+	MediationMaxBytes  int64
+	MediationMaxEvents int
+	Logger             *slog.Logger
+}
+
+// Faults are failures the sim injects. Each count applies to the next N
+// requests of its kind and then runs out. Set them with SetFaults.
+type Faults struct {
+	// TooManyRequests answers the next N requests 429 with Retry-After
+	// (whole seconds, rounded up) and the ratelimit-* headers.
+	TooManyRequests int
+	RetryAfter      time.Duration
+	// ServerErrors answers the next N requests 500 with Zuora's JSON body.
+	ServerErrors int
+	// DropAfterRead makes the next N POST /v1/usage read the request and
+	// process it (the import exists, its answer is kept for the
+	// idempotency key) and then close the connection without answering:
+	// the lost-answer case.
+	DropAfterRead int
+	// AnswerDelay holds the answer of every POST /v1/usage this long after
+	// the import was created, so that a client timing out resends while
+	// the first request is still in flight (and gets 409).
+	AnswerDelay time.Duration
+	// Conflicts answers the next N POSTs that carry an Idempotency-Key 409,
+	// as Zuora may for a key it has already used.
+	Conflicts int
+	// FailImports makes the next N imports end Failed, as a tenant-side
+	// failure would.
+	FailImports int
+	// Success200False answers the next N uploads HTTP 200 with
+	// {"success":false,"reasons":[...]}; nothing is imported.
+	Success200False int
+	// ExpireTokens invalidates every token issued so far; it acts once,
+	// when SetFaults is called.
+	ExpireTokens bool
+}
+
+// Record is one usage record the sim accepted, normalised: Start and End
+// as YYYY-MM-DD, Qty as sent.
+type Record struct {
+	ImportID       string
+	Account        string
+	UOM            string
+	Qty            string
+	Start          string
+	End            string
+	Subscription   string
+	Charge         string
+	Description    string
+	UniqueKey      string
+	RatePlanCharge string
+}
+
+// Import is one file import as the sim sees it.
+type Import struct {
+	ID             string
+	Name           string
+	Status         string // Pending, Processing, Completed, Failed
+	Message        string // StatusReason: why it failed, or a summary
+	Imported       int
+	Total          int
+	Size           int64
+	IdempotencyKey string
+	Created        time.Time
+}
+
+// Sim is an in-process Zuora tenant. It is safe for concurrent use.
+type Sim struct {
+	opt Options
+	log *slog.Logger
+	mux *http.ServeMux
+
+	mu       sync.Mutex
+	faults   Faults
+	tokens   map[string]time.Time // token → expiry
+	issued   int
+	imports  []*imp
+	byID     map[string]*imp
+	records  []Record // records of imports that ended Completed, in order
+	idem     map[string]*stored
+	seen     map[string]bool // Mediation event identifiers per meter
+	requests int
+}
+
+// New returns a Sim configured by opt.
+func New(opt Options) *Sim {
+	if opt.DateFormat == "" {
+		opt.DateFormat = "MM/DD/YYYY"
+	}
+	if opt.ProcessingDelay == 0 {
+		opt.ProcessingDelay = 100 * time.Millisecond
+	}
+	if opt.TokenTTL == 0 {
+		opt.TokenTTL = 3599 * time.Second
+	}
+	if opt.MediationMaxBytes == 0 {
+		opt.MediationMaxBytes = 1 << 20
+	}
+	if opt.MediationMaxEvents == 0 {
+		opt.MediationMaxEvents = 1000
+	}
+	s := &Sim{
+		opt:    opt,
+		log:    opt.Logger,
+		tokens: map[string]time.Time{},
+		byID:   map[string]*imp{},
+		idem:   map[string]*stored{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("POST /oauth/token", s.handleToken)
+	s.mux.Handle("POST /v1/usage", s.authed(s.idempotent(s.handleUpload)))
+	s.mux.Handle("GET /v1/usage/{id}/status", s.authed(http.HandlerFunc(s.handleStatus)))
+	s.mux.Handle("GET /v1/object/import/{id}", s.authed(http.HandlerFunc(s.handleImportObject)))
+	s.mux.Handle("POST /v1/action/query", s.authed(http.HandlerFunc(s.handleQuery)))
+	s.mux.Handle("POST /v1/object/usage", s.authed(s.idempotent(s.handleObjectUsage)))
+	s.mux.Handle("POST /usage/bulk/{meter}", s.authed(s.idempotent(s.handleMediation)))
+	return s
+}
+
+// SetFaults replaces the faults to inject. Counts left over from an
+// earlier call are replaced, not added to.
+func (s *Sim) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.ExpireTokens {
+		clear(s.tokens)
+		f.ExpireTokens = false
+	}
+	s.faults = f
+}
+
+// Records returns every record of every Completed import, in the order the
+// imports completed, and the records the object and Mediation APIs took.
+func (s *Sim) Records() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceLocked(time.Now())
+	return append([]Record(nil), s.records...)
+}
+
+// Imports returns every file import in the order received.
+func (s *Sim) Imports() []Import {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceLocked(time.Now())
+	out := make([]Import, 0, len(s.imports))
+	for _, im := range s.imports {
+		out = append(out, im.Import)
+	}
+	return out
+}
+
+// TokensIssued returns how many OAuth tokens the sim has handed out.
+func (s *Sim) TokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.issued
+}
+
+// Requests returns how many requests the sim has received, faults and
+// token calls included.
+func (s *Sim) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// ServeHTTP answers one request as Zuora would, after applying the faults
+// due.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newID()
+	w.Header().Set("Zuora-Request-Id", reqID[:8]+"-"+reqID[8:12]+"-"+reqID[12:16]+"-"+reqID[16:20]+"-"+reqID[20:])
+	if track := r.Header.Get("Zuora-Track-Id"); track != "" {
+		if !validTrackID(track) {
+			writeReasons(w, http.StatusBadRequest, 90000020, "Zuora-Track-Id must be at most 64 US-ASCII characters without : ; \" '")
+			return
+		}
+		w.Header().Set("Zuora-Track-Id", track)
+	}
+	w.Header().Set("ratelimit-limit", "2500")
+	w.Header().Set("ratelimit-remaining", "2499")
+	w.Header().Set("ratelimit-reset", "60")
+	w.Header().Set("Concurrency-Limit-Type", "Default")
+	w.Header().Set("Concurrency-Limit-Limit", "40")
+
+	s.mu.Lock()
+	s.requests++
+	f := &s.faults
+	switch {
+	case f.TooManyRequests > 0:
+		f.TooManyRequests--
+		wait := int(math.Ceil(f.RetryAfter.Seconds()))
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
+		w.Header().Set("ratelimit-remaining", "0")
+		w.Header().Set("ratelimit-reset", strconv.Itoa(wait))
+		writeReasons(w, http.StatusTooManyRequests, 90000070, "Too many requests")
+		return
+	case f.ServerErrors > 0:
+		f.ServerErrors--
+		s.mu.Unlock()
+		writeReasons(w, http.StatusInternalServerError, 90000060, "Internal Server Error")
+		return
+	}
+	s.mu.Unlock()
+	s.log.Debug("zuorasim request", "method", r.Method, "path", r.URL.Path, "request_id", w.Header().Get("Zuora-Request-Id"))
+	s.mux.ServeHTTP(w, r)
+}
+
+// handleToken issues a bearer token for client credentials.
+func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no Authorization header on the token call"})
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": err.Error()})
+		return
+	}
+	if r.PostForm.Get("grant_type") != "client_credentials" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"})
+		return
+	}
+	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if s.opt.ClientID != "" && (id != s.opt.ClientID || secret != s.opt.ClientSecret) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": "Bad client credentials"})
+		return
+	}
+	tok := newID()
+	s.mu.Lock()
+	s.tokens[tok] = time.Now().Add(s.opt.TokenTTL)
+	s.issued++
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok,
+		"token_type":   "bearer",
+		"expires_in":   int(s.opt.TokenTTL.Seconds()),
+		"scope":        "entity.1a2b3c4d user.5e6f7a8b",
+		"jti":          newID(),
+	})
+}
+
+// authed guards h with a bearer token check.
+func (s *Sim) authed(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		s.mu.Lock()
+		exp, known := s.tokens[tok]
+		s.mu.Unlock()
+		if !ok || !known || time.Now().After(exp) {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Authentication error"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// validTrackID applies Zuora's rule for Zuora-Track-Id.
+func validTrackID(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == ':' || c == ';' || c == '"' || c == '\'' {
+			return false
+		}
+	}
+	return true
+}
+
+// newID returns 32 lower-case hex digits, the shape of Zuora's ids.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// reason is one entry of the REST API's "reasons" list.
+type reason struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeReasons answers with the REST API's error body.
+func writeReasons(w http.ResponseWriter, status, code int, msg string) {
+	writeJSON(w, status, map[string]any{
+		"success":   false,
+		"processId": strings.ToUpper(newID()[:16]),
+		"reasons":   []reason{{Code: code, Message: msg}},
+	})
+}

@@ -1,0 +1,228 @@
+package zuorasim
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Zuora's limits on an uploaded file.
+const (
+	maxFileSize = 4_194_304
+	maxNameLen  = 50
+	// maxUnzipped bounds what the sim inflates from one zip entry, so that
+	// a zip bomb cannot exhaust a test's memory.
+	maxUnzipped = 64 << 20
+)
+
+// imp is an import and what it will become once processed.
+type imp struct {
+	Import
+	due     time.Time // when it reaches its final state
+	pending []Record  // records to import if it completes
+	failure string    // why it fails; empty when it completes
+}
+
+// handleUpload is POST /v1/usage: it takes the file, answers with the
+// status URL and leaves the import Pending.
+func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
+	name, data, err := readUploadedFile(r)
+	if err != nil {
+		writeReasons(w, http.StatusBadRequest, 53100020, err.Error())
+		return
+	}
+	csvData, err := unpack(name, data)
+	if err != nil {
+		writeReasons(w, http.StatusBadRequest, 53100020, err.Error())
+		return
+	}
+	s.mu.Lock()
+	if s.faults.Success200False > 0 {
+		s.faults.Success200False--
+		s.mu.Unlock()
+		writeReasons(w, http.StatusOK, 53100320, "The import could not be started (simulated failure)")
+		return
+	}
+	failImport := s.faults.FailImports > 0
+	if failImport {
+		s.faults.FailImports--
+	}
+	delay := s.faults.AnswerDelay
+	s.mu.Unlock()
+
+	im := &imp{Import: Import{
+		ID:             newID(),
+		Name:           name,
+		Status:         "Pending",
+		Size:           int64(len(data)),
+		IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		Created:        time.Now(),
+	}}
+	im.due = im.Created.Add(max(s.opt.ProcessingDelay, 0))
+	var problems []string
+	im.pending, im.Total, problems = parseUsage(csvData, s.opt)
+	for i := range im.pending {
+		im.pending[i].ImportID = im.ID
+	}
+	switch {
+	case len(problems) > 0:
+		im.failure = failureMessage(problems)
+	case failImport:
+		im.failure = "The import failed on the tenant (simulated failure)"
+	}
+	s.mu.Lock()
+	s.imports = append(s.imports, im)
+	s.byID[im.ID] = im
+	s.mu.Unlock()
+	s.log.Info("zuorasim import received", "import_id", im.ID, "name", name, "size", len(data), "rows", im.Total)
+
+	statusURL := "/v1/usage/" + im.ID + "/status"
+	if s.opt.AbsoluteStatusURL {
+		statusURL = "http://" + r.Host + statusURL
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"checkImportStatus": statusURL, "size": len(data), "success": true})
+}
+
+// readUploadedFile finds the multipart part named "file" and reads it, up
+// to one byte past Zuora's limit.
+func readUploadedFile(r *http.Request) (string, []byte, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return "", nil, fmt.Errorf("The request must be multipart/form-data with a part named file: %v", err)
+	}
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return "", nil, errors.New("The request has no part named file")
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("Cannot read the multipart body: %v", err)
+		}
+		if p.FormName() != "file" {
+			continue
+		}
+		name := p.FileName()
+		if name == "" {
+			return "", nil, errors.New("Cannot detect the file name from your Content-Disposition")
+		}
+		if utf8.RuneCountInString(name) > maxNameLen {
+			return "", nil, fmt.Errorf("The file name %q is longer than the %d character maximum", name, maxNameLen)
+		}
+		data, err := io.ReadAll(io.LimitReader(p, maxFileSize+1))
+		if err != nil {
+			return "", nil, fmt.Errorf("Cannot read the file: %v", err)
+		}
+		if len(data) > maxFileSize {
+			return "", nil, errors.New("The file exceeds the maximum file size of 4,194,304 bytes")
+		}
+		// Read the rest so that the whole request is taken, as Zuora does
+		// before it answers.
+		_, _ = io.Copy(io.Discard, r.Body)
+		return name, data, nil
+	}
+}
+
+// unpack returns the CSV inside an upload: the file itself, or the one CSV
+// in a zip.
+func unpack(name string, data []byte) ([]byte, error) {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".csv":
+		return data, nil
+	case ".zip":
+	default:
+		return nil, fmt.Errorf("The file %q is not a .csv or .zip file", name)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("The zip file cannot be read: %v", err)
+	}
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() || strings.Contains(f.Name, "/") || strings.Contains(f.Name, `\`) {
+			return nil, errors.New("The zip file cannot contain a directory")
+		}
+	}
+	if len(zr.File) != 1 || !strings.EqualFold(path.Ext(zr.File[0].Name), ".csv") {
+		return nil, fmt.Errorf("The zip file must contain exactly one .csv file; it has %d entries", len(zr.File))
+	}
+	rc, err := zr.File[0].Open()
+	if err != nil {
+		return nil, fmt.Errorf("The zip entry %s cannot be read: %v", zr.File[0].Name, err)
+	}
+	defer rc.Close()
+	out, err := io.ReadAll(io.LimitReader(rc, maxUnzipped+1))
+	if err != nil {
+		return nil, fmt.Errorf("The zip entry %s cannot be read: %v", zr.File[0].Name, err)
+	}
+	if len(out) > maxUnzipped {
+		return nil, fmt.Errorf("The zip entry %s is larger than %d bytes unpacked", zr.File[0].Name, maxUnzipped)
+	}
+	return out, nil
+}
+
+// failureMessage is an import's StatusReason for its row problems.
+func failureMessage(problems []string) string {
+	const shown = 20
+	msg := fmt.Sprintf("Import failed: %d error(s): ", len(problems))
+	if len(problems) <= shown {
+		return msg + strings.Join(problems, "; ")
+	}
+	return msg + strings.Join(problems[:shown], "; ") + fmt.Sprintf("; and %d more", len(problems)-shown)
+}
+
+// handleStatus is the status URL of a file import.
+func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.advanceLocked(time.Now())
+	im := s.byID[r.PathValue("id")]
+	var st Import
+	if im != nil {
+		st = im.Import
+	}
+	s.mu.Unlock()
+	if im == nil {
+		writeReasons(w, http.StatusNotFound, 53100040, "The import "+r.PathValue("id")+" does not exist")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "importStatus": st.Status, "message": st.Message})
+}
+
+// advanceLocked moves imports along as time passes. Records reach Records
+// only when their whole import completes: the import is atomic.
+func (s *Sim) advanceLocked(now time.Time) {
+	half := max(s.opt.ProcessingDelay, 0) / 2
+	for _, im := range s.imports {
+		switch {
+		case im.Status != "Pending" && im.Status != "Processing":
+		case !now.Before(im.due):
+			s.finishLocked(im)
+		case now.Sub(im.Created) >= half:
+			im.Status = "Processing"
+		}
+	}
+}
+
+func (s *Sim) finishLocked(im *imp) {
+	if im.failure != "" {
+		im.Status, im.Message, im.Imported = "Failed", im.failure, 0
+		s.log.Info("zuorasim import failed", "import_id", im.ID, "reason", im.failure)
+		return
+	}
+	im.Status, im.Imported = "Completed", len(im.pending)
+	im.Message = fmt.Sprintf("Import completed: %d record(s) imported", im.Imported)
+	s.records = append(s.records, im.pending...)
+	im.pending = nil
+	s.log.Info("zuorasim import completed", "import_id", im.ID, "records", im.Imported)
+}

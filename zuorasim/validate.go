@@ -1,0 +1,274 @@
+package zuorasim
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Template columns. The first seven must be present as headers; the rest
+// are optional.
+var (
+	requiredColumns = []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE", "ENDDATE", "SUBSCRIPTION_ID", "CHARGE_ID"}
+	optionalColumns = []string{"DESCRIPTION", "UNIQUE_KEY", "PRODUCT_RATE_PLAN_CHARGE_ID"}
+)
+
+// qtyPattern is a plain decimal, possibly negative so that the sign can be
+// reported in Zuora's words.
+var qtyPattern = regexp.MustCompile(`^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+
+// parseUsage reads a template CSV. It returns the records, the number of
+// non-empty rows, and a problem per bad row (or for the whole file) in
+// Zuora's words. Any problem fails the whole import.
+func parseUsage(data []byte, opt Options) ([]Record, int, []string) {
+	if !utf8.Valid(data) {
+		return nil, 0, []string{"The file is not UTF-8 encoded"}
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, 0, []string{"The file is empty"}
+	}
+	if err != nil {
+		return nil, 0, []string{"The header cannot be read: " + err.Error()}
+	}
+	cols, problems := mapHeader(header)
+	if len(problems) > 0 {
+		return nil, 0, problems
+	}
+	v := rowChecker{opt: opt, cols: cols, keys: map[string]int{}, width: len(header)}
+	var recs []Record
+	for {
+		row, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			line, _ := cr.FieldPos(0)
+			problems = append(problems, fmt.Sprintf("Row %d: the CSV cannot be read: %v", line, err))
+			break
+		}
+		if allEmpty(row) {
+			continue
+		}
+		v.total++
+		line, _ := cr.FieldPos(0)
+		rec, bad := v.check(line, row)
+		problems = append(problems, bad...)
+		if len(bad) == 0 {
+			recs = append(recs, rec)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, v.total, problems
+	}
+	return recs, v.total, nil
+}
+
+// mapHeader maps template column names (any case) to their index.
+func mapHeader(header []string) (map[string]int, []string) {
+	cols := map[string]int{}
+	var problems []string
+	for i, h := range header {
+		name := strings.ToUpper(strings.TrimSpace(h))
+		switch {
+		case name == "":
+			problems = append(problems, fmt.Sprintf("The header of column %d is empty", i+1))
+		case !slices.Contains(requiredColumns, name) && !slices.Contains(optionalColumns, name) && !strings.HasSuffix(name, "__C"):
+			problems = append(problems, fmt.Sprintf("The column %s is not in the usage template", h))
+		default:
+			if _, dup := cols[name]; dup {
+				problems = append(problems, fmt.Sprintf("The column %s appears twice in the header", name))
+			}
+			cols[name] = i
+		}
+	}
+	for _, c := range requiredColumns {
+		if _, ok := cols[c]; !ok {
+			problems = append(problems, fmt.Sprintf("The required column %s is missing from the header", c))
+		}
+	}
+	return cols, problems
+}
+
+func allEmpty(row []string) bool {
+	for _, f := range row {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// rowChecker validates rows of one file.
+type rowChecker struct {
+	opt   Options
+	cols  map[string]int
+	keys  map[string]int // UNIQUE_KEY → row it was first seen on
+	width int
+	total int
+}
+
+// check validates one row, returning its record or its problems.
+func (v *rowChecker) check(line int, row []string) (Record, []string) {
+	var bad []string
+	fail := func(msg string) { bad = append(bad, fmt.Sprintf("Row %d: %s", line, msg)) }
+	if len(row) != v.width {
+		fail(fmt.Sprintf("the row has %d values; the header has %d columns", len(row), v.width))
+		return Record{}, bad
+	}
+	get := func(col string) string {
+		if i, ok := v.cols[col]; ok {
+			return strings.TrimSpace(row[i])
+		}
+		return ""
+	}
+	rec := Record{
+		Account: get("ACCOUNT_ID"), UOM: get("UOM"), Qty: get("QTY"),
+		Subscription: get("SUBSCRIPTION_ID"), Charge: get("CHARGE_ID"),
+		Description: get("DESCRIPTION"), UniqueKey: get("UNIQUE_KEY"),
+		RatePlanCharge: get("PRODUCT_RATE_PLAN_CHARGE_ID"),
+	}
+	for _, msg := range v.checkFields(&rec, get("STARTDATE"), get("ENDDATE")) {
+		fail(msg)
+	}
+	if k := rec.UniqueKey; k != "" {
+		if first, dup := v.keys[k]; dup {
+			fail(fmt.Sprintf("The UNIQUE_KEY %s is duplicated in the file (first on row %d)", k, first))
+		} else {
+			v.keys[k] = line
+		}
+	}
+	return rec, bad
+}
+
+// checkFields validates a record's values and fills in its dates, returning
+// Zuora's message for each bad value. Both the file import and the object
+// API use it.
+func (v *rowChecker) checkFields(rec *Record, start, end string) []string {
+	var bad []string
+	switch {
+	case rec.Account == "":
+		bad = append(bad, "The ACCOUNT_ID is missing")
+	case utf8.RuneCountInString(rec.Account) > 50:
+		bad = append(bad, "The ACCOUNT_ID length is longer than the 50 character maximum")
+	case v.opt.Accounts != nil && !slices.Contains(v.opt.Accounts, rec.Account):
+		bad = append(bad, fmt.Sprintf("The ACCOUNT_ID %s does not exist", rec.Account))
+	}
+	switch {
+	case rec.UOM == "":
+		bad = append(bad, "The UOM is missing")
+	case v.opt.UOMs != nil && !slices.Contains(v.opt.UOMs, rec.UOM):
+		bad = append(bad, fmt.Sprintf("The UOM %s is invalid", rec.UOM))
+	}
+	if msg := checkQty(rec.Qty); msg != "" {
+		bad = append(bad, msg)
+	}
+	var err error
+	if start == "" {
+		bad = append(bad, "The STARTDATE is missing")
+	} else if rec.Start, err = parseDate(start, v.opt.DateFormat); err != nil {
+		bad = append(bad, "The STARTDATE format is invalid")
+	}
+	if end != "" {
+		if rec.End, err = parseDate(end, v.opt.DateFormat); err != nil {
+			bad = append(bad, "The ENDDATE format is invalid")
+		}
+	}
+	if rec.Start != "" && rec.End != "" && rec.Start > rec.End {
+		bad = append(bad, "The Usage STARTDATE cannot be after the ENDDATE")
+	}
+	bad = append(bad, checkText(rec)...)
+	return bad
+}
+
+// checkQty returns Zuora's message for a bad quantity, or "".
+func checkQty(q string) string {
+	switch {
+	case q == "":
+		return "The QTY is missing"
+	case !qtyPattern.MatchString(q):
+		return "The QTY format is invalid"
+	case strings.HasPrefix(q, "-"):
+		return "The QTY cannot be less than 0"
+	case len(q) > 16:
+		return "The QTY length is longer than the 16 character maximum"
+	}
+	whole, _, _ := strings.Cut(q, ".")
+	if len(strings.TrimLeft(whole, "0")) > 13 {
+		return "The Usage Quantity exceeds 13 digits before the decimal place"
+	}
+	return ""
+}
+
+// checkText checks the free-text fields' lengths and characters.
+func checkText(rec *Record) []string {
+	var bad []string
+	if utf8.RuneCountInString(rec.Description) > 200 {
+		bad = append(bad, "DESCRIPTION length is longer than the 200 character maximum")
+	}
+	if hasEmoji(rec.Description) {
+		bad = append(bad, "The DESCRIPTION contains an emoji, which is not supported")
+	}
+	if utf8.RuneCountInString(rec.Subscription) > 100 {
+		bad = append(bad, "The SUBSCRIPTION_ID length is longer than the 100 character maximum")
+	}
+	if utf8.RuneCountInString(rec.Charge) > 50 {
+		bad = append(bad, "The CHARGE_ID length is longer than the 50 character maximum")
+	}
+	if utf8.RuneCountInString(rec.UniqueKey) >= 255 {
+		bad = append(bad, "The UNIQUE_KEY length must be less than 255 characters")
+	}
+	return bad
+}
+
+// hasEmoji reports whether s holds a character from the emoji blocks,
+// which Zuora's import rejects.
+func hasEmoji(s string) bool {
+	for _, r := range s {
+		switch {
+		case r >= 0x1F000 && r <= 0x1FAFF, // pictographs, emoticons, transport, flags
+			r >= 0x2600 && r <= 0x27BF, // miscellaneous symbols, dingbats
+			r == 0xFE0F, r == 0x200D:   // emoji presentation, joiner
+			return true
+		}
+	}
+	return false
+}
+
+// parseDate reads a date in the API user's locale ("MM/DD/YYYY" or
+// "DD/MM/YYYY"; one-digit day and month allowed) and returns it as
+// YYYY-MM-DD. Impossible dates (02/30/2026) are errors.
+func parseDate(s, format string) (string, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 || len(parts[2]) != 4 {
+		return "", fmt.Errorf("date %q is not %s", s, format)
+	}
+	nums := make([]int, 3)
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || (i < 2 && len(p) > 2) {
+			return "", fmt.Errorf("date %q is not %s", s, format)
+		}
+		nums[i] = n
+	}
+	month, day, year := nums[0], nums[1], nums[2]
+	if format == "DD/MM/YYYY" {
+		month, day = day, month
+	}
+	t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
+	if t.Year() != year || int(t.Month()) != month || t.Day() != day {
+		return "", fmt.Errorf("date %q does not exist", s)
+	}
+	return t.Format(time.DateOnly), nil
+}
