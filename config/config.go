@@ -157,7 +157,7 @@ var Endpoints = map[string]string{
 // DefaultConfig is what runs with no config file: a local drop folder in
 // the working directory and the built-in Zuora simulator.
 func DefaultConfig() *Config {
-	return &Config{
+	c := &Config{
 		Ledger:  "usagedrop.db",
 		Spool:   "spool",
 		Workers: 2,
@@ -165,6 +165,8 @@ func DefaultConfig() *Config {
 		Zuora:   Zuora{Endpoint: Builtin, DateFormat: "MM/DD/YYYY", API: "file", Poll: Duration(30 * time.Second)},
 		Sources: []Source{{Name: "drop", Type: "local", Path: "drop"}},
 	}
+	c.applyDefaults()
+	return c
 }
 
 // ParseFile reads and parses the config at path.
