@@ -8,7 +8,6 @@ package convert
 
 import (
 	"context"
-	"errors"
 	"io"
 )
 
@@ -75,7 +74,7 @@ func (s *Summary) Rejected() bool { return len(s.Problems) > 0 }
 // unknown format, unsafe zip) gives a Problem with Line 0, not an error;
 // the error is for I/O failures and for errors returned by fn.
 func Read(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, fn func(Record) error) (Summary, error) {
-	return Summary{}, errors.New("convert.Read: not implemented")
+	return readAll(ctx, name, r, size, opt, fn)
 }
 
 // Template describes the CSV that Zuora receives.
@@ -119,12 +118,12 @@ type Result struct {
 // limit is split on row boundaries. When the file is rejected nothing is
 // left in dir. Like Read, problems with the file are in the Result.
 func Convert(ctx context.Context, name, id string, r io.ReaderAt, size int64, opt Options, t Template, lim Limits, dir string) (*Result, error) {
-	return nil, errors.New("convert.Convert: not implemented")
+	return convertFile(ctx, name, id, r, size, opt, t, lim, dir)
 }
 
 // WriteTemplate reads the file called name like Read and writes every valid
 // record to w as one template CSV, with no size limit (for `usagedrop check
 // -o`). The caller discards w when the summary says the file is rejected.
 func WriteTemplate(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, t Template, w io.Writer) (Summary, error) {
-	return Summary{}, errors.New("convert.WriteTemplate: not implemented")
+	return writeTemplate(ctx, name, r, size, opt, t, w)
 }

@@ -1,0 +1,249 @@
+package convert
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
+)
+
+// sniffSize is how much of a text file decides its encoding and delimiter.
+const sniffSize = 64 << 10
+
+// delimiters are the ones spreadsheet tools write, in order of preference.
+var delimiters = []rune{',', ';', '\t', '|'}
+
+// dialect is how one delimited text file is written.
+type dialect struct {
+	enc   encoding.Encoding // nil for UTF-8
+	name  string            // for messages
+	skip  int               // bytes of byte-order mark to skip
+	comma rune
+}
+
+// streamOpener opens the raw bytes of a text file from the start; it is
+// called once per pass.
+type streamOpener func() (io.ReadCloser, error)
+
+// sniffEncoding decides the encoding from the byte-order mark, the
+// source's override, or, failing both, whether the bytes are UTF-8.
+func sniffEncoding(head []byte, override string) (dialect, error) {
+	switch {
+	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
+		return dialect{name: "UTF-8", skip: 3}, nil
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
+		return dialect{enc: unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM), name: "UTF-16LE", skip: 2}, nil
+	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
+		return dialect{enc: unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM), name: "UTF-16BE", skip: 2}, nil
+	}
+	switch strings.ToLower(strings.ReplaceAll(override, "_", "-")) {
+	case "utf-8", "utf8":
+		return dialect{name: "UTF-8"}, nil
+	case "utf-16le":
+		return dialect{enc: unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM), name: "UTF-16LE"}, nil
+	case "utf-16be":
+		return dialect{enc: unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM), name: "UTF-16BE"}, nil
+	case "windows-1252", "cp1252", "latin1", "iso-8859-1":
+		return dialect{enc: charmap.Windows1252, name: "Windows-1252"}, nil
+	case "":
+	default:
+		return dialect{}, reject("encoding %q is not one of utf-8, utf-16le, utf-16be, windows-1252", override)
+	}
+	if bytes.IndexByte(head, 0) >= 0 {
+		return dialect{}, reject("the file holds NUL bytes: it is binary, or UTF-16 text without a byte-order mark (set encoding: utf-16le or utf-16be in the source's settings)")
+	}
+	if !utf8.Valid(trimPartialRune(head)) {
+		return dialect{enc: charmap.Windows1252, name: "Windows-1252"}, nil
+	}
+	return dialect{name: "UTF-8"}, nil
+}
+
+// trimPartialRune drops a multi-byte character cut by the sniff window.
+func trimPartialRune(b []byte) []byte {
+	for i := 1; i <= 3 && i <= len(b); i++ {
+		c := b[len(b)-i]
+		if c < 0x80 {
+			return b
+		}
+		if c >= 0xC0 {
+			if utf8.FullRune(b[len(b)-i:]) {
+				return b
+			}
+			return b[:len(b)-i]
+		}
+	}
+	return b
+}
+
+// decode returns a reader of UTF-8 text from raw bytes in dialect d.
+func (d dialect) decode(r io.Reader) io.Reader {
+	if d.skip > 0 {
+		io.CopyN(io.Discard, r, int64(d.skip))
+	}
+	if d.enc == nil {
+		return r
+	}
+	return transform.NewReader(r, d.enc.NewDecoder())
+}
+
+// sniffDelimiter picks the delimiter under which a header row is
+// recognised in the sample; failing that, the one most frequent (outside
+// quotes) in the first non-empty line, so the missing-column problem lists
+// sensible column names.
+func sniffDelimiter(sample string, over map[string]field) rune {
+	best, bestWidth := rune(0), 0
+	for _, d := range delimiters {
+		cr := csv.NewReader(strings.NewReader(sample))
+		cr.Comma, cr.FieldsPerRecord, cr.LazyQuotes = d, -1, true
+		for i := 0; i < maxHeaderSearch; i++ {
+			rec, err := cr.Read()
+			if err != nil {
+				break
+			}
+			if m, ok := mapHeader(rec, over); ok && m.width > bestWidth {
+				best, bestWidth = d, m.width
+				break
+			}
+		}
+	}
+	if best != 0 {
+		return best
+	}
+	line := sample
+	for {
+		l, rest, _ := strings.Cut(line, "\n")
+		if strings.TrimSpace(l) != "" || rest == "" {
+			line = l
+			break
+		}
+		line = rest
+	}
+	best, bestN := ',', 0
+	for _, d := range delimiters {
+		n, quoted := 0, false
+		for _, c := range line {
+			switch {
+			case c == '"':
+				quoted = !quoted
+			case c == d && !quoted:
+				n++
+			}
+		}
+		if n > bestN {
+			best, bestN = d, n
+		}
+	}
+	return best
+}
+
+// sniffCSV reads the head of a text file and decides its dialect.
+func sniffCSV(open streamOpener, override string, over map[string]field) (dialect, error) {
+	rc, err := open()
+	if err != nil {
+		return dialect{}, err
+	}
+	defer rc.Close()
+	head, err := io.ReadAll(io.LimitReader(rc, sniffSize))
+	if err != nil {
+		return dialect{}, err
+	}
+	d, err := sniffEncoding(head, override)
+	if err != nil {
+		return d, err
+	}
+	text, _ := io.ReadAll(d.decode(bytes.NewReader(head)))
+	d.comma = sniffDelimiter(string(text), over)
+	return d, nil
+}
+
+// csvTable reads the records of a delimited text file.
+type csvTable struct {
+	rc      io.Closer
+	cr      *csv.Reader
+	row     []string
+	line    int // the record's number as a spreadsheet shows it: blank lines count
+	endLine int // physical line where the previous record ended
+	err     error
+}
+
+func openCSV(open streamOpener, d dialect) (*csvTable, error) {
+	rc, err := open()
+	if err != nil {
+		return nil, err
+	}
+	cr := csv.NewReader(bufio.NewReaderSize(d.decode(rc), 64<<10))
+	cr.Comma, cr.FieldsPerRecord, cr.ReuseRecord = d.comma, -1, true
+	return &csvTable{rc: rc, cr: cr}, nil
+}
+
+func (t *csvTable) Next() bool {
+	rec, err := t.cr.Read()
+	if err != nil {
+		if err != io.EOF {
+			t.err = t.parseError(err)
+		}
+		return false
+	}
+	start, _ := t.cr.FieldPos(0)
+	t.line += start - t.endLine
+	last := len(rec) - 1
+	end, _ := t.cr.FieldPos(last)
+	if strings.IndexByte(rec[last], '\n') >= 0 {
+		end += strings.Count(rec[last], "\n")
+	}
+	t.endLine = end
+	t.row = rec
+	return true
+}
+
+// parseError turns encoding/csv's complaint into words for the user,
+// placed on the row it belongs to.
+func (t *csvTable) parseError(err error) error {
+	var pe *csv.ParseError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	why := pe.Err.Error()
+	switch {
+	case errors.Is(pe.Err, csv.ErrBareQuote):
+		why = `a value holds a " but is not enclosed in quotes (write it as "..."" with the quote doubled)`
+	case errors.Is(pe.Err, csv.ErrQuote):
+		why = `a quoted value is not closed, or text follows its closing quote`
+	}
+	line := t.line + pe.StartLine - t.endLine
+	return &errRejected{reason: "the line is not valid CSV: " + why, line: line}
+}
+
+func (t *csvTable) Row() []string { return t.row }
+func (t *csvTable) Line() int     { return t.line }
+func (t *csvTable) Err() error    { return t.err }
+func (t *csvTable) Close() error  { return t.rc.Close() }
+
+// fileStream opens a file on disk from its start, for each pass.
+func fileStream(r io.ReaderAt, size int64) streamOpener {
+	return func() (io.ReadCloser, error) {
+		return io.NopCloser(io.NewSectionReader(r, 0, size)), nil
+	}
+}
+
+// csvUnit prepares a delimited text file for the two passes.
+func csvUnit(member string, open streamOpener, opt Options, over map[string]field) (unit, error) {
+	d, err := sniffCSV(open, opt.Encoding, over)
+	if err != nil {
+		return unit{}, fmt.Errorf("%w", err)
+	}
+	return unit{
+		member:     member,
+		commaDelim: d.comma == ',',
+		open:       func() (table, error) { return openCSV(open, d) },
+	}, nil
+}

@@ -1,0 +1,213 @@
+package convert
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode"
+)
+
+// Template column names, as Zuora's usage template spells them.
+const (
+	colAccount      = "ACCOUNT_ID"
+	colUOM          = "UOM"
+	colQty          = "QTY"
+	colStart        = "STARTDATE"
+	colEnd          = "ENDDATE"
+	colSubscription = "SUBSCRIPTION_ID"
+	colCharge       = "CHARGE_ID"
+	colDescription  = "DESCRIPTION"
+	colUniqueKey    = "UNIQUE_KEY"
+	colRatePlan     = "PRODUCT_RATE_PLAN_CHARGE_ID"
+)
+
+// field indexes a Record's fields in a fixed order, so a header mapping is a
+// small array rather than a map looked up per cell.
+type field int
+
+const (
+	fAccount field = iota
+	fUOM
+	fQty
+	fStart
+	fEnd
+	fSubscription
+	fCharge
+	fDescription
+	fUniqueKey
+	fRatePlan
+	numFields
+)
+
+var fieldColumns = [numFields]string{
+	colAccount, colUOM, colQty, colStart, colEnd,
+	colSubscription, colCharge, colDescription, colUniqueKey, colRatePlan,
+}
+
+var requiredFields = []field{fAccount, fUOM, fQty, fStart}
+
+// synonyms are header spellings seen in finance exports, in normalised form
+// (see normHeader). They are deliberately conservative: a wrong match would
+// import the wrong column, which is worse than asking for a `columns:` entry.
+var synonyms = map[string]field{
+	"accountid": fAccount, "accountnumber": fAccount, "account": fAccount,
+	"accountno": fAccount, "acctno": fAccount, "acctnumber": fAccount,
+	"acctid": fAccount, "acct": fAccount, "customeraccount": fAccount,
+	"customeraccountnumber": fAccount, "billingaccount": fAccount,
+	"billingaccountnumber": fAccount,
+
+	"uom": fUOM, "unitofmeasure": fUOM, "unitofmeasurement": fUOM,
+	"unit": fUOM, "units": fUOM,
+
+	"qty": fQty, "quantity": fQty, "usagequantity": fQty, "usageqty": fQty,
+
+	"startdate": fStart, "usagedate": fStart, "date": fStart,
+	"usagestartdate": fStart, "start": fStart, "startdatetime": fStart,
+
+	"enddate": fEnd, "usageenddate": fEnd, "end": fEnd, "enddatetime": fEnd,
+
+	"subscriptionid": fSubscription, "subscription": fSubscription,
+	"subscriptionnumber": fSubscription, "subscriptionno": fSubscription,
+	"subscriptionname": fSubscription,
+
+	"chargeid": fCharge, "charge": fCharge, "chargenumber": fCharge,
+	"chargeno": fCharge,
+
+	"description": fDescription, "desc": fDescription,
+
+	"uniquekey": fUniqueKey,
+
+	"productrateplanchargeid": fRatePlan, "rateplanchargeid": fRatePlan,
+}
+
+// normHeader folds case and drops everything but letters and digits, so
+// "Acct. No", "ACCT_NO" and "acctno" compare equal.
+func normHeader(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
+}
+
+// mapping says which source column feeds each field; -1 means none.
+type mapping struct {
+	col     [numFields]int
+	width   int      // number of columns in the header row
+	ignored []string // source headers that feed no field
+	found   []string // non-empty source headers, for messages
+	dup     string   // a problem when two source columns claim one field
+}
+
+// columnOf resolves one source header to a field, the source's `columns:`
+// overrides first.
+func columnOf(h string, over map[string]field) (field, bool) {
+	n := normHeader(h)
+	if n == "" {
+		return 0, false
+	}
+	if f, ok := over[n]; ok {
+		return f, true
+	}
+	f, ok := synonyms[n]
+	return f, ok
+}
+
+// overrides turns Options.Columns into normalised source header → field.
+func overrides(cols map[string]string) (map[string]field, error) {
+	if len(cols) == 0 {
+		return nil, nil
+	}
+	over := make(map[string]field, len(cols))
+	for tc, src := range cols {
+		f := field(-1)
+		for i, c := range fieldColumns {
+			if strings.EqualFold(normHeader(c), normHeader(tc)) {
+				f = field(i)
+			}
+		}
+		if f < 0 {
+			return nil, fmt.Errorf("columns: unknown template column %q (want one of %s)", tc, strings.Join(fieldColumns[:], ", "))
+		}
+		over[normHeader(src)] = f
+	}
+	return over, nil
+}
+
+// mapHeader maps a candidate header row. ok is false unless every required
+// field is present, which is how the header row is told from title rows.
+func mapHeader(row []string, over map[string]field) (m mapping, ok bool) {
+	for i := range m.col {
+		m.col[i] = -1
+	}
+	m.width = len(row)
+	for i, h := range row {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		m.found = append(m.found, h)
+		f, known := columnOf(h, over)
+		if !known {
+			m.ignored = append(m.ignored, h)
+			continue
+		}
+		if prev := m.col[f]; prev >= 0 {
+			m.dup = fmt.Sprintf("columns %q and %q both look like %s; name the one to use under columns: in the source's settings", row[prev], h, fieldColumns[f])
+			continue
+		}
+		m.col[f] = i
+	}
+	return m, len(m.missing()) == 0
+}
+
+// missing lists the required template columns the mapping lacks.
+func (m *mapping) missing() []string {
+	var out []string
+	for _, f := range requiredFields {
+		if m.col[f] < 0 {
+			out = append(out, fieldColumns[f])
+		}
+	}
+	return out
+}
+
+// score ranks rows that are not a complete header, to name the most
+// header-like one in the problem.
+func (m *mapping) score() int {
+	n := 0
+	for _, c := range m.col {
+		if c >= 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// missingProblem is the one file-level problem for an unrecognised header.
+func (m *mapping) missingProblem() string {
+	found := "none"
+	if len(m.found) > 0 {
+		q := make([]string, len(m.found))
+		for i, f := range m.found {
+			q[i] = fmt.Sprintf("%q", f)
+		}
+		found = strings.Join(q, ", ")
+	}
+	return fmt.Sprintf("no header row with the required columns: missing %s; the columns found were %s (rename them, or map them under columns: in the source's settings)",
+		strings.Join(m.missing(), ", "), found)
+}
+
+// sortedUnique merges ignored column lists across sheets and members.
+func sortedUnique(in []string) []string {
+	sort.Strings(in)
+	out := in[:0]
+	for i, s := range in {
+		if i == 0 || s != in[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}

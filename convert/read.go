@@ -1,0 +1,304 @@
+package convert
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// maxHeaderSearch is how many rows may stand above the header (titles,
+// blank rows, notes) before a file is said to have no header.
+const maxHeaderSearch = 50
+
+// table is one grid of text cells: a CSV file or one worksheet.
+type table interface {
+	Next() bool
+	Row() []string // valid until the next Next
+	Line() int     // the row's number as the user's tool shows it
+	Err() error
+	Close() error
+}
+
+// unit is one table of a drop, opened once per pass: the first pass finds
+// the header and decides the date order and decimal mark from the whole
+// column; the second validates and emits. Re-reading is cheaper than
+// holding the file, and the input is on disk.
+type unit struct {
+	member, sheet string
+	commaDelim    bool // a comma in QTY cannot be a decimal mark in a comma-delimited file
+	open          func() (table, error)
+}
+
+// header is what the first pass learned about a unit.
+type header struct {
+	m     mapping
+	line  int
+	rules fileRules
+}
+
+// reader carries one drop's state across its units.
+type reader struct {
+	ctx   context.Context
+	opt   Options
+	over  map[string]field
+	order dateOrder
+	dec   decimalMode
+	v     *validator
+	sum   Summary
+	max   int
+	fn    func(Record) error
+	errs  []rowError
+
+	// carry, when limitCarry is set, says which fields the output template
+	// has columns for; a value in any other field is a bad row, not lost.
+	carry      [numFields]bool
+	limitCarry bool
+}
+
+func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader, error) {
+	rd := &reader{ctx: ctx, opt: opt, v: newValidator(), fn: fn, max: opt.MaxProblems}
+	if rd.max <= 0 {
+		rd.max = 100
+	}
+	var err error
+	if rd.over, err = overrides(opt.Columns); err != nil {
+		return nil, err
+	}
+	if rd.order, err = parseDateFormat(opt.DateFormat); err != nil {
+		return nil, err
+	}
+	if rd.dec, err = parseDecimalComma(opt.DecimalComma); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// problem keeps p unless the cap is reached, then only counts it.
+func (rd *reader) problem(p Problem) {
+	if len(rd.sum.Problems) < rd.max {
+		rd.sum.Problems = append(rd.sum.Problems, p)
+		return
+	}
+	rd.sum.MoreProblems++
+}
+
+// fileProblem records a reason the whole unit (or file) cannot be read.
+func (rd *reader) fileProblem(u unit, line int, reason string) {
+	rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: line, Reason: reason})
+}
+
+// failed turns a rejection into a problem and passes other errors up.
+func (rd *reader) failed(u unit, err error) error {
+	if r, ok := asRejected(err); ok {
+		rd.fileProblem(u, r.line, r.reason)
+		return nil
+	}
+	return err
+}
+
+// readUnit runs both passes over u.
+func (rd *reader) readUnit(u unit) error {
+	h, ok, err := rd.scan(u)
+	if err != nil || !ok {
+		return rd.failed(u, err)
+	}
+	return rd.failed(u, rd.emit(u, h))
+}
+
+// findHeader reads t up to its header row. ok is false, with the problem
+// recorded, when there is none.
+func (rd *reader) findHeader(u unit, t table) (header, bool, error) {
+	var best mapping
+	for i := 0; i < maxHeaderSearch && t.Next(); i++ {
+		m, ok := mapHeader(t.Row(), rd.over)
+		if ok {
+			if m.dup != "" {
+				rd.fileProblem(u, t.Line(), m.dup)
+				return header{}, false, nil
+			}
+			return header{m: m, line: t.Line()}, true, nil
+		}
+		if m.score() > best.score() || best.found == nil {
+			best = m
+		}
+	}
+	if err := t.Err(); err != nil {
+		return header{}, false, err
+	}
+	if best.found == nil {
+		rd.fileProblem(u, 0, "the file holds no rows")
+		return header{}, false, nil
+	}
+	rd.fileProblem(u, 0, best.missingProblem())
+	return header{}, false, nil
+}
+
+// scan is the first pass: header, then evidence for the date order and the
+// decimal mark, stopping as soon as both are settled. A value read later
+// that contradicts the decision is reported as a bad row in pass two.
+func (rd *reader) scan(u unit) (header, bool, error) {
+	t, err := u.open()
+	if err != nil {
+		return header{}, false, err
+	}
+	defer t.Close()
+	h, ok, err := rd.findHeader(u, t)
+	if !ok || err != nil {
+		return h, ok, err
+	}
+	h.rules = fileRules{order: rd.order, decimal: rd.dec}
+	needDate, needDec := rd.order == orderUnknown, rd.dec == decimalUnknown
+	var ambiguous, comma string
+	for n := 0; (needDate || needDec) && t.Next(); n++ {
+		if n&4095 == 0 {
+			if err := rd.ctx.Err(); err != nil {
+				return h, false, err
+			}
+		}
+		row := t.Row()
+		if needDate {
+			for _, f := range [...]field{fStart, fEnd} {
+				v := cell(row, &h.m, f)
+				if v == "" || isISO(v) {
+					continue
+				}
+				if o, fixed := dateEvidence(v); fixed {
+					h.rules.order, needDate = o, false
+					break
+				} else if ambiguous == "" {
+					if _, ok := normDate(v, orderMDY); ok {
+						ambiguous = v
+					}
+				}
+			}
+		}
+		if needDec {
+			c, p := qtyEvidence(cell(row, &h.m, fQty))
+			if p {
+				h.rules.decimal, needDec = decimalPoint, false
+			} else if c && comma == "" {
+				comma = cell(row, &h.m, fQty)
+			}
+		}
+	}
+	if err := t.Err(); err != nil {
+		return h, false, err
+	}
+	if needDate && ambiguous != "" {
+		rd.fileProblem(u, 0, fmt.Sprintf("the dates could be day-first or month-first (e.g. %q, and no day above 12 settles it); set date_format: DD/MM/YYYY or MM/DD/YYYY in the source's settings", ambiguous))
+		return h, false, nil
+	}
+	if needDec && comma != "" {
+		if u.commaDelim {
+			rd.fileProblem(u, 0, fmt.Sprintf("QTY values such as %q could use a decimal comma or a thousands separator; set decimal_comma: yes or no in the source's settings", comma))
+			return h, false, nil
+		}
+		h.rules.decimal = decimalComma
+	}
+	return h, true, nil
+}
+
+// emit is the second pass: every row after the header is validated, valid
+// records go to fn, the rest become problems.
+func (rd *reader) emit(u unit, h header) error {
+	t, err := u.open()
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	for t.Next() && t.Line() < h.line {
+	}
+	rd.sum.Ignored = append(rd.sum.Ignored, h.m.ignored...)
+	for n := 0; t.Next(); n++ {
+		if n&4095 == 0 {
+			if err := rd.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		row := t.Row()
+		if blank(row) {
+			continue
+		}
+		var rec Record
+		rec, rd.errs = rd.v.record(row, &h.m, h.rules, rd.errs[:0])
+		if rd.limitCarry {
+			rd.errs = rd.uncarried(&rec, rd.errs)
+		}
+		if len(rd.errs) > 0 {
+			for _, e := range rd.errs {
+				rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: e.col, Value: e.value, Reason: e.reason})
+			}
+			continue
+		}
+		rd.sum.Records++
+		if err := rd.fn(rec); err != nil {
+			return err
+		}
+	}
+	return t.Err()
+}
+
+// uncarried reports values the output template has no column for.
+func (rd *reader) uncarried(rec *Record, errs []rowError) []rowError {
+	for f := fSubscription; f < numFields; f++ {
+		if !rd.carry[f] && rec.field(f) != "" {
+			errs = append(errs, rowError{fieldColumns[f], rec.field(f),
+				"The file has a " + fieldColumns[f] + " value but the tenant's template has no " + fieldColumns[f] + " column; add it to the template columns"})
+		}
+	}
+	return errs
+}
+
+// read dispatches on the format and reads every unit of the file.
+func (rd *reader) read(name string, r io.ReaderAt, size int64) error {
+	f, err := detect(name, r, size)
+	if err != nil {
+		return rd.failed(unit{}, err)
+	}
+	switch f {
+	case formatCSV:
+		u, err := csvUnit("", fileStream(r, size), rd.opt, rd.over)
+		if err != nil {
+			return rd.failed(unit{}, err)
+		}
+		return rd.readUnit(u)
+	case formatXLSX:
+		return rd.failed(unit{}, rd.readWorkbook("", r, size))
+	case formatZip:
+		return rd.failed(unit{}, rd.readZip(r, size))
+	}
+	return fmt.Errorf("read %s: format %d has no reader", name, f)
+}
+
+// finish sorts the summary's lists.
+func (rd *reader) finish() Summary {
+	if rd.sum.Records == 0 && !rd.sum.Rejected() {
+		rd.problem(Problem{Reason: "the file holds no usage rows below its header"})
+	}
+	s := rd.sum
+	s.Ignored = sortedUnique(s.Ignored)
+	return s
+}
+
+// readAll is Read without the exported signature's documentation.
+func readAll(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, fn func(Record) error) (Summary, error) {
+	rd, err := newReader(ctx, opt, fn)
+	if err != nil {
+		return Summary{}, fmt.Errorf("read %s: %w", name, err)
+	}
+	if err := rd.read(name, r, size); err != nil {
+		return rd.finish(), fmt.Errorf("read %s: %w", name, err)
+	}
+	return rd.finish(), nil
+}
+
+// memberName flattens a path inside a zip to its base name; Zuora's zips
+// hold no directories and neither do our reports.
+func memberName(name string) string {
+	name = strings.ReplaceAll(name, `\`, "/")
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}

@@ -1,0 +1,181 @@
+package convert
+
+import (
+	"hash/maphash"
+	"strings"
+	"unicode/utf8"
+)
+
+// Zuora's field limits (zuora-api.md).
+const (
+	maxAccount      = 50
+	maxSubscription = 100
+	maxCharge       = 50
+	maxDescription  = 200
+	maxUniqueKey    = 254
+	maxRatePlan     = 32
+)
+
+// rowError is one bad value in a row; line and location are added by the
+// caller.
+type rowError struct {
+	col    string
+	value  string
+	reason string
+}
+
+// fileRules are what pass one decided about a file.
+type fileRules struct {
+	order   dateOrder
+	decimal decimalMode
+}
+
+// validator turns mapped rows into Records the way Zuora's import would
+// judge them. It is shared by every member of a drop, because UNIQUE_KEY
+// must be unique in the whole drop.
+type validator struct {
+	seed maphash.Seed
+	keys map[uint64]struct{} // hashes of UNIQUE_KEYs seen; 8 bytes a row, and only when the column is used
+}
+
+func newValidator() *validator {
+	return &validator{seed: maphash.MakeSeed()}
+}
+
+// cell returns the trimmed value of field f, "" when unmapped or absent.
+func cell(row []string, m *mapping, f field) string {
+	i := m.col[f]
+	if i < 0 || i >= len(row) {
+		return ""
+	}
+	return strings.TrimSpace(row[i])
+}
+
+// blank reports whether every cell of row is empty; such rows are
+// omitted, as Zuora omits them.
+func blank(row []string) bool {
+	for _, c := range row {
+		if strings.TrimSpace(c) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// record builds and validates one row. errs is appended to and returned so
+// a caller can reuse its slice.
+func (v *validator) record(row []string, m *mapping, fr fileRules, errs []rowError) (Record, []rowError) {
+	var rec Record
+	bad := func(col, val, reason string) { errs = append(errs, rowError{col, val, reason}) }
+
+	rec.Account = cell(row, m, fAccount)
+	switch n := utf8.RuneCountInString(rec.Account); {
+	case n == 0:
+		bad(colAccount, "", "The ACCOUNT_ID is missing")
+	case n > maxAccount:
+		bad(colAccount, rec.Account, "The ACCOUNT_ID is longer than the 50 character maximum")
+	}
+	if rec.UOM = cell(row, m, fUOM); rec.UOM == "" {
+		bad(colUOM, "", "The UOM is missing")
+	}
+	raw := cell(row, m, fQty)
+	qty, why := normQty(raw, fr.decimal)
+	if why != "" {
+		bad(colQty, raw, why)
+	}
+	rec.Qty = qty
+
+	raw = cell(row, m, fStart)
+	if raw == "" {
+		bad(colStart, "", "The STARTDATE is missing")
+	} else if d, ok := normDate(raw, fr.order); ok {
+		rec.Start = d
+	} else {
+		bad(colStart, raw, "The STARTDATE format is invalid")
+	}
+	if raw = cell(row, m, fEnd); raw != "" {
+		if d, ok := normDate(raw, fr.order); ok {
+			rec.End = d
+			if rec.Start != "" && d < rec.Start {
+				bad(colEnd, raw, "The Usage STARTDATE cannot be after the ENDDATE")
+			}
+		} else {
+			bad(colEnd, raw, "The ENDDATE format is invalid")
+		}
+	}
+	rec.Subscription = v.limited(row, m, fSubscription, maxSubscription, bad)
+	rec.Charge = v.limited(row, m, fCharge, maxCharge, bad)
+	rec.RatePlanCharge = v.limited(row, m, fRatePlan, maxRatePlan, bad)
+	rec.Description = v.limited(row, m, fDescription, maxDescription, bad)
+	if hasEmoji(rec.Description) {
+		bad(colDescription, rec.Description, "The DESCRIPTION contains an emoji or a character Zuora cannot import")
+	}
+	rec.UniqueKey = v.limited(row, m, fUniqueKey, maxUniqueKey, bad)
+	if rec.UniqueKey != "" && !v.firstKey(rec.UniqueKey) {
+		bad(colUniqueKey, rec.UniqueKey, "The UNIQUE_KEY appears more than once in this drop")
+	}
+	for _, s := range [...]string{rec.Account, rec.UOM, rec.Subscription, rec.Charge, rec.Description, rec.UniqueKey, rec.RatePlanCharge} {
+		if !utf8.ValidString(s) {
+			bad("", s, "The text is not valid UTF-8; save the file as CSV UTF-8, or set encoding: in the source's settings")
+			break
+		}
+	}
+	return rec, errs
+}
+
+// limited reads an optional text field and checks its length in characters.
+func (v *validator) limited(row []string, m *mapping, f field, max int, bad func(col, val, reason string)) string {
+	s := cell(row, m, f)
+	if len(s) > max && utf8.RuneCountInString(s) > max {
+		bad(fieldColumns[f], s, fieldColumns[f]+" length is longer than the "+itoa(max)+" character maximum")
+	}
+	return s
+}
+
+// firstKey records k and reports whether it was new. A 64-bit hash can
+// collide; the odds across a million keys are about 1 in 10^7, and a false
+// duplicate is reported, never silently imported.
+func (v *validator) firstKey(k string) bool {
+	if v.keys == nil {
+		v.keys = make(map[uint64]struct{})
+	}
+	h := maphash.String(v.seed, k)
+	if _, dup := v.keys[h]; dup {
+		return false
+	}
+	v.keys[h] = struct{}{}
+	return true
+}
+
+// hasEmoji reports characters that fail a Zuora import: anything outside
+// the Basic Multilingual Plane (where emoji live) and the BMP's symbol
+// blocks used as emoji, with their variation selector and joiner.
+func hasEmoji(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0xE2 {
+			continue
+		}
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r > 0xFFFF && r != utf8.RuneError,
+			r >= 0x2600 && r <= 0x27BF,
+			r == 0xFE0F, r == 0x200D, r == 0x20E3:
+			return true
+		}
+	}
+	return false
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}

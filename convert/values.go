@@ -1,0 +1,231 @@
+package convert
+
+import (
+	"fmt"
+	"strings"
+)
+
+// dateOrder is the order of day and month in a dropped file's dates.
+type dateOrder uint8
+
+const (
+	orderUnknown dateOrder = iota
+	orderMDY
+	orderDMY
+)
+
+// parseDateFormat reads Options.DateFormat. ISO is accepted with either
+// configured order, so "YYYY-MM-DD" leaves the order unknown.
+func parseDateFormat(s string) (dateOrder, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "":
+		return orderUnknown, nil
+	case "MM/DD/YYYY", "MM-DD-YYYY", "MM.DD.YYYY", "M/D/YYYY":
+		return orderMDY, nil
+	case "DD/MM/YYYY", "DD.MM.YYYY", "DD-MM-YYYY", "D/M/YYYY", "D.M.YYYY":
+		return orderDMY, nil
+	case "YYYY-MM-DD":
+		return orderUnknown, nil
+	}
+	return orderUnknown, fmt.Errorf("date_format %q is not one of MM/DD/YYYY, DD/MM/YYYY, DD.MM.YYYY, YYYY-MM-DD", s)
+}
+
+// dateParts splits a date into its three numbers and its separator without
+// allocating. A date-time whose time is midnight (as spreadsheets export
+// date cells) is accepted; any other time of day is not a date.
+func dateParts(s string) (a, b, c int, la, lb, lc int, sep byte, ok bool) {
+	if i := strings.IndexAny(s, " T"); i > 0 {
+		t := strings.TrimSpace(s[i+1:])
+		if t != "00:00:00" && t != "00:00" && t != "0:00" && t != "00:00:00.000" && t != "12:00:00 AM" && t != "12:00 AM" {
+			return
+		}
+		s = s[:i]
+	}
+	num := func(s string) (n, l int, rest string, ok bool) {
+		for l < len(s) && s[l] >= '0' && s[l] <= '9' {
+			n = n*10 + int(s[l]-'0')
+			l++
+			if l > 4 {
+				return 0, 0, "", false
+			}
+		}
+		return n, l, s[l:], l > 0
+	}
+	var rest string
+	if a, la, rest, ok = num(s); !ok || rest == "" {
+		return a, b, c, la, lb, lc, sep, false
+	}
+	sep = rest[0]
+	if sep != '/' && sep != '-' && sep != '.' {
+		return a, b, c, la, lb, lc, sep, false
+	}
+	if b, lb, rest, ok = num(rest[1:]); !ok || rest == "" || rest[0] != sep {
+		return a, b, c, la, lb, lc, sep, false
+	}
+	if c, lc, rest, ok = num(rest[1:]); !ok || rest != "" {
+		return a, b, c, la, lb, lc, sep, false
+	}
+	return a, b, c, la, lb, lc, sep, true
+}
+
+// dateEvidence is what one value says about the file's date order.
+func dateEvidence(s string) (o dateOrder, fixed bool) {
+	a, b, _, la, _, lc, sep, ok := dateParts(s)
+	if !ok || la == 4 || lc != 4 {
+		return orderUnknown, false
+	}
+	switch {
+	case sep == '.':
+		return orderDMY, true // dotted dates are day-first by convention
+	case a > 12 && b <= 12:
+		return orderDMY, true
+	case b > 12 && a <= 12:
+		return orderMDY, true
+	}
+	return orderUnknown, false
+}
+
+// isISO reports whether s is written year first.
+func isISO(s string) bool {
+	_, _, _, la, _, _, _, ok := dateParts(s)
+	return ok && la == 4
+}
+
+// normDate turns a date in the given order (or ISO) into YYYY-MM-DD, and
+// refuses dates that do not exist.
+func normDate(s string, o dateOrder) (string, bool) {
+	a, b, c, la, lb, lc, sep, ok := dateParts(s)
+	if !ok {
+		return "", false
+	}
+	var y, m, d int
+	switch {
+	case la == 4 && sep != '.' && lb <= 2 && lc <= 2:
+		y, m, d = a, b, c
+	case lc != 4 || la > 2 || lb > 2:
+		return "", false
+	case o == orderMDY:
+		y, m, d = c, a, b
+	case o == orderDMY:
+		y, m, d = c, b, a
+	default:
+		return "", false
+	}
+	if y < 1900 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return "", false
+	}
+	var buf [10]byte
+	put := func(at, v, w int) {
+		for i := w - 1; i >= 0; i-- {
+			buf[at+i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, y, 4)
+	buf[4] = '-'
+	put(5, m, 2)
+	buf[7] = '-'
+	put(8, d, 2)
+	return string(buf[:]), true
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// decimalMode says how a file writes fractions in QTY.
+type decimalMode uint8
+
+const (
+	decimalUnknown decimalMode = iota
+	decimalPoint
+	decimalComma
+)
+
+func parseDecimalComma(s string) (decimalMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return decimalUnknown, nil
+	case "yes", "true":
+		return decimalComma, nil
+	case "no", "false":
+		return decimalPoint, nil
+	}
+	return decimalUnknown, fmt.Errorf("decimal_comma %q is not yes, no or empty", s)
+}
+
+// qtyEvidence classifies one QTY value: a lone comma between digits, a lone
+// point between digits, or neither.
+func qtyEvidence(s string) (comma, point bool) {
+	c := strings.IndexByte(s, ',')
+	p := strings.IndexByte(s, '.')
+	switch {
+	case c >= 0 && p < 0 && strings.Count(s, ",") == 1:
+		return true, false
+	case p >= 0 && c < 0:
+		return false, true
+	}
+	return false, false
+}
+
+// normQty returns s as a plain decimal in Zuora's form, or the reason it
+// is not one.
+func normQty(s string, mode decimalMode) (string, string) {
+	if s == "" {
+		return "", "The QTY is missing"
+	}
+	if strings.IndexByte(s, ',') >= 0 {
+		if mode != decimalComma || strings.IndexByte(s, '.') >= 0 || strings.Count(s, ",") > 1 {
+			return "", "The QTY must be a plain decimal number such as 1234.5, without thousands separators (set decimal_comma: yes if the source writes 3,5 for 3.5)"
+		}
+		s = strings.Replace(s, ",", ".", 1)
+	} else if mode == decimalComma && strings.IndexByte(s, '.') >= 0 {
+		return "", "The QTY uses a decimal point but this source writes decimal commas (decimal_comma: yes)"
+	}
+	neg := false
+	body := s
+	if body[0] == '-' {
+		neg, body = true, body[1:]
+	} else if body[0] == '+' {
+		body = body[1:]
+	}
+	intDigits, digits, points := 0, 0, 0
+	for i := 0; i < len(body); i++ {
+		switch ch := body[i]; {
+		case ch >= '0' && ch <= '9':
+			digits++
+			if points == 0 {
+				intDigits++
+			}
+		case ch == '.':
+			points++
+		default:
+			return "", "The QTY is not a number"
+		}
+	}
+	if digits == 0 || points > 1 {
+		return "", "The QTY is not a number"
+	}
+	if neg && strings.Trim(body, "0.") != "" {
+		return "", "The QTY cannot be less than 0"
+	}
+	if intDigits > 13 {
+		return "", "The Usage Quantity exceeds 13 digits before the decimal place"
+	}
+	if body[0] == '.' {
+		body = "0" + body
+	}
+	if len(body) > 16 {
+		return "", "The QTY is longer than 16 characters"
+	}
+	return body, ""
+}

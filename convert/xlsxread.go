@@ -1,0 +1,140 @@
+//go:build usagedrop_xlsx
+
+package convert
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"usagedrop/convert/xlsx"
+)
+
+// sheetTable presents a worksheet's rows as text cells in the forms the
+// validator reads: date cells as YYYY-MM-DD from their serial value and the
+// workbook's date system, numbers as plain decimals from the stored value
+// (never the displayed text), formulas by their cached value. Hidden rows
+// are data: Zuora would import them, so they are read.
+type sheetTable struct {
+	rows     *xlsx.Rows
+	date1904 bool
+	row      []string
+	line     int
+	err      error
+}
+
+func (t *sheetTable) Next() bool {
+	if !t.rows.Next() {
+		return false
+	}
+	r := t.rows.Row()
+	t.line = r.Num
+	t.row = t.row[:0]
+	for _, c := range r.Cells {
+		t.row = append(t.row, cellText(c, t.date1904))
+	}
+	return true
+}
+
+// cellText renders one cell. A value that cannot be rendered is passed on
+// as stored so the validator names it.
+func cellText(c xlsx.Cell, date1904 bool) string {
+	switch c.Kind {
+	case xlsx.Empty:
+		return ""
+	case xlsx.Number:
+		if c.DateStyle {
+			if tm, err := c.Time(date1904); err == nil {
+				return tm.Format("2006-01-02")
+			}
+			return c.Value
+		}
+		if d, err := c.Decimal(); err == nil {
+			return d
+		}
+		return c.Value
+	case xlsx.Date:
+		if tm, err := c.Time(date1904); err == nil {
+			return tm.Format("2006-01-02")
+		}
+		return c.Value
+	case xlsx.Bool:
+		if c.Value == "1" {
+			return "TRUE"
+		}
+		return "FALSE"
+	}
+	return c.Value
+}
+
+func (t *sheetTable) Row() []string { return t.row }
+func (t *sheetTable) Line() int     { return t.line }
+func (t *sheetTable) Err() error {
+	if err := t.rows.Err(); err != nil {
+		return reject("the worksheet cannot be read (%v); open the workbook in Excel and save it again", err)
+	}
+	return nil
+}
+func (t *sheetTable) Close() error { return t.rows.Close() }
+
+// xlsxBuilt says whether the real workbook reader is compiled in.
+const xlsxBuilt = true
+
+// readWorkbook reads the chosen sheet of a workbook: Options.Sheet, else
+// the first sheet whose header row is recognised.
+func (rd *reader) readWorkbook(member string, r io.ReaderAt, size int64) error {
+	wb, err := xlsx.Open(r, size)
+	if err != nil {
+		return reject("the workbook is damaged or incomplete (%v); open it in Excel and save it again", err)
+	}
+	open := func(sheet string) func() (table, error) {
+		return func() (table, error) {
+			rows, err := wb.Rows(rd.ctx, sheet)
+			if err != nil {
+				return nil, reject("the worksheet %q cannot be read (%v)", sheet, err)
+			}
+			return &sheetTable{rows: rows, date1904: wb.Date1904()}, nil
+		}
+	}
+	sheets := wb.Sheets()
+	if rd.opt.Sheet != "" {
+		for _, s := range sheets {
+			if strings.EqualFold(s.Name, rd.opt.Sheet) {
+				return rd.readUnit(unit{member: member, sheet: s.Name, open: open(s.Name)})
+			}
+		}
+		names := make([]string, len(sheets))
+		for i, s := range sheets {
+			names[i] = fmt.Sprintf("%q", s.Name)
+		}
+		return reject("the workbook has no sheet %q; its sheets are %s", rd.opt.Sheet, strings.Join(names, ", "))
+	}
+	return rd.readFirstSheet(member, sheets, open)
+}
+
+// readFirstSheet tries each sheet's header in workbook order and reads the
+// first that has one. When none has, the problem of the first sheet is the
+// one reported.
+func (rd *reader) readFirstSheet(member string, sheets []xlsx.Sheet, open func(string) func() (table, error)) error {
+	if len(sheets) == 0 {
+		return reject("the workbook has no worksheets")
+	}
+	for _, s := range sheets {
+		u := unit{member: member, sheet: s.Name, open: open(s.Name)}
+		t, err := u.open()
+		if err != nil {
+			return err
+		}
+		probe := &reader{ctx: rd.ctx, over: rd.over, max: 1}
+		_, ok, err := probe.findHeader(u, t)
+		t.Close()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return rd.readUnit(u)
+		}
+	}
+	u := unit{member: member, sheet: sheets[0].Name, open: open(sheets[0].Name)}
+	return rd.readUnit(u)
+}

@@ -1,0 +1,208 @@
+package convert
+
+import (
+	"archive/zip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+)
+
+// Limits on what a dropped zip may expand to. A zip bomb is refused from
+// its directory when it declares too much, and while streaming when it
+// lies: no member yields more bytes than it declared.
+const (
+	maxExpanded   = 1 << 30 // all members together
+	maxRatio      = 200     // expanded / compressed, for members over ratioFloor
+	ratioFloor    = 1 << 20 // small members may compress as well as they like
+	maxZipMembers = 1000
+)
+
+// zipNames lists the entries of a zip, for format detection.
+func zipNames(r io.ReaderAt, size int64) (map[string]bool, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]bool, len(zr.File))
+	for _, f := range zr.File {
+		names[f.Name] = true
+	}
+	return names, nil
+}
+
+// usageMember says whether a zip entry is read, skipped, or refused.
+func usageMember(f *zip.File) (read bool, err error) {
+	name := strings.ReplaceAll(f.Name, `\`, "/")
+	base := memberName(name)
+	switch {
+	case name == "" || strings.HasPrefix(name, "/") || (len(name) > 1 && name[1] == ':'):
+		return false, reject("the zip entry %q has an absolute path; refusing the archive", f.Name)
+	case hasDotDot(name):
+		return false, reject("the zip entry %q points outside the archive; refusing the archive", f.Name)
+	case f.Mode()&os.ModeSymlink != 0:
+		return false, reject("the zip entry %q is a symbolic link; refusing the archive", f.Name)
+	case f.Flags&0x1 != 0:
+		return false, reject("the zip entry %q is encrypted; zip it again without a password", f.Name)
+	case strings.HasSuffix(name, "/") || f.Mode().IsDir():
+		return false, nil // directories are flattened away
+	case strings.HasPrefix(name, "__MACOSX/") || strings.HasPrefix(base, "."):
+		return false, nil // macOS resource forks and hidden files are not usage
+	}
+	switch ext := strings.ToLower(path.Ext(base)); {
+	case textExts[ext], ext == ".xlsx", ext == ".xlsm":
+	case ext == ".zip":
+		return false, reject("the zip entry %q is itself an archive; put the usage files in one zip, not nested", f.Name)
+	default:
+		return false, reject("the zip entry %q is not a usage file (.csv, .txt or .xlsx)", f.Name)
+	}
+	if f.Method != zip.Store && f.Method != zip.Deflate {
+		return false, reject("the zip entry %q uses compression method %d; zip it again with standard compression", f.Name, f.Method)
+	}
+	return true, nil
+}
+
+func hasDotDot(name string) bool {
+	for _, p := range strings.Split(name, "/") {
+		if p == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// checkDeclared refuses an archive whose directory already declares a bomb.
+func checkDeclared(files []*zip.File) error {
+	if len(files) > maxZipMembers {
+		return reject("the zip holds %d entries, more than the %d usagedrop accepts", len(files), maxZipMembers)
+	}
+	var total uint64
+	for _, f := range files {
+		total += f.UncompressedSize64
+		if total > maxExpanded {
+			return reject("the zip expands to more than %d bytes; refusing it as a possible zip bomb", maxExpanded)
+		}
+		if f.UncompressedSize64 > ratioFloor && f.UncompressedSize64/max(f.CompressedSize64, 1) > maxRatio {
+			return reject("the zip entry %q expands %d times; refusing it as a possible zip bomb", f.Name, f.UncompressedSize64/max(f.CompressedSize64, 1))
+		}
+	}
+	return nil
+}
+
+// guard stops a member that yields more than its directory declared, while
+// streaming, before the bytes are used.
+type guard struct {
+	r    io.ReadCloser
+	n    uint64
+	max  uint64
+	name string
+}
+
+func (g *guard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	g.n += uint64(n)
+	if g.n > g.max {
+		return 0, reject("the zip entry %q expands beyond its declared size; refusing it as a possible zip bomb", g.name)
+	}
+	if err != nil && err != io.EOF {
+		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return n, reject("the zip entry %q is damaged (%v)", g.name, err)
+		}
+	}
+	return n, err
+}
+
+func (g *guard) Close() error { return g.r.Close() }
+
+func memberStream(f *zip.File) streamOpener {
+	return func() (io.ReadCloser, error) {
+		rc, err := f.Open()
+		if err != nil {
+			return nil, reject("the zip entry %q cannot be opened (%v)", f.Name, err)
+		}
+		return &guard{r: rc, max: f.UncompressedSize64, name: f.Name}, nil
+	}
+}
+
+// readZip reads every usage member of a dropped zip as part of one drop.
+// The whole archive is checked before any member is read, so a refused
+// archive yields no records.
+func (rd *reader) readZip(r io.ReaderAt, size int64) error {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return reject("the zip file is damaged or incomplete (%v)", err)
+	}
+	if err := checkDeclared(zr.File); err != nil {
+		return err
+	}
+	var members []*zip.File
+	for _, f := range zr.File {
+		ok, err := usageMember(f)
+		if err != nil {
+			return err
+		}
+		if ok {
+			members = append(members, f)
+		}
+	}
+	if len(members) == 0 {
+		return reject("the zip holds no usage files (.csv, .txt or .xlsx)")
+	}
+	for _, f := range members {
+		name := memberName(f.Name)
+		if err := rd.readMember(name, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readMember reads one zip entry, a text file or a workbook.
+func (rd *reader) readMember(name string, f *zip.File) error {
+	u := unit{member: name}
+	ext := strings.ToLower(path.Ext(name))
+	if ext == ".xlsx" || ext == ".xlsm" {
+		return rd.failed(u, rd.readWorkbookMember(name, f))
+	}
+	cu, err := csvUnit(name, memberStream(f), rd.opt, rd.over)
+	if err != nil {
+		return rd.failed(u, err)
+	}
+	return rd.readUnit(cu)
+}
+
+// readWorkbookMember gives a workbook inside a zip the random access it
+// needs: a stored entry is read in place; a compressed one is inflated,
+// under the guard, into a temporary file that is removed afterwards.
+func (rd *reader) readWorkbookMember(name string, f *zip.File) error {
+	if f.Method == zip.Store {
+		raw, err := f.OpenRaw()
+		if err != nil {
+			return reject("the zip entry %q cannot be opened (%v)", f.Name, err)
+		}
+		if ra, ok := raw.(io.ReaderAt); ok {
+			return rd.readWorkbook(name, ra, int64(f.UncompressedSize64))
+		}
+	}
+	tmp, err := os.CreateTemp("", "usagedrop-member-*.xlsx")
+	if err != nil {
+		return fmt.Errorf("inflate %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	rc, err := memberStream(f)()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	n, err := io.Copy(tmp, rc)
+	if err != nil {
+		if _, ok := asRejected(err); ok {
+			return err
+		}
+		return fmt.Errorf("inflate %s: %w", name, err)
+	}
+	return rd.readWorkbook(name, tmp, n)
+}
