@@ -1,0 +1,259 @@
+package xlsx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// Excel's grid.
+const (
+	maxCols = 16384
+	maxRows = 1048576
+)
+
+// Row is one <row> of a sheet. Rows absent from the XML (never written to)
+// are not reported: Num tells where a row is.
+type Row struct {
+	Num    int  // 1-based sheet row number
+	Hidden bool // hidden by the user or by a filter
+	// Cells[i] is column i (A is 0); Kind is Empty where the sheet has no
+	// cell. Trailing empty cells are trimmed, so a row with nothing in it
+	// has no Cells.
+	Cells []Cell
+}
+
+// Rows streams the rows of one sheet. It is not safe for concurrent use.
+type Rows struct {
+	sheet  string
+	wb     *Workbook
+	cancel context.CancelFunc
+	src    *inflater
+	win    window
+	state  scanState
+	skip   int // depth of an element being skipped; 0 when none
+	row    Row
+	prev   int    // number of the previous row
+	inRow  bool   // between <row> and </row>
+	next   int    // column of the next cell without an r attribute
+	text   []byte // text of the current row's cells, made a string per row
+	spans  []span
+	err    error
+	closed bool
+}
+
+type scanState uint8
+
+const (
+	beforeData scanState = iota // before <sheetData>
+	inData
+	afterData
+)
+
+// span places a cell's text, held in Rows.text until the row ends.
+type span struct{ col, off, end int }
+
+// Rows starts streaming the sheet called name. The caller must Close the
+// Rows; cancelling ctx stops it too. Several Rows may be open at once.
+func (w *Workbook) Rows(ctx context.Context, name string) (*Rows, error) {
+	i := w.sheetIndex(name)
+	if i < 0 {
+		return nil, fmt.Errorf("sheet %q: %w (the workbook has %s)", name, ErrNoSheet, w.sheetList())
+	}
+	if w.paths[i] == "" {
+		return nil, fmt.Errorf("sheet %q: the workbook does not say where its part is", name)
+	}
+	rc, err := w.open(w.paths[i], w.lim.MaxSheet)
+	if err != nil {
+		return nil, fmt.Errorf("sheet %q: %w", name, err)
+	}
+	if rc == nil {
+		return nil, fmt.Errorf("sheet %q: part %s is missing from the file", name, w.paths[i])
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &Rows{sheet: name, wb: w, cancel: cancel, src: startInflater(ctx, rc)}
+	r.win.src = r.src
+	return r, nil
+}
+
+func (w *Workbook) sheetIndex(name string) int {
+	for i, s := range w.sheets {
+		if s.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (w *Workbook) sheetList() string {
+	var b bytes.Buffer
+	for i, s := range w.sheets {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(s.Name))
+	}
+	return b.String()
+}
+
+// Next advances to the next row, returning false at the end of the sheet
+// or on an error, which Err then returns.
+func (r *Rows) Next() bool {
+	if r.err != nil || r.closed || r.state == afterData {
+		return false
+	}
+	for {
+		done, err := r.scan()
+		if err == nil && done {
+			return true
+		}
+		if err == errShort {
+			err = r.win.fill()
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, io.EOF) && r.state == beforeData {
+				r.state = afterData // a part without sheetData, e.g. a chart sheet
+				return false
+			}
+			err = truncated(err)
+		}
+		if err == nil { // the end of sheetData
+			return false
+		}
+		if r.inRow {
+			err = fmt.Errorf("row %d: %w", r.row.Num, err)
+		}
+		r.err = fmt.Errorf("sheet %q: %w", r.sheet, err)
+		r.Close()
+		return false
+	}
+}
+
+// Row returns the current row. It and its Cells are valid until the next
+// call to Next; the cells' Value strings stay valid for ever.
+func (r *Rows) Row() Row { return r.row }
+
+// Err returns the error that ended the rows, if any: a damaged or truncated
+// sheet, a part over its limits, or the context's error.
+func (r *Rows) Err() error { return r.err }
+
+// Close stops reading the sheet and releases its goroutine. It is
+// idempotent and returns nil: a failure of the sheet is reported by Err.
+func (r *Rows) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.cancel()
+	r.src.close()
+	return nil
+}
+
+// scan consumes tokens until a row is complete (true), sheetData ends
+// (false, nil) or the window runs out (errShort).
+func (r *Rows) scan() (bool, error) {
+	for {
+		t, p, err := lex(r.win.b, r.win.pos)
+		if err != nil {
+			return false, err
+		}
+		if r.skip > 0 || r.state != inData {
+			r.outside(t)
+			r.win.pos = p
+			if r.state == afterData {
+				return false, nil
+			}
+			continue
+		}
+		switch {
+		case t.kind == tokStart && r.inRow && string(t.name) == "c":
+			if p, err = r.cell(t, p); err != nil {
+				return false, err
+			}
+		case t.kind == tokStart && !r.inRow && string(t.name) == "row":
+			if err := r.startRow(t.attrs); err != nil {
+				return false, err
+			}
+			if t.self {
+				r.win.pos = p
+				return true, r.endRow()
+			}
+		case t.kind == tokEnd && r.inRow && string(t.name) == "row":
+			r.win.pos = p
+			return true, r.endRow()
+		case t.kind == tokEnd && !r.inRow:
+			r.state = afterData // </sheetData>
+			r.win.pos = p
+			return false, nil
+		case t.kind == tokStart && !t.self:
+			r.skip = 1 // an element we do not read, e.g. extLst
+		case t.kind == tokEnd:
+			return false, fmt.Errorf("unexpected </%s>", t.name)
+		}
+		r.win.pos = p
+	}
+}
+
+// outside handles a token before or after sheetData, or inside an element
+// being skipped.
+func (r *Rows) outside(t token) {
+	switch {
+	case r.skip > 0 && t.kind == tokStart && !t.self:
+		r.skip++
+	case r.skip > 0 && t.kind == tokEnd:
+		r.skip--
+	case r.state == beforeData && t.kind == tokStart && string(t.name) == "sheetData":
+		r.state = inData
+		if t.self {
+			r.state = afterData
+		}
+	}
+}
+
+func (r *Rows) startRow(attrs []byte) error {
+	num, hidden := r.prev+1, false
+	for i := 0; ; {
+		k, v, next, ok := nextAttr(attrs, i)
+		if !ok {
+			break
+		}
+		i = next
+		switch string(k) {
+		case "r":
+			n, err := strconv.Atoi(string(v))
+			if err != nil || n < 1 || n > maxRows {
+				return fmt.Errorf("row number %q is not one of 1 to %d", v, maxRows)
+			}
+			num = n
+		case "hidden":
+			hidden = isTrue(string(v))
+		}
+	}
+	if num <= r.prev {
+		return fmt.Errorf("row %d comes after row %d: rows out of order", num, r.prev)
+	}
+	r.inRow, r.next = true, 0
+	r.row = Row{Num: num, Hidden: hidden, Cells: r.row.Cells[:0]}
+	r.text, r.spans = r.text[:0], r.spans[:0]
+	return nil
+}
+
+// endRow gives the row's cells their text, all in one string.
+func (r *Rows) endRow() error {
+	r.inRow = false
+	r.prev = r.row.Num
+	s := string(r.text)
+	for _, sp := range r.spans {
+		r.row.Cells[sp.col].Value = s[sp.off:sp.end]
+	}
+	c := r.row.Cells
+	for len(c) > 0 && c[len(c)-1].Kind == Empty {
+		c = c[:len(c)-1]
+	}
+	r.row.Cells = c
+	return nil
+}
