@@ -139,13 +139,14 @@ func closeSynced(f *os.File) error {
 // directory so the renames survive a crash.
 func (s *staging) commit(parts []Part) error {
 	for i := range parts {
+		parts[i].Index = i
 		final := filepath.Join(s.dir, parts[i].Name)
 		if err := os.Rename(parts[i].Path, final); err != nil {
 			return fmt.Errorf("rename %s: %w", final, err)
 		}
 		parts[i].Path = final
 	}
-	s.temps = nil
+	s.discard() // the template CSV behind a zip, and any other leftover
 	d, err := os.Open(s.dir)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", s.dir, err)

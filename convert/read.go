@@ -241,7 +241,7 @@ func (rd *reader) emit(u unit, h header) error {
 
 // uncarried reports values the output template has no column for.
 func (rd *reader) uncarried(rec *Record, errs []rowError) []rowError {
-	for f := fSubscription; f < numFields; f++ {
+	for f := fEnd; f < numFields; f++ {
 		if !rd.carry[f] && rec.field(f) != "" {
 			errs = append(errs, rowError{fieldColumns[f], rec.field(f),
 				"The file has a " + fieldColumns[f] + " value but the tenant's template has no " + fieldColumns[f] + " column; add it to the template columns"})

@@ -103,7 +103,9 @@ type guard struct {
 func (g *guard) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
 	g.n += uint64(n)
-	if g.n > g.max {
+	// archive/zip itself fails with ErrFormat at the first byte past the
+	// declared size; either way the member is refused as it streams.
+	if g.n > g.max || errors.Is(err, zip.ErrFormat) && g.n >= g.max {
 		return 0, reject("the zip entry %q expands beyond its declared size; refusing it as a possible zip bomb", g.name)
 	}
 	if err != nil && err != io.EOF {
