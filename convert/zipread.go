@@ -103,10 +103,12 @@ type guard struct {
 func (g *guard) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
 	g.n += uint64(n)
-	// archive/zip itself fails with ErrFormat at the first byte past the
-	// declared size; either way the member is refused as it streams.
-	if g.n > g.max || errors.Is(err, zip.ErrFormat) && g.n >= g.max {
+	if g.n > g.max {
 		return 0, reject("the zip entry %q expands beyond its declared size; refusing it as a possible zip bomb", g.name)
+	}
+	if errors.Is(err, zip.ErrFormat) {
+		// archive/zip's own check: a read past the declared size fails here.
+		return 0, reject("the zip entry %q is damaged or expands beyond its declared size; refusing it", g.name)
 	}
 	if err != nil && err != io.EOF {
 		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
