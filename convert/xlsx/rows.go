@@ -122,7 +122,10 @@ func (r *Rows) Next() bool {
 			err = truncated(err)
 		}
 		if err == nil { // the end of sheetData
-			return false
+			err = r.drain()
+			if err == nil {
+				return false
+			}
 		}
 		if r.inRow {
 			err = fmt.Errorf("row %d: %w", r.row.Num, err)
@@ -130,6 +133,19 @@ func (r *Rows) Next() bool {
 		r.err = fmt.Errorf("sheet %q: %w", r.sheet, err)
 		r.Close()
 		return false
+	}
+}
+
+// drain reads the rest of the part, so that the zip's checksum of the
+// whole part is verified before the rows are taken as complete.
+func (r *Rows) drain() error {
+	for {
+		r.win.pos = len(r.win.b)
+		if err := r.win.fill(); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
 	}
 }
 
