@@ -119,7 +119,7 @@ func (tw *templateWriter) appendDate(b []byte, iso string) []byte {
 
 // appendCSV quotes a value only when it must be.
 func appendCSV(b []byte, s string) []byte {
-	if s == "" || !strings.ContainsAny(s, ",\"\r\n") && s[0] != ' ' && s[len(s)-1] != ' ' {
+	if !needsQuote(s) {
 		return append(b, s...)
 	}
 	b = append(b, '"')
@@ -134,6 +134,24 @@ func appendCSV(b []byte, s string) []byte {
 	}
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// needsQuote is a byte loop: strings.ContainsAny builds a set per call,
+// which showed at the top of the CSV profile.
+func needsQuote(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ',', '"', '\r', '\n':
+			return true
+		}
+	}
+	return false
 }
 
 func (tw *templateWriter) flush() error { return tw.w.Flush() }

@@ -34,7 +34,7 @@ func parseDateFormat(s string) (dateOrder, error) {
 // allocating. A date-time whose time is midnight (as spreadsheets export
 // date cells) is accepted; any other time of day is not a date.
 func dateParts(s string) (a, b, c int, la, lb, lc int, sep byte, ok bool) {
-	if i := strings.IndexAny(s, " T"); i > 0 {
+	if i := timeAt(s); i > 0 {
 		t := strings.TrimSpace(s[i+1:])
 		if t != "00:00:00" && t != "00:00" && t != "0:00" && t != "00:00:00.000" && t != "12:00:00 AM" && t != "12:00 AM" {
 			return
@@ -66,6 +66,16 @@ func dateParts(s string) (a, b, c int, la, lb, lc int, sep byte, ok bool) {
 		return a, b, c, la, lb, lc, sep, false
 	}
 	return a, b, c, la, lb, lc, sep, true
+}
+
+// timeAt finds where a time of day would follow the date.
+func timeAt(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' || s[i] == 'T' {
+			return i
+		}
+	}
+	return -1
 }
 
 // dateEvidence is what one value says about the file's date order.
