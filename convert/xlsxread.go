@@ -1,5 +1,3 @@
-//go:build usagedrop_xlsx
-
 package convert
 
 import (
@@ -76,9 +74,6 @@ func (t *sheetTable) Err() error {
 	return nil
 }
 func (t *sheetTable) Close() error { return t.rows.Close() }
-
-// xlsxBuilt says whether the real workbook reader is compiled in.
-const xlsxBuilt = true
 
 // readWorkbook reads the chosen sheet of a workbook: Options.Sheet, else
 // the first sheet whose header row is recognised.

@@ -1,0 +1,141 @@
+package convert
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// book is a workbook a test builds with excelize, a second producer next to
+// the LibreOffice-made fixtures.
+type book struct {
+	date1904 bool
+	notes    bool // a first sheet of notes with no header
+	hide     int  // a row to hide
+	rows     [][]any
+}
+
+func (b book) bytes(t *testing.T) []byte {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	if b.date1904 {
+		on := true
+		if err := f.SetWorkbookProps(&excelize.WorkbookPropsOptions{Date1904: &on}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sheet := "Sheet1"
+	if b.notes {
+		f.SetCellValue(sheet, "A1", "These are notes, not usage")
+		sheet = "Usage"
+		if _, err := f.NewSheet(sheet); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dateStyle, _ := f.NewStyle(&excelize.Style{NumFmt: 14})
+	groupStyle, _ := f.NewStyle(&excelize.Style{NumFmt: 4}) // #,##0.00
+	for i, row := range b.rows {
+		for j, v := range row {
+			ref, _ := excelize.CoordinatesToCellName(j+1, i+1)
+			switch v := v.(type) {
+			case time.Time:
+				f.SetCellValue(sheet, ref, v)
+				f.SetCellStyle(sheet, ref, ref, dateStyle)
+			case float64:
+				f.SetCellValue(sheet, ref, v)
+				f.SetCellStyle(sheet, ref, ref, groupStyle)
+			default:
+				f.SetCellValue(sheet, ref, v)
+			}
+		}
+	}
+	if b.hide > 0 {
+		f.SetRowVisible(sheet, b.hide, false)
+	}
+	var out bytes.Buffer
+	if _, err := f.WriteTo(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func TestReadWorkbook(t *testing.T) {
+	march := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+	hdr := []any{"Account Number", "Unit of Measure", "Quantity", "Usage Date", "Notes"}
+	tests := []struct {
+		name  string
+		book  book
+		opt   Options
+		want  []Record
+		fault string // "line:COLUMN" of the first problem
+	}{
+		{"1904 dates, grouped numbers, title rows", book{date1904: true, rows: [][]any{
+			{"March usage"}, {}, hdr,
+			{"A1", "GB", 1234567.5, march(14), "x"},
+			{"A2", "GB", 0.1 + 0.2, march(1)},
+		}}, Options{}, []Record{
+			{Account: "A1", UOM: "GB", Qty: "1234567.5", Start: "2026-03-14"},
+			{Account: "A2", UOM: "GB", Qty: "0.3", Start: "2026-03-01"},
+		}, ""},
+		{"hidden row is data, sheet chosen by header", book{notes: true, hide: 3, rows: [][]any{
+			hdr, {"A1", "GB", 2, march(2)}, {"A3", "GB", 3, march(3)},
+		}}, Options{}, []Record{
+			{Account: "A1", UOM: "GB", Qty: "2", Start: "2026-03-02"},
+			{Account: "A3", UOM: "GB", Qty: "3", Start: "2026-03-03"},
+		}, ""},
+		{"text dates inferred", book{rows: [][]any{
+			hdr, {"A1", "GB", "2", "14/03/2026"}, {"A1", "GB", "2", "01/03/2026"},
+		}}, Options{}, []Record{
+			{Account: "A1", UOM: "GB", Qty: "2", Start: "2026-03-14"},
+			{Account: "A1", UOM: "GB", Qty: "2", Start: "2026-03-01"},
+		}, ""},
+		{"totals row is a bad row", book{rows: [][]any{
+			hdr, {"A1", "GB", 2, march(2)}, {"Total", nil, 2},
+		}}, Options{}, nil, "3:UOM"},
+		{"named sheet missing", book{rows: [][]any{hdr}}, Options{Sheet: "Nope"}, nil, "0:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs, sum := readFile(t, writeTemp(t, "usage.xlsx", tt.book.bytes(t)), tt.opt)
+			if tt.fault != "" {
+				if !sum.Rejected() {
+					t.Fatal("not rejected")
+				}
+				p := sum.Problems[0]
+				if got := itoa(p.Line) + ":" + p.Column; got != tt.fault {
+					t.Fatalf("first problem %+v, want %s", p, tt.fault)
+				}
+				return
+			}
+			if sum.Rejected() {
+				t.Fatalf("rejected: %+v", sum.Problems)
+			}
+			if len(recs) != len(tt.want) {
+				t.Fatalf("records %+v, want %+v", recs, tt.want)
+			}
+			for i := range recs {
+				if recs[i] != tt.want[i] {
+					t.Errorf("record %d = %+v, want %+v", i, recs[i], tt.want[i])
+				}
+			}
+			if len(tt.want) > 0 && strings.Join(sum.Ignored, ",") != "Notes" {
+				t.Errorf("ignored %v, want Notes", sum.Ignored)
+			}
+		})
+	}
+}
+
+func TestReadWorkbookInZip(t *testing.T) {
+	b := book{rows: [][]any{{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}, {"A1", "GB", 1.5, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)}}}.bytes(t)
+	for _, store := range []bool{true, false} {
+		z := buildZip(t, zipEntry{name: "in/usage.xlsx", data: b, store: store}, zipEntry{name: "more.csv", data: []byte(tmplHeader + "A2,GB,1,2026-03-01,,,,\n")})
+		recs, sum := readFile(t, writeTemp(t, "drop.zip", z), Options{})
+		if sum.Rejected() || len(recs) != 2 || recs[0].Qty != "1.5" || recs[0].Start != "2026-03-02" {
+			t.Fatalf("store=%v: records %+v, problems %+v", store, recs, sum.Problems)
+		}
+	}
+}
