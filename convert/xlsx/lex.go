@@ -56,7 +56,7 @@ func lex(b []byte, p int) (token, int, error) {
 		if i < 0 {
 			return token{}, p, errShort
 		}
-		name := bytes.TrimRight(b[p+2:p+2+i], " \t\r\n")
+		name := trimSpaceRight(b[p+2 : p+2+i])
 		return token{kind: tokEnd, name: localName(name)}, p + 3 + i, nil
 	case '!':
 		return lexBang(b, p)
@@ -145,6 +145,13 @@ func isNameEnd(c byte) bool {
 	return c == ' ' || c == '>' || c == '/' || c == '\t' || c == '\n' || c == '\r'
 }
 
+func trimSpaceRight(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // localName drops a namespace prefix: some producers write <x:row>.
@@ -172,7 +179,7 @@ func nextAttr(a []byte, i int) (name, val []byte, next int, ok bool) {
 	if eq < 0 {
 		return nil, nil, len(a), false
 	}
-	name = localName(bytes.TrimRight(a[i:i+eq], " \t\r\n"))
+	name = localName(trimSpaceRight(a[i : i+eq]))
 	j := i + eq + 1
 	for j < len(a) && isSpace(a[j]) {
 		j++

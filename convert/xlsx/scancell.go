@@ -21,18 +21,18 @@ type cellContent struct {
 	formula bool
 }
 
-// cell reads the cell whose start tag t ends at b[p], up to its end tag,
+// cell reads the cell whose start tag begins at b[p], up to its end tag,
 // and places it in the row. On errShort it leaves no trace, so that it can
 // be read again once the window holds all of it.
-func (r *Rows) cell(t token, p int) (int, error) {
-	a, err := r.cellAttrs(t.attrs)
+func (r *Rows) cell(b []byte, p int) (int, error) {
+	a, q, self, err := r.cellTag(b, p)
 	if err != nil {
 		return p, err
 	}
 	mark := len(r.text)
 	var cc cellContent
-	if !t.self {
-		if p, err = r.cellContent(&cc, r.win.b, p); err != nil {
+	if !self {
+		if q, err = r.cellContent(&cc, b, q); err != nil {
 			r.text = r.text[:mark]
 			return p, err
 		}
@@ -49,46 +49,104 @@ func (r *Rows) cell(t token, p int) (int, error) {
 	}
 	r.row.Cells = append(r.row.Cells, c)
 	r.next = a.col + 1
-	return p, nil
+	return q, nil
 }
 
-func (r *Rows) cellAttrs(attrs []byte) (cellAttrs, error) {
-	a := cellAttrs{col: r.next, style: -1}
-	for i := 0; ; {
-		k, v, next, ok := nextAttr(attrs, i)
-		if !ok {
+// cellTag reads a cell's start tag and its attributes in one pass (this
+// is the scanner's hottest loop) and returns the position after the tag.
+func (r *Rows) cellTag(b []byte, p int) (a cellAttrs, q int, self bool, err error) {
+	a = cellAttrs{col: r.next, style: -1}
+	i := p + 1
+	for i < len(b) && !isNameEnd(b[i]) {
+		i++
+	}
+	for {
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		if i+1 >= len(b) {
+			return a, p, false, errShort
+		}
+		if b[i] == '>' {
+			q = i + 1
 			break
 		}
-		i = next
-		if len(k) != 1 {
-			continue
-		}
-		switch k[0] {
-		case 'r':
-			col, ok := parseCol(v)
-			if !ok {
-				return a, fmt.Errorf("cell reference %q is not a cell of the sheet", v)
+		if b[i] == '/' {
+			if b[i+1] != '>' {
+				return a, p, false, fmt.Errorf("malformed tag %q", clip(b[p:], 32))
 			}
-			a.col = col
-		case 't':
-			a.typ = v
-		case 's':
-			if n, err := strconv.Atoi(string(v)); err == nil {
-				a.style = n
-			}
+			q, self = i+2, true
+			break
 		}
+		eq := bytes.IndexByte(b[i:], '=')
+		if eq < 0 {
+			return a, p, false, errShort
+		}
+		name := trimSpaceRight(b[i : i+eq])
+		j := i + eq + 1
+		for j < len(b) && isSpace(b[j]) {
+			j++
+		}
+		if j >= len(b) {
+			return a, p, false, errShort
+		}
+		if !isAttrName(name) || (b[j] != '"' && b[j] != '\'') {
+			return a, p, false, fmt.Errorf("malformed tag %q", clip(b[p:], 32))
+		}
+		e := bytes.IndexByte(b[j+1:], b[j])
+		if e < 0 {
+			return a, p, false, errShort
+		}
+		if err := a.set(localName(name), b[j+1:j+1+e]); err != nil {
+			return a, p, false, err
+		}
+		i = j + e + 2
 	}
 	if a.col < r.next {
-		return a, fmt.Errorf("cell %s comes after column %s: cells out of order", cellName(a.col, r.row.Num), colName(r.next-1))
+		return a, p, false, fmt.Errorf("cell %s comes after column %s: cells out of order", cellName(a.col, r.row.Num), colName(r.next-1))
 	}
-	if a.col >= maxCols {
-		return a, fmt.Errorf("a cell beyond column %s", colName(maxCols-1))
+	return a, q, self, nil
+}
+
+func isAttrName(name []byte) bool {
+	if len(name) == 0 {
+		return false
 	}
-	return a, nil
+	for _, c := range name {
+		if c == '<' || c == '>' || c == '/' || c == '"' || c == '\'' || isSpace(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// set records one attribute of a <c>.
+func (a *cellAttrs) set(name, v []byte) error {
+	if len(name) != 1 {
+		return nil
+	}
+	switch name[0] {
+	case 'r':
+		col, ok := parseCol(v)
+		if !ok {
+			return fmt.Errorf("cell reference %q is not a cell of the sheet", v)
+		}
+		a.col = col
+	case 't':
+		a.typ = v
+	case 's':
+		if n, err := strconv.Atoi(string(v)); err == nil {
+			a.style = n
+		}
+	}
+	return nil
 }
 
 // cellContent reads a cell's children: <v>, <f> and <is>.
 func (r *Rows) cellContent(cc *cellContent, b []byte, p int) (int, error) {
+	if q, ok := r.simpleContent(cc, b, p); ok {
+		return q, nil
+	}
 	for {
 		t, q, err := lex(b, p)
 		if err != nil {
@@ -131,6 +189,57 @@ func (r *Rows) cellContent(cc *cellContent, b []byte, p int) (int, error) {
 			}
 		}
 	}
+}
+
+// simpleContent reads the two forms nearly every cell has,
+// <v>text</v></c> and <is><t>text</t></is></c>, without lexing them token
+// by token. It returns false, having changed nothing, for any other form.
+func (r *Rows) simpleContent(cc *cellContent, b []byte, p int) (int, bool) {
+	var open, close string
+	switch {
+	case bytes.HasPrefix(b[p:], []byte("<v>")):
+		open, close = "<v>", "</v></c>"
+	case bytes.HasPrefix(b[p:], []byte("<is><t>")):
+		open, close = "<is><t>", "</t></is></c>"
+	default:
+		return p, false
+	}
+	start := p + len(open)
+	i := bytes.IndexByte(b[start:], '<')
+	if i < 0 || !bytes.HasPrefix(b[start+i:], []byte(close)) {
+		return p, false
+	}
+	raw := b[start : start+i]
+	off := len(r.text)
+	if !plainText(raw) {
+		text, err := appendText(r.text, raw)
+		if err != nil {
+			return p, false // the slow path reports it
+		}
+		r.text = text
+	} else {
+		r.text = append(r.text, raw...)
+	}
+	span := [2]int{off, len(r.text)}
+	if open == "<v>" {
+		cc.hasV, cc.v = true, span
+	} else {
+		r.text = unescapeOOXML(r.text, off)
+		span[1] = len(r.text)
+		cc.hasIS, cc.is = true, span
+	}
+	return start + i + len(close), true
+}
+
+// plainText reports text that needs no decoding, faster than searching it
+// twice for short values.
+func plainText(raw []byte) bool {
+	for _, c := range raw {
+		if c == '&' || c == '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // cellValue decides a cell's kind and value from its type and content.
