@@ -445,7 +445,7 @@ func testMissing(t *testing.T, st Store) {
 	if _, err := src.Claim(ctx, o); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Claim of a missing file: got %v, want fs.ErrNotExist", err)
 	}
-	if _, err := src.Finish(ctx, "processing/a/nope.csv", sources.Outcome{Imported: true}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := src.Finish(ctx, "nope.csv", sources.Outcome{Imported: true}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Finish of a missing file: got %v, want fs.ErrNotExist", err)
 	}
 }

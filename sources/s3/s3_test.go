@@ -1,0 +1,259 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"usagedrop/internal/testutil"
+	"usagedrop/sources"
+	"usagedrop/sources/sourcetest"
+)
+
+const testPrefix = "incoming/"
+
+// isolateAWS keeps the ambient AWS environment (profiles, keys, region)
+// out of a test; AWS_CA_BUNDLE is left alone unless a test sets it.
+func isolateAWS(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, k := range []string{"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"} {
+		t.Setenv(k, missing)
+	}
+	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+		"AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"} {
+		t.Setenv(k, "")
+	}
+}
+
+// store is a bucket prefix seen through a plain client, as a user sees it.
+type store struct {
+	srv *testutil.S3
+	c   *s3.Client
+}
+
+func newStore(srv *testutil.S3) store { return store{srv: srv, c: srv.Client()} }
+
+func (st store) Source(t *testing.T, owner string, lease time.Duration) sources.Source {
+	return newSource(st.srv, owner, lease)
+}
+
+func newSource(srv *testutil.S3, owner string, lease time.Duration) *Source {
+	s := New("s3-test", srv.Bucket, testPrefix)
+	s.Endpoint, s.PathStyle, s.Region = srv.URL, true, srv.Region
+	s.AccessKeyID, s.SecretAccessKey = srv.AccessKeyID, srv.SecretAccessKey
+	s.Owner, s.Lease, s.MaxBackoff = owner, lease, 100*time.Millisecond
+	return s
+}
+
+func (st store) Put(t *testing.T, key string, body []byte) {
+	t.Helper()
+	_, err := st.c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(st.srv.Bucket),
+		Key: aws.String(testPrefix + key), Body: bytes.NewReader(body)})
+	if err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+}
+
+func (st store) Get(t *testing.T, key string) ([]byte, error) {
+	out, err := st.c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(st.srv.Bucket),
+		Key: aws.String(testPrefix + key)})
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+func (st store) Keys(t *testing.T) []string {
+	t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(st.c, &s3.ListObjectsV2Input{Bucket: aws.String(st.srv.Bucket),
+		Prefix: aws.String(testPrefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, strings.TrimPrefix(aws.ToString(o.Key), testPrefix))
+		}
+	}
+	return keys
+}
+
+// Deny: the test servers have one all-powerful user.
+func (st store) Deny(t *testing.T, key string) bool { return false }
+
+func TestConformance(t *testing.T) {
+	isolateAWS(t)
+	sourcetest.Run(t, func(t *testing.T) sourcetest.Store { return newStore(testutil.NewS3(t)) })
+}
+
+// TestConformanceVersitygw runs the suite against a real S3 server
+// process; without the binary it skips, or fails under CI.
+func TestConformanceVersitygw(t *testing.T) {
+	isolateAWS(t)
+	srv := testutil.Versitygw(t)
+	sourcetest.Run(t, func(t *testing.T) sourcetest.Store {
+		return newStore(srv.WithBucket(t))
+	})
+}
+
+// TestRetriesThrottling: a store answering SlowDown and 500 for a while
+// delays List, Claim, Open and Finish but does not fail or double them.
+func TestRetriesThrottling(t *testing.T) {
+	isolateAWS(t)
+	ctx := context.Background()
+	srv := testutil.NewS3(t)
+	st := newStore(srv)
+	src := newSource(srv, "a", time.Hour)
+	st.Put(t, "busy.csv", []byte("under load"))
+	faults := []struct {
+		status int
+		code   string
+	}{{503, "SlowDown"}, {500, "InternalError"}}
+	fail := func(i int) { f := faults[i%2]; srv.Fail(t, 4, f.status, f.code) }
+
+	fail(0)
+	objs, err := src.List(ctx)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("List under faults = %v, %v", objs, err)
+	}
+	fail(1)
+	c, err := src.Claim(ctx, objs[0])
+	if err != nil {
+		t.Fatalf("Claim under faults: %v", err)
+	}
+	fail(2)
+	rc, err := src.Open(ctx, c.Key)
+	if err != nil {
+		t.Fatalf("Open under faults: %v", err)
+	}
+	body, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(body) != "under load" {
+		t.Fatalf("read under faults = %q, %v", body, err)
+	}
+	fail(3)
+	key, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: true,
+		Reports: []sources.Report{{Suffix: ".status.txt", Body: []byte("ok")}}})
+	if err != nil || key != "imported/busy.csv" {
+		t.Fatalf("Finish under faults = %q, %v", key, err)
+	}
+	if got := srv.Failed(); got != 16 {
+		t.Errorf("store answered %d faults, want 16", got)
+	}
+	keys := st.Keys(t)
+	want := []string{"imported/busy.csv", "imported/busy.csv.status.txt"}
+	if strings.Join(keys, ",") != strings.Join(want, ",") {
+		t.Errorf("keys after Finish = %q, want %q", keys, want)
+	}
+}
+
+// TestGivesUpAfterMaxAttempts: a store that keeps failing is reported,
+// not retried for ever.
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	isolateAWS(t)
+	srv := testutil.NewS3(t)
+	src := newSource(srv, "a", time.Hour)
+	src.MaxAttempts = 3
+	srv.Fail(t, 100, 503, "SlowDown")
+	if _, err := src.List(context.Background()); err == nil || !strings.Contains(err.Error(), "SlowDown") {
+		t.Fatalf("List against a failing store: got %v, want a SlowDown error", err)
+	}
+	if got := srv.Failed(); got != 3 {
+		t.Errorf("attempts = %d, want 3", got)
+	}
+}
+
+func TestFatalErrors(t *testing.T) {
+	isolateAWS(t)
+	srv := testutil.NewS3(t)
+	tests := []struct {
+		name   string
+		modify func(*Source)
+	}{
+		{"missing bucket", func(s *Source) { s.Bucket = "no-such-bucket" }},
+		{"no bucket configured", func(s *Source) { s.Bucket = "" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := newSource(srv, "a", time.Hour)
+			tt.modify(src)
+			if _, err := src.List(context.Background()); !errors.Is(err, sources.ErrFatal) {
+				t.Errorf("List: got %v, want ErrFatal", err)
+			}
+		})
+	}
+}
+
+// TestCABundle: the source works over HTTPS with AWS_CA_BUNDLE naming the
+// store's CA, over HTTP whether or not the variable is set, and says
+// clearly when the bundle cannot be read.
+func TestCABundle(t *testing.T) {
+	isolateAWS(t)
+	ctx := context.Background()
+	tlsSrv, ca := testutil.NewS3TLS(t)
+	plain := testutil.NewS3(t)
+	tests := []struct {
+		name, bundle string
+		srv          *testutil.S3
+		wantErr      error
+	}{
+		{"https with bundle", ca, tlsSrv, nil},
+		{"http without bundle", "", plain, nil},
+		{"http with bundle", ca, plain, nil},
+		{"unreadable bundle", filepath.Join(t.TempDir(), "missing.pem"), plain, sources.ErrFatal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AWS_CA_BUNDLE", tt.bundle)
+			if tt.bundle == "" {
+				os.Unsetenv("AWS_CA_BUNDLE")
+			}
+			_, err := newSource(tt.srv, "a", time.Hour).List(ctx)
+			if !errors.Is(err, tt.wantErr) && (tt.wantErr != nil || err != nil) {
+				t.Errorf("List: got %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+	t.Run("https without bundle", func(t *testing.T) {
+		os.Unsetenv("AWS_CA_BUNDLE")
+		t.Setenv("SSL_CERT_FILE", filepath.Join(t.TempDir(), "none.pem"))
+		src := newSource(tlsSrv, "a", time.Hour)
+		src.MaxAttempts = 1
+		if _, err := src.List(ctx); err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Errorf("List over HTTPS with an unknown CA: got %v, want a certificate error", err)
+		}
+	})
+}
+
+func TestStringRedactsSecret(t *testing.T) {
+	s := New("n", "b", "p")
+	s.AccessKeyID, s.SecretAccessKey = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG"
+	if got := s.String(); strings.Contains(got, s.SecretAccessKey) || !strings.Contains(got, "redacted") {
+		t.Errorf("String() = %q leaks or hides the secret wrongly", got)
+	}
+}
+
+func TestCopySource(t *testing.T) {
+	tests := []struct{ bucket, key, want string }{
+		{"b", "in/a.csv", "b/in/a.csv"},
+		{"b", "in/March 2026 + x.csv", "b/in/March%202026%20%2B%20x.csv"},
+		{"b", "données.csv", "b/donn%C3%A9es.csv"},
+	}
+	for _, tt := range tests {
+		if got := copySource(tt.bucket, tt.key); got != tt.want {
+			t.Errorf("copySource(%q, %q) = %q, want %q", tt.bucket, tt.key, got, tt.want)
+		}
+	}
+}
