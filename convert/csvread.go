@@ -243,7 +243,7 @@ func csvUnit(member string, open streamOpener, opt Options, over map[string]fiel
 	}
 	return unit{
 		member:     member,
-		commaDelim: d.comma == ',',
+		commaAmbiguous: d.comma == ',',
 		open:       func() (table, error) { return openCSV(open, d) },
 	}, nil
 }

@@ -25,9 +25,9 @@ type table interface {
 // column; the second validates and emits. Re-reading is cheaper than
 // holding the file, and the input is on disk.
 type unit struct {
-	member, sheet string
-	commaDelim    bool // a comma in QTY cannot be a decimal mark in a comma-delimited file
-	open          func() (table, error)
+	member, sheet  string
+	commaAmbiguous bool // a comma in QTY may be a thousands separator: comma-delimited text, or a spreadsheet's text cell
+	open           func() (table, error)
 }
 
 // header is what the first pass learned about a unit.
@@ -190,7 +190,7 @@ func (rd *reader) scan(u unit) (header, bool, error) {
 		return h, false, nil
 	}
 	if needDec && comma != "" {
-		if u.commaDelim {
+		if u.commaAmbiguous {
 			rd.fileProblem(u, 0, fmt.Sprintf("QTY values such as %q could use a decimal comma or a thousands separator; set decimal_comma: yes or no in the source's settings", comma))
 			return h, false, nil
 		}

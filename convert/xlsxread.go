@@ -95,7 +95,7 @@ func (rd *reader) readWorkbook(member string, r io.ReaderAt, size int64) error {
 	if rd.opt.Sheet != "" {
 		for _, s := range sheets {
 			if strings.EqualFold(s.Name, rd.opt.Sheet) {
-				return rd.readUnit(unit{member: member, sheet: s.Name, open: open(s.Name)})
+				return rd.readUnit(unit{member: member, sheet: s.Name, commaAmbiguous: true, open: open(s.Name)})
 			}
 		}
 		names := make([]string, len(sheets))
@@ -115,7 +115,7 @@ func (rd *reader) readFirstSheet(member string, sheets []xlsx.Sheet, open func(s
 		return reject("the workbook has no worksheets")
 	}
 	for _, s := range sheets {
-		u := unit{member: member, sheet: s.Name, open: open(s.Name)}
+		u := unit{member: member, sheet: s.Name, commaAmbiguous: true, open: open(s.Name)}
 		t, err := u.open()
 		if err != nil {
 			return err
@@ -130,6 +130,6 @@ func (rd *reader) readFirstSheet(member string, sheets []xlsx.Sheet, open func(s
 			return rd.readUnit(u)
 		}
 	}
-	u := unit{member: member, sheet: sheets[0].Name, open: open(sheets[0].Name)}
+	u := unit{member: member, sheet: sheets[0].Name, commaAmbiguous: true, open: open(sheets[0].Name)}
 	return rd.readUnit(u)
 }
