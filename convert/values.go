@@ -234,6 +234,7 @@ func normQty(s string, mode decimalMode) (string, string) {
 	if body[0] == '.' {
 		body = "0" + body
 	}
+	body = strings.TrimSuffix(body, ".") // "3." is 3
 	if len(body) > 16 {
 		return "", "The QTY is longer than 16 characters"
 	}
