@@ -95,6 +95,10 @@ type Zuora struct {
 	OrgIDs    string   `yaml:"org_ids"`
 	// Poll is the longest wait between two status checks of an import.
 	Poll Duration `yaml:"poll"`
+	// Backoff and BackoffMax shape the wait before a failed call or step
+	// is tried again: random(0, min(max, backoff·2^attempt)).
+	Backoff    Duration `yaml:"backoff"`
+	BackoffMax Duration `yaml:"backoff_max"`
 }
 
 // Source is one drop folder. Which keys apply depends on Type.
@@ -307,6 +311,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Zuora.Poll == 0 {
 		c.Zuora.Poll = Duration(30 * time.Second)
+	}
+	if c.Zuora.Backoff == 0 {
+		c.Zuora.Backoff = Duration(time.Second)
+	}
+	if c.Zuora.BackoffMax == 0 {
+		c.Zuora.BackoffMax = Duration(5 * time.Minute)
 	}
 	if u, ok := Endpoints[c.Zuora.Endpoint]; ok {
 		c.Zuora.Endpoint = u

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
+
+	"usagedrop/config"
+	"usagedrop/ledger"
+	"usagedrop/pipeline"
+)
+
+func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
+	if path == "" {
+		c := config.DefaultConfig()
+		if log != nil {
+			log.Info("no -config given: running on the embedded default",
+				"drop", c.Sources[0].Path, "ledger", c.Ledger, "zuora", "built-in simulator (nothing reaches a real tenant)")
+		}
+		return c, c.Validate()
+	}
+	c, err := config.ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func runDaemon(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (default: the embedded default)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	log := newLogger(stderr)
+	cfg, err := loadConfig(*cfgPath, log)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Spool, 0o750); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	led, err := ledger.Open(cfg.Ledger, ledger.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+
+	z, err := pipeline.BuildZuora(ctx, cfg.Zuora, log)
+	if err != nil {
+		return err
+	}
+	defer z.Close()
+	if z.Sim != nil {
+		log.Info("built-in Zuora simulator listening", "url", z.BaseURL)
+	}
+
+	var srcs []pipeline.Source
+	for _, sc := range cfg.Sources {
+		s, err := pipeline.BuildSource(sc, cfg.Instance, log)
+		if err != nil {
+			return err
+		}
+		defer closeAll(s.Closers, log)
+		srcs = append(srcs, s)
+		log.Info("watching", "source", sc.Name, "type", sc.Type, "path", firstOf(sc.Path, sc.Bucket+"/"+sc.Prefix), "settle", time.Duration(sc.Settle))
+	}
+	p := pipeline.New(pipeline.Options{
+		Ledger: led, Uploader: z.Uploader, Sources: srcs, Spool: cfg.Spool,
+		Instance: cfg.Instance, Template: pipeline.Template(cfg.Zuora), Workers: cfg.Workers,
+		PollMax: time.Duration(cfg.Zuora.Poll), Logger: log, Hook: crashHook(log),
+		RetryBase: time.Duration(cfg.Zuora.Backoff), RetryMax: time.Duration(cfg.Zuora.BackoffMax),
+	})
+
+	var wg sync.WaitGroup
+	if cfg.HTTP != "off" && cfg.HTTP != "" {
+		srv, err := serveHTTP(cfg.HTTP, led, p, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	wg.Go(func() {
+		<-ctx.Done()
+		log.Info("stopping: unfinished drops resume from the ledger at the next start")
+		sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
+	})
+	sdnotify.SdNotify(false, sdnotify.SdNotifyReady)
+	log.Info("usagedrop running", "version", version, "instance", cfg.Instance, "ledger", cfg.Ledger)
+	err = p.Run(ctx)
+	wg.Wait()
+	return err
+}
+
+func closeAll(fns []func() error, log *slog.Logger) {
+	for _, f := range fns {
+		if err := f(); err != nil {
+			log.Warn("close", "err", err)
+		}
+	}
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// crashHook kills the process with SIGKILL right after the transition
+// named in USAGEDROP_CRASH_AT ("submitted", or "submitted:2" for the second
+// time). The crash tests use it to prove every state resumes.
+func crashHook(log *slog.Logger) func(string) {
+	spec := os.Getenv("USAGEDROP_CRASH_AT")
+	if spec == "" {
+		return nil
+	}
+	point, nth := spec, 1
+	if i := strings.IndexByte(spec, ':'); i >= 0 {
+		point = spec[:i]
+		nth, _ = strconv.Atoi(spec[i+1:])
+	}
+	var mu sync.Mutex
+	seen := 0
+	return func(p string) {
+		if p != point {
+			return
+		}
+		mu.Lock()
+		seen++
+		n := seen
+		mu.Unlock()
+		if n == nth {
+			log.Warn("USAGEDROP_CRASH_AT: killing myself", "point", p)
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+}
+
+// serveHTTP answers /healthz and /v1/drops for operators and `status`.
+func serveHTTP(addr string, led *ledger.Ledger, p *pipeline.Pipeline, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		stopped := p.Stopped()
+		if len(stopped) == 0 {
+			fmt.Fprintln(w, "ok")
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for name, err := range stopped {
+			fmt.Fprintf(w, "source %s stopped: %v\n", name, err)
+		}
+	})
+	mux.HandleFunc("GET /v1/drops", func(w http.ResponseWriter, r *http.Request) {
+		var out []*ledger.Entry
+		err := led.List(func(e *ledger.Entry) bool { out = append(out, e); return true })
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(out)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("status endpoint", "url", "http://"+ln.Addr().String()+"/v1/drops")
+	return srv, nil
+}

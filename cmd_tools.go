@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"usagedrop/convert"
+	"usagedrop/ledger"
+	"usagedrop/pipeline"
+	"usagedrop/zuorasim"
+)
+
+// runCheck converts and validates files offline. It reports whether any
+// file would be rejected.
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (rejected bool, err error) {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file, for -source")
+	source := fs.String("source", "", "apply this source's reading settings (date_format, columns, ...)")
+	out := fs.String("o", "", "write the template CSV Zuora would receive to this file (one input only)")
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+		return false, errUsage
+	}
+	if *out != "" && fs.NArg() != 1 {
+		return false, fmt.Errorf("-o takes one input file, got %d", fs.NArg())
+	}
+	var opt convert.Options
+	tmpl := convert.Template{}
+	if *source != "" || *cfgPath != "" {
+		cfg, err := loadConfig(*cfgPath, nil)
+		if err != nil {
+			return false, err
+		}
+		tmpl = pipeline.Template(cfg.Zuora)
+		found := *source == ""
+		for _, s := range cfg.Sources {
+			if s.Name == *source {
+				opt, found = pipeline.ReadOptions(s), true
+			}
+		}
+		if !found {
+			return false, fmt.Errorf("-source %q: no such source in the config", *source)
+		}
+	}
+	for _, name := range fs.Args() {
+		bad, err := checkFile(ctx, name, opt, tmpl, *out, stdout)
+		if err != nil {
+			return false, err
+		}
+		rejected = rejected || bad
+	}
+	return rejected, nil
+}
+
+func checkFile(ctx context.Context, name string, opt convert.Options, t convert.Template, out string, stdout io.Writer) (bool, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	w := io.Discard
+	var tmp *os.File
+	if out != "" {
+		if tmp, err = os.CreateTemp(filepath.Dir(out), ".usagedrop-check-*"); err != nil {
+			return false, err
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		w = tmp
+	}
+	sum, err := convert.WriteTemplate(ctx, filepath.Base(name), f, fi.Size(), opt, t, w)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", name, err)
+	}
+	for _, pr := range sum.Problems {
+		fmt.Fprintln(stdout, checkLine(name, pr))
+	}
+	if sum.MoreProblems > 0 {
+		fmt.Fprintf(stdout, "%s: ... and %d more problems\n", name, sum.MoreProblems)
+	}
+	if len(sum.Ignored) > 0 {
+		fmt.Fprintf(stdout, "%s: note: columns not sent to Zuora: %s\n", name, strings.Join(sum.Ignored, ", "))
+	}
+	if sum.Rejected() {
+		fmt.Fprintf(stdout, "%s: REJECTED: %d problem(s); nothing would be sent\n", name, len(sum.Problems)+sum.MoreProblems)
+		return true, nil
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d records\n", name, sum.Records)
+	if tmp != nil {
+		if err := tmp.Sync(); err != nil {
+			return false, err
+		}
+		if err := os.Rename(tmp.Name(), out); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// checkLine is `file:line: COLUMN: reason (got "value")`, the shape
+// editors and grep understand.
+func checkLine(name string, pr convert.Problem) string {
+	var b strings.Builder
+	b.WriteString(name)
+	if pr.Member != "" {
+		b.WriteString("!" + pr.Member)
+	}
+	if pr.Sheet != "" {
+		b.WriteString("[" + pr.Sheet + "]")
+	}
+	if pr.Line > 0 {
+		fmt.Fprintf(&b, ":%d", pr.Line)
+	}
+	b.WriteString(": ")
+	if pr.Column != "" {
+		b.WriteString(pr.Column + ": ")
+	}
+	b.WriteString(pr.Reason)
+	if pr.Line > 0 {
+		fmt.Fprintf(&b, " (got %q)", pr.Value)
+	}
+	return b.String()
+}
+
+// runStatus prints the ledger. While a daemon holds the ledger it asks the
+// daemon's status endpoint instead.
+func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "config file (default: the embedded default)")
+	asJSON := fs.Bool("json", false, "one JSON object per line")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, err := loadConfig(*cfgPath, nil)
+	if err != nil {
+		return err
+	}
+	var entries []*ledger.Entry
+	led, err := ledger.Open(cfg.Ledger, ledger.Options{Timeout: 300 * time.Millisecond})
+	switch {
+	case err == nil:
+		err = led.List(func(e *ledger.Entry) bool { entries = append(entries, e); return true })
+		led.Close()
+	case errors.Is(err, ledger.ErrLocked) && cfg.HTTP != "off":
+		entries, err = fetchDrops(ctx, cfg.HTTP)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, e := range entries {
+			e.History = nil
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tNAME\tSTATE\tIMPORTS\tZUORA\tATTEMPTS\tSHA256\tLAST ERROR")
+	for _, e := range entries {
+		var ids, zs []string
+		for _, p := range e.Parts {
+			if p.ImportID != "" {
+				ids = append(ids, p.ImportID)
+			}
+			if p.ZuoraStatus != "" {
+				zs = append(zs, p.ZuoraStatus)
+			}
+		}
+		sha := e.SHA256
+		if len(sha) > 12 {
+			sha = sha[:12]
+		}
+		state := string(e.State)
+		if !e.Finished && e.State.Outcome() {
+			state += " (finishing)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Source, e.Name, state,
+			dash(strings.Join(ids, ",")), dash(strings.Join(zs, ",")), e.Attempts, dash(sha), dash(e.LastError))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func fetchDrops(ctx context.Context, addr string) ([]*ledger.Entry, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/drops", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("the ledger is held by a running daemon, and its status endpoint did not answer: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status endpoint: %s", resp.Status)
+	}
+	var out []*ledger.Entry
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// runSim serves the Zuora simulator until interrupted.
+func runSim(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8320", "address to listen on")
+	accounts := fs.String("accounts", "", "comma-separated account numbers to accept (default: any)")
+	uoms := fs.String("uoms", "", "comma-separated units of measure to accept (default: any)")
+	dateFormat := fs.String("date-format", "MM/DD/YYYY", "the API user's date format")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	log := newLogger(stderr)
+	sim := zuorasim.New(zuorasim.Options{
+		Accounts: splitList(*accounts), UOMs: splitList(*uoms), DateFormat: *dateFormat, Logger: log,
+	})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info("zuora simulator listening", "url", "http://"+ln.Addr().String())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

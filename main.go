@@ -1,0 +1,89 @@
+// Command usagedrop takes usage files dropped into folders and imports each
+// into Zuora exactly once.
+//
+//	usagedrop run [-config FILE]             the daemon
+//	usagedrop check [-source NAME] FILE...   validate offline
+//	usagedrop status [-config FILE] [-json]  what happened to each file
+//	usagedrop sim [-listen ADDR]             the Zuora simulator as a server
+//	usagedrop version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usagedrop imports usage files dropped into folders into Zuora, exactly once.
+
+Usage:
+  usagedrop run [-config FILE]               run the daemon (no config: ./drop → built-in simulator)
+  usagedrop check [-config FILE] [-source NAME] [-o OUT.csv] FILE...
+                                             convert and validate files offline
+  usagedrop status [-config FILE] [-json]    one line per dropped file
+  usagedrop sim [-listen ADDR]               run the Zuora simulator as a server
+  usagedrop version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage is a command line that does not parse; the usage is printed.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = runDaemon(ctx, args[1:], stderr)
+	case "check":
+		var rejected bool
+		rejected, err = runCheck(ctx, args[1:], stdout, stderr)
+		if err == nil && rejected {
+			return 1
+		}
+	case "status":
+		err = runStatus(ctx, args[1:], stdout)
+	case "sim":
+		err = runSim(ctx, args[1:], stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "usagedrop", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "usagedrop: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case errors.Is(err, errUsage):
+		fmt.Fprint(stderr, usage)
+		return 2
+	case err != nil:
+		fmt.Fprintln(stderr, "usagedrop:", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("USAGEDROP_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"usagedrop/zuorasim"
+)
+
+// binary is usagedrop built once for the tests that run it as a process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "usagedrop-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "usagedrop")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build usagedrop: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const fixtures = "../shared/fixtures"
+
+func TestCheckNamesBadRows(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"check", filepath.Join(fixtures, "bad-rows.csv")}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"bad-rows.csv:8: UOM: ", "bad-rows.csv:13: STARTDATE: ", "bad-rows.csv:21: QTY: ", "bad-rows.csv:31: ACCOUNT_ID: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if n := strings.Count(out.String(), "(got "); n != 4 {
+		t.Errorf("%d problems reported, want 4:\n%s", n, out.String())
+	}
+}
+
+func TestCheckWritesTemplate(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "out.csv")
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"check", "-o", dst, filepath.Join(fixtures, "eu-export.csv")}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	b, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 151 || !strings.HasPrefix(lines[0], "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,DESCRIPTION") {
+		t.Fatalf("template has %d lines, header %q", len(lines), lines[0])
+	}
+	if !strings.Contains(lines[1], "03/26/2026") || !strings.Contains(lines[1], "3.125") {
+		t.Fatalf("first row not in Zuora's form: %q", lines[1])
+	}
+}
+
+func TestBadConfigSaysKeyReasonValue(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(p, []byte("zuora:\n  endpoint: builtin\nsources:\n  - name: a\n    type: local\n    path: x\n    settle: -1s\n    date_format: D/M/Y\n"), 0o644)
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"run", "-config", p}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), `line 8: sources[0].date_format: must be one of`) ||
+		!strings.Contains(errb.String(), `(got "D/M/Y")`) {
+		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
+	}
+}
+
+// daemon is one usagedrop process over a test folder.
+type daemon struct {
+	t    *testing.T
+	dir  string
+	cfg  string
+	sim  *zuorasim.Sim
+	logs bytes.Buffer
+}
+
+func newDaemon(t *testing.T) *daemon {
+	t.Helper()
+	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 30 * time.Millisecond})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	d := &daemon{t: t, dir: t.TempDir(), sim: sim}
+	d.cfg = filepath.Join(d.dir, "config.yaml")
+	cfg := fmt.Sprintf(`instance: crashy
+ledger: %[1]s/ledger.db
+spool: %[1]s/spool
+http: "off"
+zuora:
+  endpoint: %[2]s
+  client_id: test
+  client_secret: test-secret
+  poll: 200ms
+  backoff: 10ms
+  backoff_max: 200ms
+sources:
+  - name: drop
+    type: local
+    path: %[1]s/drop
+    settle: 100ms
+    interval: 200ms
+`, d.dir, srv.URL)
+	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(d.dir, "drop"), 0o755)
+	return d
+}
+
+// start runs the daemon with extra environment variables.
+func (d *daemon) start(env ...string) *exec.Cmd {
+	cmd := exec.Command(binary, "run", "-config", d.cfg)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = &d.logs
+	if err := cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	return cmd
+}
+
+// drop writes n distinct template files into the drop folder.
+func (d *daemon) drop(n int) {
+	b, err := os.ReadFile(filepath.Join(fixtures, "partner-template.csv"))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for i := range n {
+		body := strings.ReplaceAll(string(b), "Line one", fmt.Sprintf("Line one #%d", i))
+		p := filepath.Join(d.dir, "drop", fmt.Sprintf("usage-%d.csv", i))
+		if err := os.WriteFile(p+".part", []byte(body), 0o644); err != nil {
+			d.t.Fatal(err)
+		}
+		os.Rename(p+".part", p)
+	}
+}
+
+// waitImported waits until n files and their reports are in imported/.
+func (d *daemon) waitImported(n int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		m, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
+		if len(m) >= n {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// The daemon is killed with SIGKILL right after each ledger transition in
+// turn, with the simulator also losing the answer to the first upload.
+// After a restart every record is in Zuora exactly once and every file is
+// in imported/ with its report.
+func TestCrashAtEveryTransition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon ~20 times")
+	}
+	points := []string{"discovered", "claimed", "fetched", "converted", "submitted", "accepted", "polled", "done", "finished",
+		"submitted:2", "polled:3"}
+	for _, point := range points {
+		t.Run(point, func(t *testing.T) {
+			d := newDaemon(t)
+			d.sim.SetFaults(zuorasim.Faults{DropAfterRead: 1})
+			const files = 3
+			d.drop(files)
+			cmd := d.start("USAGEDROP_CRASH_AT=" + point)
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case err := <-exited:
+				ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+				if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+					t.Fatalf("daemon exited (%v) without being killed at %s:\n%s", err, point, d.logs.String())
+				}
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("daemon never reached %s:\n%s", point, d.logs.String())
+			}
+
+			cmd = d.start()
+			ok := d.waitImported(files, 30*time.Second)
+			cmd.Process.Signal(syscall.SIGTERM)
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("daemon did not stop cleanly on SIGTERM: %v", err)
+			}
+			if !ok {
+				t.Fatalf("files not all imported after restart:\n%s", d.logs.String())
+			}
+			if n := len(d.sim.Records()); n != files*1000 {
+				t.Fatalf("zuora holds %d records, want %d exactly once\n%s", n, files*1000, d.logs.String())
+			}
+			left, _ := filepath.Glob(filepath.Join(d.dir, "drop", "processing", "*", "*"))
+			failed, _ := filepath.Glob(filepath.Join(d.dir, "drop", "failed", "*"))
+			if len(left)+len(failed) > 0 {
+				t.Fatalf("files left behind: processing %v, failed %v", left, failed)
+			}
+		})
+	}
+}
+
+// A second daemon on the same ledger exits at once with a clear message.
+func TestSecondDaemonOnLedgerExits(t *testing.T) {
+	d := newDaemon(t)
+	first := d.start()
+	defer func() { first.Process.Signal(syscall.SIGTERM); first.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+	var logs bytes.Buffer
+	second := exec.Command(binary, "run", "-config", d.cfg)
+	second.Stderr = &logs
+	start := time.Now()
+	err := second.Run()
+	if err == nil || time.Since(start) > 10*time.Second {
+		t.Fatalf("second daemon: err=%v after %v", err, time.Since(start))
+	}
+	if !strings.Contains(logs.String(), "is another usagedrop running?") {
+		t.Fatalf("second daemon's message:\n%s", logs.String())
+	}
+}

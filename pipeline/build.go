@@ -1,0 +1,106 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"usagedrop/config"
+	"usagedrop/convert"
+	"usagedrop/sources"
+	"usagedrop/sources/local"
+	"usagedrop/uploader"
+	"usagedrop/watcher"
+	"usagedrop/zuorasim"
+)
+
+// BuildSource makes the backend a config entry names. It is the one place
+// that maps a `type:` to a constructor.
+func BuildSource(c config.Source, instance string, log *slog.Logger) (Source, error) {
+	s := Source{
+		Watch: watcher.Options{Settle: time.Duration(c.Settle), Interval: time.Duration(c.Interval)},
+		Read:  ReadOptions(c),
+		Lease: time.Duration(c.Lease),
+	}
+	switch c.Type {
+	case "local":
+		if err := os.MkdirAll(c.Path, 0o755); err != nil {
+			return s, fmt.Errorf("source %s: %w", c.Name, err)
+		}
+		l := local.New(c.Name, c.Path)
+		l.Owner, l.Lease, l.Logger = instance, time.Duration(c.Lease), log
+		if c.ImportedDir != "" {
+			l.ImportedDir = c.ImportedDir
+		}
+		if c.FailedDir != "" {
+			l.FailedDir = c.FailedDir
+		}
+		s.Src = l
+		s.Watch.Dir = c.Path
+	default:
+		return s, buildRemote(&s, c, instance, log)
+	}
+	return s, nil
+}
+
+// ReadOptions are the convert settings of a source.
+func ReadOptions(c config.Source) convert.Options {
+	return convert.Options{
+		DateFormat: c.DateFormat, DecimalComma: c.DecimalComma, Sheet: c.Sheet,
+		Columns: c.Columns, Encoding: strings.ToLower(c.Encoding),
+	}
+}
+
+// Zuora is a connection to Zuora and, for the builtin endpoint, the
+// simulator behind it.
+type Zuora struct {
+	Uploader uploader.Uploader
+	BaseURL  string
+	Sim      *zuorasim.Sim // nil for a real tenant
+	Close    func()
+}
+
+// BuildZuora connects to the tenant, or starts the simulator on a loopback
+// port for the builtin endpoint.
+func BuildZuora(ctx context.Context, z config.Zuora, log *slog.Logger) (*Zuora, error) {
+	out := &Zuora{BaseURL: z.Endpoint, Close: func() {}}
+	id, secret := z.ClientID, z.ClientSecret.Value()
+	if z.Endpoint == config.Builtin {
+		sim := zuorasim.New(zuorasim.Options{DateFormat: z.DateFormat, Logger: log.With("component", "zuorasim")})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("start builtin zuora: %w", err)
+		}
+		srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		out.Sim, out.BaseURL = sim, "http://"+ln.Addr().String()
+		out.Close = func() { srv.Close() }
+		id, secret = "builtin", "builtin"
+	}
+	c := uploader.NewClient(uploader.Config{
+		BaseURL: out.BaseURL, ClientID: id, ClientSecret: secret,
+		EntityIDs: z.EntityIDs, OrgIDs: z.OrgIDs, Logger: log,
+		BackoffBase: time.Duration(z.Backoff), BackoffCap: min(time.Duration(z.BackoffMax), time.Minute),
+	})
+	switch z.API {
+	case "file", "":
+		out.Uploader = uploader.NewFileImport(c)
+	default:
+		out.Close()
+		return nil, fmt.Errorf("zuora.api %q: %w", z.API, errors.ErrUnsupported)
+	}
+	return out, nil
+}
+
+// Template is the CSV that Zuora receives.
+func Template(z config.Zuora) convert.Template {
+	return convert.Template{Columns: z.Columns, DateFormat: z.DateFormat}
+}
+
+var _ sources.Source = (*local.Source)(nil)

@@ -1,0 +1,433 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"usagedrop/config"
+	"usagedrop/ledger"
+	"usagedrop/uploader"
+	"usagedrop/zuorasim"
+)
+
+const fixtures = "../../shared/fixtures"
+
+// expectation is one file's entry in fixtures/expected.json.
+type expectation struct {
+	Outcome string `json:"outcome"`
+	Count   int    `json:"count"`
+	Digest  string `json:"digest"`
+	BadRows []struct {
+		Line   int    `json:"line"`
+		Column string `json:"column"`
+	} `json:"bad_rows"`
+}
+
+func loadExpected(t *testing.T) map[string]expectation {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtures, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]expectation
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// digest is the fixtures' record digest: sha256 over records as canonical
+// JSON lines (Python's json.dumps with sorted keys and raw UTF-8), sorted,
+// joined by "\n".
+func digest(recs []zuorasim.Record) string {
+	lines := make([]string, len(recs))
+	for i, r := range recs {
+		kv := [][2]string{{"account", r.Account}, {"charge", r.Charge}, {"description", r.Description},
+			{"end", r.End}, {"qty", r.Qty}, {"start", r.Start}, {"subscription", r.Subscription}, {"uom", r.UOM}}
+		var b strings.Builder
+		b.WriteByte('{')
+		for j, p := range kv {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(pyQuote(p[0]) + ": " + pyQuote(p[1]))
+		}
+		b.WriteByte('}')
+		lines[i] = b.String()
+	}
+	sort.Strings(lines)
+	h := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+	return hex.EncodeToString(h[:])
+}
+
+func pyQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// env is a pipeline on a temp drop folder, sending to a zuorasim. It can
+// be stopped and run again over the same ledger, spool and folder.
+type env struct {
+	t       *testing.T
+	dir     string
+	dropDir string
+	sim     *zuorasim.Sim
+	url     string
+	ledger  *ledger.Ledger
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 50 * time.Millisecond})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	e := &env{t: t, dir: dir, dropDir: filepath.Join(dir, "drop"), sim: sim, url: srv.URL}
+	e.run()
+	t.Cleanup(e.stop)
+	return e
+}
+
+// run starts the pipeline.
+func (e *env) run() {
+	t := e.t
+	led, err := ledger.Open(filepath.Join(e.dir, "ledger.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel}))
+	sc := config.DefaultConfig().Sources[0]
+	sc.Path = e.dropDir
+	sc.Settle = config.Duration(100 * time.Millisecond)
+	src, err := BuildSource(sc, "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Watch.Interval = 200 * time.Millisecond
+	up := uploader.NewFileImport(uploader.NewClient(uploader.Config{
+		BaseURL: e.url, ClientID: "id", ClientSecret: "secret", Logger: log,
+		BackoffBase: 10 * time.Millisecond, BackoffCap: 100 * time.Millisecond,
+	}))
+	p := New(Options{
+		Ledger: led, Uploader: up, Sources: []Source{src}, Spool: filepath.Join(e.dir, "spool"),
+		Instance: "test", Template: Template(config.DefaultConfig().Zuora), Workers: 2,
+		PollMax: 200 * time.Millisecond, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, Logger: log,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	e.ledger, e.cancel, e.done = led, cancel, make(chan struct{})
+	go func() { defer close(e.done); p.Run(ctx) }()
+}
+
+// stop stops the pipeline and closes the ledger; it may be called twice.
+func (e *env) stop() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	<-e.done
+	e.ledger.Close()
+	e.cancel = nil
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// drop copies a fixture into the drop folder under name.
+func (e *env) drop(fixture, name string) {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtures, fixture))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.dropBytes(name, b)
+}
+
+// dropBytes writes a file as a user's file manager would: through a temp
+// name the watcher ignores.
+func (e *env) dropBytes(name string, b []byte) {
+	e.t.Helper()
+	tmp := filepath.Join(e.dropDir, "."+name+".part")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(e.dropDir, name)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// waitFinished waits until n drops are finished and returns them by name.
+func (e *env) waitFinished(n int) map[string]*ledger.Entry {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := map[string]*ledger.Entry{}
+		var open []string
+		e.ledger.List(func(x *ledger.Entry) bool {
+			if x.Finished {
+				got[x.Name] = x
+			} else {
+				open = append(open, fmt.Sprintf("%s=%s(%s)", x.Name, x.State, x.LastError))
+			}
+			return true
+		})
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("only %d of %d drops finished; open: %v", len(got), n, open)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// recordsOf returns what the sim imported for a drop.
+func (e *env) recordsOf(x *ledger.Entry) []zuorasim.Record {
+	ids := map[string]bool{}
+	for _, p := range x.Parts {
+		ids[p.ImportID] = true
+	}
+	var out []zuorasim.Record
+	for _, r := range e.sim.Records() {
+		if ids[r.ImportID] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestFixturesEndToEnd(t *testing.T) {
+	want := loadExpected(t)
+	e := start(t)
+	for name := range want {
+		e.drop(name, name)
+	}
+	got := e.waitFinished(len(want))
+	total := 0
+	for name, w := range want {
+		x := got[name]
+		switch w.Outcome {
+		case "imported":
+			if x.State != ledger.Done {
+				t.Errorf("%s: state %s (%s), want done", name, x.State, x.LastError)
+				continue
+			}
+			recs := e.recordsOf(x)
+			total += len(recs)
+			if len(recs) != w.Count || digest(recs) != w.Digest {
+				t.Errorf("%s: zuora holds %d records with digest %s, want %d with %s", name, len(recs), digest(recs), w.Count, w.Digest)
+			}
+			assertFile(t, filepath.Join(e.dropDir, "imported", name))
+			assertFile(t, filepath.Join(e.dropDir, "imported", name+".status.txt"), "was imported into Zuora")
+		case "rejected":
+			if x.State != ledger.Rejected {
+				t.Errorf("%s: state %s, want rejected", name, x.State)
+				continue
+			}
+			if len(x.Parts) != 0 {
+				t.Errorf("%s: rejected drop has parts %v", name, x.Parts)
+			}
+			orig, _ := os.ReadFile(filepath.Join(fixtures, name))
+			kept, err := os.ReadFile(filepath.Join(e.dropDir, "failed", name))
+			if err != nil || string(kept) != string(orig) {
+				t.Errorf("%s: original not kept byte for byte in failed/: %v", name, err)
+			}
+			var needles []string
+			for _, br := range w.BadRows {
+				needles = append(needles, fmt.Sprintf(",%d,%s,", br.Line, br.Column))
+			}
+			assertFile(t, filepath.Join(e.dropDir, "failed", name+".errors.csv"), needles...)
+			assertFile(t, filepath.Join(e.dropDir, "failed", name+".status.txt"), "was NOT imported. Nothing was sent to Zuora.")
+		case "either":
+			if x.State != ledger.Done && x.State != ledger.Rejected {
+				t.Errorf("%s: state %s, want done or rejected", name, x.State)
+			}
+			total += len(e.recordsOf(x))
+		}
+	}
+	if n := len(e.sim.Records()); n != total {
+		t.Errorf("zuora holds %d records in all, want %d: something was imported that should not be", n, total)
+	}
+	for _, im := range e.sim.Imports() {
+		if im.Status != "Completed" {
+			t.Errorf("an import the sim did not complete: %+v", im)
+		}
+	}
+}
+
+func assertFile(t *testing.T, path string, contains ...string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Errorf("missing %s: %v", path, err)
+		return
+	}
+	for _, c := range contains {
+		if !strings.Contains(string(b), c) {
+			t.Errorf("%s does not say %q:\n%s", filepath.Base(path), c, b)
+		}
+	}
+}
+
+// The same bytes dropped again under another name are not imported twice,
+// and the report says which drop took them.
+func TestSameBytesTwiceImportOnce(t *testing.T) {
+	e := start(t)
+	e.drop("partner-template.csv", "march.csv")
+	first := e.waitFinished(1)["march.csv"]
+	if first.State != ledger.Done {
+		t.Fatalf("first drop: %s %s", first.State, first.LastError)
+	}
+	e.drop("partner-template.csv", "march (1).csv")
+	second := e.waitFinished(2)["march (1).csv"]
+	if second.State != ledger.Duplicate || second.DuplicateOf != first.ID {
+		t.Fatalf("second drop: %s duplicate of %q, want duplicate of %s", second.State, second.DuplicateOf, first.ID)
+	}
+	if n := len(e.sim.Records()); n != 1000 {
+		t.Fatalf("zuora holds %d records, want 1000", n)
+	}
+	assertFile(t, filepath.Join(e.dropDir, "failed", "march (1).csv.status.txt"),
+		"was NOT imported again", "as march.csv", first.Parts[0].ImportID)
+}
+
+// Zuora's answers lost, throttled or failing on the way: every record
+// still lands exactly once.
+func TestFaultsImportOnce(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults zuorasim.Faults
+	}{
+		{"answer lost after upload", zuorasim.Faults{DropAfterRead: 2}},
+		{"429 with Retry-After", zuorasim.Faults{TooManyRequests: 3, RetryAfter: time.Second}},
+		{"500s", zuorasim.Faults{ServerErrors: 4}},
+		{"token expired", zuorasim.Faults{ExpireTokens: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := start(t)
+			e.sim.SetFaults(tt.faults)
+			e.drop("partner-template.csv", "march.csv")
+			x := e.waitFinished(1)["march.csv"]
+			if x.State != ledger.Done {
+				t.Fatalf("state %s: %s", x.State, x.LastError)
+			}
+			recs := e.sim.Records()
+			if len(recs) != 1000 {
+				t.Fatalf("zuora holds %d records, want 1000 exactly once", len(recs))
+			}
+			var completed []string
+			for _, im := range e.sim.Imports() {
+				if im.Status == "Completed" {
+					completed = append(completed, im.ID)
+				}
+			}
+			if len(completed) != 1 {
+				t.Fatalf("%d completed imports, want 1: %v", len(completed), completed)
+			}
+		})
+	}
+}
+
+// An import that Zuora fails leaves the file in failed/ with Zuora's reason,
+// and the same bytes may then be dropped again and imported.
+func TestZuoraFailureThenRedrop(t *testing.T) {
+	e := start(t)
+	e.sim.SetFaults(zuorasim.Faults{FailImports: 1})
+	e.drop("partner-template.csv", "march.csv")
+	x := e.waitFinished(1)["march.csv"]
+	if x.State != ledger.Failed {
+		t.Fatalf("state %s, want failed", x.State)
+	}
+	assertFile(t, filepath.Join(e.dropDir, "failed", "march.csv.status.txt"), "was NOT imported", "Nothing from this file was imported")
+	if n := len(e.sim.Records()); n != 0 {
+		t.Fatalf("a failed import left %d records", n)
+	}
+	e.drop("partner-template.csv", "march-again.csv")
+	y := e.waitFinished(2)["march-again.csv"]
+	if y.State != ledger.Done || len(e.sim.Records()) != 1000 {
+		t.Fatalf("re-drop: %s, %d records", y.State, len(e.sim.Records()))
+	}
+}
+
+// Stopping the daemon mid-way loses nothing: a second run finishes every
+// file, and nothing is imported twice.
+func TestStopAndResume(t *testing.T) {
+	e := start(t)
+	template, err := os.ReadFile(filepath.Join(fixtures, "partner-template.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	for i := range n {
+		// Different bytes per file, or the rest would be duplicates.
+		b := strings.ReplaceAll(string(template), "Line one", fmt.Sprintf("Line one %d", i))
+		e.dropBytes(fmt.Sprintf("file-%d.csv", i), []byte(b))
+	}
+	time.Sleep(300 * time.Millisecond)
+	e.stop()
+	finished := 0
+	e.ledger, _ = ledger.Open(filepath.Join(e.dir, "ledger.db"), ledger.Options{})
+	e.ledger.List(func(x *ledger.Entry) bool {
+		if x.Finished {
+			finished++
+		}
+		return true
+	})
+	e.ledger.Close()
+	if finished == n {
+		t.Logf("all %d finished before the stop; the resume path was not exercised", n)
+	}
+	e.run()
+	got := e.waitFinished(n)
+	for name, x := range got {
+		if x.State != ledger.Done {
+			t.Errorf("%s: %s %s", name, x.State, x.LastError)
+		}
+	}
+	if r := len(e.sim.Records()); r != n*1000 {
+		t.Fatalf("zuora holds %d records, want %d", r, n*1000)
+	}
+}
+
+var testLogLevel = func() slog.Level {
+	if os.Getenv("USAGEDROP_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}()

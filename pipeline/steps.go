@@ -1,0 +1,417 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"usagedrop/convert"
+	"usagedrop/ledger"
+	"usagedrop/sources"
+	"usagedrop/uploader"
+)
+
+// step does the one thing e's state calls for and commits its result. It
+// returns a wait when the entry must be looked at again later for a reason
+// that is not a failure (an import still processing), and an error for a
+// failure worth retrying. Final failures are committed as outcomes.
+func (p *Pipeline) step(ctx context.Context, src *Source, e *ledger.Entry) (time.Duration, error) {
+	if e.State.Outcome() {
+		return 0, p.finish(ctx, src, e)
+	}
+	switch e.State {
+	case ledger.Discovered:
+		return 0, p.claim(ctx, src, e)
+	case ledger.Claimed:
+		return 0, p.fetch(ctx, src, e)
+	case ledger.Fetched:
+		return 0, p.convert(ctx, src, e)
+	case ledger.Converted, ledger.Uploading:
+		return p.upload(ctx, src, e)
+	}
+	return 0, fmt.Errorf("entry %s in unknown state %q", e.ID, e.State)
+}
+
+func (p *Pipeline) claim(ctx context.Context, src *Source, e *ledger.Entry) error {
+	o := sources.Object{Source: e.Source, Key: e.Key, Name: e.Name, Size: e.Size, ETag: e.ETag}
+	c, err := src.Src.Claim(ctx, o)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A crash may have come between the claim and its commit: the
+		// file is then already ours.
+		o.Key = path.Join("processing", p.opt.Instance, e.Name)
+		if held, herr := p.heldBy(e, o.Key); herr != nil || held != "" {
+			if herr != nil {
+				return herr
+			}
+			return p.outcome(e.ID, ledger.Vanished, "the file is already being worked on as "+held, true)
+		}
+		c, err = src.Src.Claim(ctx, o)
+		if errors.Is(err, sources.ErrChanged) {
+			c, err = o, nil
+		}
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		p.release(e.Source, e.Key)
+		return p.outcome(e.ID, ledger.Vanished, "the file went away before it was taken", true)
+	case errors.Is(err, sources.ErrChanged):
+		p.release(e.Source, e.Key)
+		return p.outcome(e.ID, ledger.Vanished, "the file changed before it was taken; it will be taken again once it settles", true)
+	case err != nil:
+		// ErrClaimed lands here too: another instance or an earlier drop
+		// of the same name holds it; try again until it is free or gone.
+		return fmt.Errorf("claim: %w", err)
+	}
+	_, err = p.opt.Ledger.Update(e.ID, c.Key, func(x *ledger.Entry) error {
+		x.State, x.Key, x.ETag, x.Size = ledger.Claimed, c.Key, c.ETag, c.Size
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p.release(e.Source, e.Key)
+	p.opt.Hook("claimed")
+	return nil
+}
+
+// heldBy returns the id of another unfinished entry that holds key on e's
+// source, or "".
+func (p *Pipeline) heldBy(e *ledger.Entry, key string) (string, error) {
+	active, err := p.opt.Ledger.Active()
+	if err != nil {
+		return "", err
+	}
+	for _, x := range active {
+		if x.ID != e.ID && x.Source == e.Source && x.Key == key {
+			return x.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// spoolDir holds a drop's working copy and parts until it is finished.
+func (p *Pipeline) spoolDir(e *ledger.Entry) string { return filepath.Join(p.opt.Spool, e.ID) }
+
+func (p *Pipeline) originalPath(e *ledger.Entry) string {
+	return filepath.Join(p.spoolDir(e), "original")
+}
+
+// fetch copies the claimed file into the spool, hashing it as it streams.
+// A torn copy never takes the final name.
+func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) error {
+	rc, err := src.Src.Open(ctx, e.Key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p.outcome(e.ID, ledger.Failed, "the file disappeared from "+path.Dir(e.Key)+" before it could be read", true)
+	}
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer rc.Close()
+	dst := p.originalPath(e)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return err
+	}
+	h := sha256.New()
+	if err := writeAtomic(dst, func(w io.Writer) error {
+		_, err := io.Copy(io.MultiWriter(w, h), rc)
+		return err
+	}); err != nil {
+		return fmt.Errorf("fetch %s: %w", e.Key, err)
+	}
+	e, err = p.opt.Ledger.Fetched(e.ID, hex.EncodeToString(h.Sum(nil)))
+	if err != nil {
+		return err
+	}
+	p.opt.Hook("fetched")
+	if e.State == ledger.Duplicate {
+		p.log.Warn("same bytes already taken", "id", e.ID, "name", e.Name, "duplicate_of", e.DuplicateOf)
+	}
+	return nil
+}
+
+// convert validates the spooled copy and writes its parts. The parts and
+// their idempotency keys are committed together, before anything is sent.
+func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) error {
+	f, err := os.Open(p.originalPath(e))
+	if err != nil {
+		// The spool is ours; losing it means fetching again.
+		_, uerr := p.opt.Ledger.Update(e.ID, "spool copy missing; fetching again", func(x *ledger.Entry) error {
+			x.State = ledger.Claimed
+			return nil
+		})
+		return errors.Join(fmt.Errorf("open spooled copy: %w", err), uerr)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	partsDir := filepath.Join(p.spoolDir(e), "parts")
+	// A crash mid-convert leaves half-written parts: start clean.
+	if err := os.RemoveAll(partsDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(partsDir, 0o750); err != nil {
+		return err
+	}
+	res, err := convert.Convert(ctx, e.Name, shortID(e.ID), f, fi.Size(), src.Read, p.opt.Template, p.opt.Limits, partsDir)
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	if res.Rejected() {
+		if err := writeErrorsCSV(filepath.Join(p.spoolDir(e), "errors.csv"), res.Summary); err != nil {
+			return err
+		}
+		_, err := p.opt.Ledger.Update(e.ID, rejectNote(res.Summary), func(x *ledger.Entry) error {
+			x.State = ledger.Rejected
+			x.Problems = len(res.Problems) + res.MoreProblems
+			x.Warnings = ignoredWarning(res.Ignored)
+			return nil
+		})
+		if err == nil {
+			p.opt.Hook("rejected")
+		}
+		return err
+	}
+	parts := make([]ledger.Part, len(res.Parts))
+	for i, cp := range res.Parts {
+		parts[i] = ledger.Part{
+			Index: cp.Index, Name: cp.Name, Path: cp.Path, Size: cp.Size, SHA256: cp.SHA256,
+			Records: cp.Records, State: ledger.PartPending,
+			IdempotencyKey: idempotencyKey(e, cp.Index),
+		}
+	}
+	_, err = p.opt.Ledger.Update(e.ID, fmt.Sprintf("%d records in %d part(s)", res.Records, len(parts)), func(x *ledger.Entry) error {
+		x.State, x.Parts, x.Records = ledger.Converted, parts, res.Records
+		x.Warnings = ignoredWarning(res.Ignored)
+		return nil
+	})
+	if err == nil {
+		p.opt.Hook("converted")
+	}
+	return err
+}
+
+// idempotencyKey is stable for one part of one drop across restarts (it is
+// committed with the part), and differs between two drops of the same
+// bytes: if a first drop failed at Zuora and is dropped again within 24 h,
+// Zuora must process it, not replay the failure.
+func idempotencyKey(e *ledger.Entry, part int) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "usagedrop\x00%s\x00%s\x00%d", e.ID, e.SHA256, part))
+	return "ud-" + hex.EncodeToString(h[:20])
+}
+
+// shortID is a short string unique to a drop, for upload names.
+func shortID(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:4])
+}
+
+// keyTTL is how long we trust Zuora to remember an idempotency key (24 h,
+// with a margin). Past it, a part whose answer was lost is looked up by
+// name before it is sent again.
+const keyTTL = 23 * time.Hour
+
+// upload sends the parts one after another, each only once the one before
+// it has Completed, so that a failed part stops the rest.
+func (p *Pipeline) upload(ctx context.Context, src *Source, e *ledger.Entry) (time.Duration, error) {
+	for i := range e.Parts {
+		part := e.Parts[i]
+		switch {
+		case part.State == ledger.PartCompleted:
+			continue
+		case part.State.Final():
+			return 0, p.outcome(e.ID, ledger.Failed, fmt.Sprintf("part %d %s: %s", part.Index+1, part.State, part.Message), false)
+		case part.State == ledger.PartAccepted:
+			return p.poll(ctx, src, e, i)
+		default:
+			return 0, p.submit(ctx, e, i)
+		}
+	}
+	return 0, p.outcome(e.ID, ledger.Done, fmt.Sprintf("%d records imported", e.Records), false)
+}
+
+func (p *Pipeline) submit(ctx context.Context, e *ledger.Entry, i int) error {
+	part := e.Parts[i]
+	if part.State == ledger.PartPending {
+		_, err := p.opt.Ledger.Update(e.ID, "submitting "+part.Name, func(x *ledger.Entry) error {
+			x.State = ledger.Uploading
+			x.Parts[i].State = ledger.PartSubmitted
+			x.Parts[i].SubmittedAt = time.Now()
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		p.opt.Hook("submitted")
+	}
+	var r uploader.Receipt
+	found := false
+	if f, ok := p.opt.Uploader.(uploader.Finder); ok && part.State == ledger.PartSubmitted &&
+		time.Since(part.SubmittedAt) > keyTTL {
+		var err error
+		if r, found, err = f.Find(ctx, part.Name); err != nil {
+			return fmt.Errorf("look up %s: %w", part.Name, err)
+		}
+	}
+	if !found {
+		var err error
+		r, err = p.opt.Uploader.Submit(ctx, uploader.Part{
+			Name: part.Name, Path: part.Path, Size: part.Size, SHA256: part.SHA256, Records: part.Records,
+		}, part.IdempotencyKey)
+		if err != nil {
+			if uploader.IsRetryable(err) || ctx.Err() != nil {
+				return err
+			}
+			return p.failPart(e.ID, i, ledger.PartFailed, err.Error())
+		}
+	}
+	_, err := p.opt.Ledger.Update(e.ID, "accepted as "+r.ImportID, func(x *ledger.Entry) error {
+		pp := &x.Parts[i]
+		pp.State, pp.ImportID, pp.StatusURL, pp.RequestID, pp.TrackID = ledger.PartAccepted, r.ImportID, r.StatusURL, r.RequestID, r.TrackID
+		x.Attempts, x.LastError = 0, ""
+		return nil
+	})
+	if err == nil {
+		p.log.Info("part accepted", "id", e.ID, "part", part.Name, "import", r.ImportID, "zuora_request_id", r.RequestID)
+		p.opt.Hook("accepted")
+	}
+	return err
+}
+
+func (p *Pipeline) failPart(id string, i int, st ledger.PartState, msg string) error {
+	_, err := p.opt.Ledger.Update(id, "", func(x *ledger.Entry) error {
+		x.Parts[i].State, x.Parts[i].ZuoraStatus, x.Parts[i].Message = st, string(st), msg
+		return nil
+	})
+	return err
+}
+
+// poll asks Zuora once where part i stands; while it is not final the
+// entry comes back after a growing wait.
+func (p *Pipeline) poll(ctx context.Context, src *Source, e *ledger.Entry, i int) (time.Duration, error) {
+	part := e.Parts[i]
+	p.renew(ctx, src, e)
+	st, err := p.opt.Uploader.Status(ctx, uploader.Receipt{
+		API: "", ImportID: part.ImportID, StatusURL: part.StatusURL, RequestID: part.RequestID, TrackID: part.TrackID,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("status of %s: %w", part.Name, err)
+	}
+	if !st.State.Final() {
+		if string(st.State) != part.ZuoraStatus {
+			if _, err := p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error {
+				x.Parts[i].ZuoraStatus = string(st.State)
+				return nil
+			}); err != nil {
+				return 0, err
+			}
+		}
+		age := time.Since(part.SubmittedAt)
+		return min(p.opt.PollMax, max(200*time.Millisecond, age/4)), nil
+	}
+	_, err = p.opt.Ledger.Update(e.ID, fmt.Sprintf("%s %s", part.Name, st.State), func(x *ledger.Entry) error {
+		pp := &x.Parts[i]
+		pp.State, pp.ZuoraStatus, pp.Message, pp.Imported = ledger.PartState(st.State), string(st.State), st.Message, st.Imported
+		return nil
+	})
+	if err == nil {
+		p.log.Info("import finished", "id", e.ID, "part", part.Name, "import", part.ImportID, "status", st.State, "message", st.Message)
+		p.opt.Hook("polled")
+	}
+	return 0, err
+}
+
+// renew refreshes this instance's claim while a long import runs, so that
+// another daemon does not take the file over.
+func (p *Pipeline) renew(ctx context.Context, src *Source, e *ledger.Entry) {
+	if src.Lease <= 0 || time.Since(e.Updated) < src.Lease/3 {
+		return
+	}
+	o := sources.Object{Source: e.Source, Key: e.Key, Name: e.Name, ETag: e.ETag, Size: e.Size}
+	c, err := src.Src.Claim(ctx, o)
+	if err != nil {
+		p.log.Warn("could not renew claim", "id", e.ID, "key", e.Key, "err", err)
+		return
+	}
+	if _, err := p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error { x.ETag = c.ETag; return nil }); err != nil {
+		p.log.Warn("could not record renewed claim", "id", e.ID, "err", err)
+	}
+}
+
+// outcome commits a final state. Vanished drops have no file to move, so
+// they are finished at once.
+func (p *Pipeline) outcome(id string, s ledger.State, note string, finished bool) error {
+	_, err := p.opt.Ledger.Update(id, note, func(x *ledger.Entry) error {
+		x.State, x.Finished = s, finished
+		x.NextTry, x.LastError = time.Time{}, ""
+		if s == ledger.Failed {
+			x.LastError = note
+		}
+		return nil
+	})
+	if err == nil {
+		p.log.Info("outcome", "id", id, "state", s, "note", note)
+		p.opt.Hook(string(s))
+	}
+	return err
+}
+
+// finish moves the file to imported/ or failed/ with its reports, then
+// records that it did and clears the spool.
+func (p *Pipeline) finish(ctx context.Context, src *Source, e *ledger.Entry) error {
+	rep, err := p.reports(e)
+	if err != nil {
+		return err
+	}
+	final, err := src.Src.Finish(ctx, e.Key, sources.Outcome{Imported: e.State == ledger.Done, Reports: rep})
+	if errors.Is(err, fs.ErrNotExist) {
+		// A crash after the move and before its commit: already done.
+		final, err = "", nil
+	}
+	if err != nil {
+		return fmt.Errorf("finish: %w", err)
+	}
+	_, err = p.opt.Ledger.Update(e.ID, "moved to "+final, func(x *ledger.Entry) error {
+		x.Finished, x.FinalKey = true, final
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p.opt.Hook("finished")
+	if err := os.RemoveAll(p.spoolDir(e)); err != nil {
+		p.log.Warn("could not clear spool", "dir", p.spoolDir(e), "err", err)
+	}
+	return nil
+}
+
+// writeAtomic writes a file through a temp name beside it, synced, so the
+// final name only ever holds complete bytes.
+func writeAtomic(dst string, fill func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := fill(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
