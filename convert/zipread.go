@@ -2,6 +2,7 @@ package convert
 
 import (
 	"archive/zip"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -111,7 +112,8 @@ func (g *guard) Read(p []byte) (int, error) {
 		return 0, reject("the zip entry %q is damaged or expands beyond its declared size; refusing it", g.name)
 	}
 	if err != nil && err != io.EOF {
-		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
+		var corrupt flate.CorruptInputError
+		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt) {
 			return n, reject("the zip entry %q is damaged (%v)", g.name, err)
 		}
 	}
