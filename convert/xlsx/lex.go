@@ -195,26 +195,19 @@ func nextAttr(a []byte, i int) (name, val []byte, next int, ok bool) {
 }
 
 // appendText appends XML character data to dst with entities and character
-// references decoded and line ends normalised as XML requires.
+// references decoded and raw line ends normalised to \n, as XML requires
+// (a CR written as &#xD; stays; Office writes one as _x000D_).
 func appendText(dst, raw []byte) ([]byte, error) {
-	if bytes.IndexByte(raw, '&') < 0 && bytes.IndexByte(raw, '\r') < 0 {
-		return append(dst, raw...), nil
+	if bytes.IndexByte(raw, '&') < 0 {
+		return appendCDATA(dst, raw), nil
 	}
 	for len(raw) > 0 {
-		i := bytes.IndexAny(raw, "&\r")
+		i := bytes.IndexByte(raw, '&')
 		if i < 0 {
-			return append(dst, raw...), nil
+			return appendCDATA(dst, raw), nil
 		}
-		dst = append(dst, raw[:i]...)
+		dst = appendCDATA(dst, raw[:i])
 		raw = raw[i:]
-		if raw[0] == '\r' {
-			dst = append(dst, '\n')
-			raw = raw[1:]
-			if len(raw) > 0 && raw[0] == '\n' {
-				raw = raw[1:]
-			}
-			continue
-		}
 		e := bytes.IndexByte(raw, ';')
 		if e < 0 || e > 12 {
 			return dst, fmt.Errorf("unterminated entity %q", clip(raw, 12))
@@ -226,6 +219,34 @@ func appendText(dst, raw []byte) ([]byte, error) {
 		raw = raw[e+1:]
 	}
 	return dst, nil
+}
+
+// appendCDATA appends text that has no entities to decode, with raw line
+// ends normalised.
+func appendCDATA(dst, raw []byte) []byte {
+	start := len(dst)
+	return normaliseCR(append(dst, raw...), start)
+}
+
+// normaliseCR rewrites \r\n and lone \r in b[from:] to \n, in place.
+func normaliseCR(b []byte, from int) []byte {
+	i := bytes.IndexByte(b[from:], '\r')
+	if i < 0 {
+		return b
+	}
+	w := from + i
+	for r := w; r < len(b); r++ {
+		c := b[r]
+		if c == '\r' {
+			if r+1 < len(b) && b[r+1] == '\n' {
+				continue
+			}
+			c = '\n'
+		}
+		b[w] = c
+		w++
+	}
+	return b[:w]
 }
 
 func appendEntity(dst, name []byte) ([]byte, error) {

@@ -308,7 +308,7 @@ func appendContent(dst, b []byte, p int) ([]byte, int, error) {
 				return dst, p, err
 			}
 		case tokCDATA:
-			dst = append(dst, t.text...)
+			dst = appendCDATA(dst, t.text)
 		case tokEnd:
 			return dst, p, nil
 		case tokStart:

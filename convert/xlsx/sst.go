@@ -153,7 +153,7 @@ func appendRich(dst, b []byte, p int) ([]byte, int, error) {
 			}
 		case tokCDATA:
 			if inT && skipAt == 0 {
-				dst = append(dst, t.text...)
+				dst = appendCDATA(dst, t.text)
 			}
 		}
 	}
