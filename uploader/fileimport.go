@@ -1,0 +1,351 @@
+package uploader
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Zuora's limits on an uploaded file.
+const (
+	MaxFileSize = 4_194_304 // bytes
+	MaxNameLen  = 50        // characters
+)
+
+// FileImport sends parts through Zuora's REST file import, POST /v1/usage.
+// The import is atomic on Zuora's side: a part is imported whole or not at
+// all.
+//
+// A part is always sent under the idempotency key it was first given, so
+// an answer lost to a dropped connection or a timeout is recovered by
+// sending again: Zuora replays its first answer, or answers 409 while it
+// is still busy with the first request. Submit waits out the 409s; when
+// they persist (Zuora may also answer 409 for a key already used), it asks
+// Find for the import by its name.
+type FileImport struct {
+	c *Client
+	// ConflictWait is the first wait after a 409; it doubles after each
+	// further 409. Zero means 2s.
+	ConflictWait time.Duration
+	// ConflictTries is how many 409s Submit waits out before it looks the
+	// import up by name. Zero means 5.
+	ConflictTries int
+}
+
+var (
+	_ Uploader = (*FileImport)(nil)
+	_ Finder   = (*FileImport)(nil)
+)
+
+// errPartChanged means the file on disk no longer has the SHA-256 the part
+// was made with; sending it would import something nobody checked.
+var errPartChanged = errors.New("the part's file changed since it was made")
+
+// NewFileImport returns the file import uploader for c.
+func NewFileImport(c *Client) *FileImport {
+	return &FileImport{c: c}
+}
+
+// statusPath finds the import id in a status URL.
+var statusPath = regexp.MustCompile(`/v1/usage/([0-9A-Za-z]+)/status$`)
+
+// Submit uploads p under idempotencyKey and returns the receipt for
+// polling. Errors are *Error; a part that breaks Zuora's file rules, or
+// whose file changed since it was made, gives a final one without a call.
+func (f *FileImport) Submit(ctx context.Context, p Part, idempotencyKey string) (Receipt, error) {
+	if err := checkPart(p, idempotencyKey); err != nil {
+		return Receipt{}, err
+	}
+	cl := call{
+		op:             "submit",
+		method:         http.MethodPost,
+		url:            "/v1/usage",
+		body:           multipartBody(p),
+		idempotencyKey: idempotencyKey,
+		trackID:        trackIDFor(idempotencyKey),
+	}
+	wait := cmp.Or(f.ConflictWait, 2*time.Second)
+	tries := cmp.Or(f.ConflictTries, 5)
+	for conflicts := 0; ; conflicts++ {
+		rep, err := f.c.do(ctx, cl)
+		if err == nil {
+			return f.receipt(rep)
+		}
+		if !isConflict(err) {
+			return Receipt{}, err
+		}
+		if conflicts >= tries {
+			break
+		}
+		f.c.log.Info("zuora is still busy with this idempotency key; waiting", "part", p.Name, "wait", wait, "track_id", cl.trackID)
+		if err := sleepCtx(ctx, wait); err != nil {
+			return Receipt{}, fmt.Errorf("zuora submit %s: %w", p.Name, err)
+		}
+		wait *= 2
+	}
+	r, ok, err := f.Find(ctx, p.Name)
+	if err != nil {
+		return Receipt{}, err
+	}
+	if !ok {
+		return Receipt{}, &Error{Op: "submit", HTTPStatus: http.StatusConflict, Retryable: true,
+			Message: fmt.Sprintf("Zuora keeps answering 409 for the idempotency key of %s and has no import of that name yet", p.Name)}
+	}
+	r.TrackID = cl.trackID
+	f.c.log.Info("zuora answered 409; found the import by name", "part", p.Name, "import_id", r.ImportID)
+	return r, nil
+}
+
+// checkPart refuses what Zuora's file import would refuse, before any call.
+func checkPart(p Part, key string) error {
+	fail := func(msg string) error { return &Error{Op: "submit", Message: p.Name + ": " + msg} }
+	switch {
+	case key == "":
+		return fail("no idempotency key; a part is never sent without one")
+	case len(key) > 255:
+		return fail("the idempotency key is longer than Zuora's 255 characters")
+	case p.Name == "" || utf8.RuneCountInString(p.Name) > MaxNameLen:
+		return fail(fmt.Sprintf("the upload name must have 1 to %d characters (has %d)", MaxNameLen, utf8.RuneCountInString(p.Name)))
+	case contentType(p.Name) == "":
+		return fail("the upload name must end in .csv or .zip")
+	}
+	st, err := os.Stat(p.Path)
+	if err != nil {
+		return &Error{Op: "submit", Message: fmt.Sprintf("%s: %v", p.Name, err), Err: err}
+	}
+	if st.Size() > MaxFileSize {
+		return fail(fmt.Sprintf("the file has %d bytes; Zuora takes at most %d", st.Size(), MaxFileSize))
+	}
+	return nil
+}
+
+// contentType returns the media type of an upload by its name, or "" for
+// a name Zuora's file import does not take.
+func contentType(name string) string {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".csv":
+		return "text/csv"
+	case ".zip":
+		return "application/zip"
+	}
+	return ""
+}
+
+// multipartBody streams p from disk as a multipart/form-data body with one
+// part named "file". The head and tail of the form are built around the
+// file so that the length is known: the request carries a Content-Length
+// (no chunking) and only the file's bytes stream from disk. When p has a
+// SHA256, the bytes sent are checked against it before the form is closed,
+// so a file changed underneath is never imported.
+func multipartBody(p Part) func() (io.ReadCloser, string, int64, error) {
+	return func() (io.ReadCloser, string, int64, error) {
+		file, err := os.Open(p.Path)
+		if err != nil {
+			return nil, "", 0, fmt.Errorf("open %s: %w", p.Path, err)
+		}
+		st, err := file.Stat()
+		if err != nil {
+			file.Close()
+			return nil, "", 0, fmt.Errorf("stat %s: %w", p.Path, err)
+		}
+		var head bytes.Buffer
+		mw := multipart.NewWriter(&head)
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, quoteEscaper.Replace(p.Name)))
+		h.Set("Content-Type", contentType(p.Name))
+		if _, err := mw.CreatePart(h); err != nil {
+			file.Close()
+			return nil, "", 0, err
+		}
+		tail := "\r\n--" + mw.Boundary() + "--\r\n"
+		var content io.Reader = io.LimitReader(file, st.Size())
+		if p.SHA256 != "" {
+			content = &verifier{r: content, h: sha256.New(), want: strings.ToLower(p.SHA256), name: p.Path}
+		}
+		body := io.MultiReader(&head, content, strings.NewReader(tail))
+		length := int64(head.Len()) + st.Size() + int64(len(tail))
+		return readCloser{body, file}, mw.FormDataContentType(), length, nil
+	}
+}
+
+var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// verifier hashes what it reads and fails at the end when the sum is not
+// the one expected.
+type verifier struct {
+	r    io.Reader
+	h    hash.Hash
+	want string
+	name string
+}
+
+func (v *verifier) Read(b []byte) (int, error) {
+	n, err := v.r.Read(b)
+	v.h.Write(b[:n])
+	if errors.Is(err, io.EOF) && hex.EncodeToString(v.h.Sum(nil)) != v.want {
+		return n, fmt.Errorf("%s: %w", v.name, errPartChanged)
+	}
+	return n, err
+}
+
+// receipt reads the answer to an upload.
+func (f *FileImport) receipt(rep *reply) (Receipt, error) {
+	var ans struct {
+		CheckImportStatus string `json:"checkImportStatus"`
+	}
+	if err := json.Unmarshal(rep.body, &ans); err != nil || ans.CheckImportStatus == "" {
+		return Receipt{}, &Error{Op: "submit", HTTPStatus: rep.status, Message: fmt.Sprintf("the answer has no checkImportStatus: %.200s", rep.body)}
+	}
+	r := Receipt{API: "file", StatusURL: f.c.resolve(ans.CheckImportStatus), RequestID: rep.requestID, TrackID: rep.trackID}
+	if m := statusPath.FindStringSubmatch(strings.SplitN(r.StatusURL, "?", 2)[0]); m != nil {
+		r.ImportID = m[1]
+	}
+	return r, nil
+}
+
+// Status polls the import's status URL. Once the import is final it also
+// reads the Import object for the record counts; if that read fails the
+// status is returned without counts.
+func (f *FileImport) Status(ctx context.Context, r Receipt) (Status, error) {
+	statusURL := r.StatusURL
+	if statusURL == "" && r.ImportID != "" {
+		statusURL = "/v1/usage/" + r.ImportID + "/status"
+	}
+	if statusURL == "" {
+		return Status{}, &Error{Op: "status", Message: "the receipt has neither a status URL nor an import id"}
+	}
+	rep, err := f.c.do(ctx, call{op: "status", method: http.MethodGet, url: statusURL})
+	if err != nil {
+		return Status{}, err
+	}
+	var ans struct {
+		ImportStatus string `json:"importStatus"`
+		Message      string `json:"message"`
+	}
+	if err := json.Unmarshal(rep.body, &ans); err != nil || ans.ImportStatus == "" {
+		return Status{}, &Error{Op: "status", HTTPStatus: rep.status, Retryable: true, Message: fmt.Sprintf("the answer has no importStatus: %.200s", rep.body)}
+	}
+	st := Status{State: State(ans.ImportStatus), Message: ans.Message}
+	if st.State.Final() && r.ImportID != "" {
+		if err := f.counts(ctx, r.ImportID, &st); err != nil {
+			f.c.log.Warn("cannot read the import's counts", "import_id", r.ImportID, "error", err)
+		}
+	}
+	return st, nil
+}
+
+// counts fills in the record counts from the Import object.
+func (f *FileImport) counts(ctx context.Context, id string, st *Status) error {
+	rep, err := f.c.do(ctx, call{op: "import", method: http.MethodGet, url: "/v1/object/import/" + id})
+	if err != nil {
+		return err
+	}
+	var obj struct {
+		StatusReason  string `json:"StatusReason"`
+		ImportedCount int    `json:"ImportedCount"`
+		TotalCount    int    `json:"TotalCount"`
+	}
+	if err := json.Unmarshal(rep.body, &obj); err != nil {
+		return fmt.Errorf("decode import %s: %w", id, err)
+	}
+	st.Imported, st.Total = obj.ImportedCount, obj.TotalCount
+	st.Message = cmp.Or(st.Message, obj.StatusReason)
+	return nil
+}
+
+// Find looks up the most recent import uploaded under name with a ZOQL
+// query on the Import object. Names are not unique at Zuora: the caller
+// should use names that are (the packager's names carry the content hash).
+func (f *FileImport) Find(ctx context.Context, name string) (Receipt, bool, error) {
+	q := fmt.Sprintf("select Id, Status, CreatedDate from Import where Name = '%s'", zoqlEscaper.Replace(name))
+	body, _ := json.Marshal(map[string]string{"queryString": q})
+	rep, err := f.c.do(ctx, call{op: "find", method: http.MethodPost, url: "/v1/action/query", body: jsonBody(body)})
+	if err != nil {
+		return Receipt{}, false, err
+	}
+	var res struct {
+		Records []struct {
+			ID          string `json:"Id"`
+			CreatedDate string `json:"CreatedDate"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(rep.body, &res); err != nil {
+		return Receipt{}, false, &Error{Op: "find", HTTPStatus: rep.status, Retryable: true, Message: fmt.Sprintf("cannot read the query answer: %v", err)}
+	}
+	latest := -1
+	for i, rec := range res.Records {
+		if latest < 0 || createdAfter(rec.CreatedDate, res.Records[latest].CreatedDate) {
+			latest = i
+		}
+	}
+	if latest < 0 {
+		return Receipt{}, false, nil
+	}
+	id := res.Records[latest].ID
+	return Receipt{API: "file", ImportID: id, StatusURL: f.c.resolve("/v1/usage/" + id + "/status"), RequestID: rep.requestID, TrackID: rep.trackID}, true, nil
+}
+
+// zoqlEscaper escapes a ZOQL string literal.
+var zoqlEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+
+// createdAfter compares Zuora's CreatedDate values; ties and unreadable
+// dates keep the first found.
+func createdAfter(a, b string) bool {
+	const layout = "2006-01-02T15:04:05.000-07:00"
+	ta, errA := time.Parse(layout, a)
+	tb, errB := time.Parse(layout, b)
+	return errA == nil && errB == nil && ta.After(tb)
+}
+
+// jsonBody returns a body func for a small JSON document.
+func jsonBody(b []byte) func() (io.ReadCloser, string, int64, error) {
+	return func() (io.ReadCloser, string, int64, error) {
+		return io.NopCloser(bytes.NewReader(b)), "application/json", int64(len(b)), nil
+	}
+}
+
+// trackIDFor derives the Zuora-Track-Id of a part from its key, so that
+// every attempt for one part can be found together in Zuora's logs.
+func trackIDFor(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "usagedrop-" + hex.EncodeToString(sum[:12])
+}
+
+// isConflict reports whether err is Zuora's 409.
+func isConflict(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.HTTPStatus == http.StatusConflict
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

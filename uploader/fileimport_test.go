@@ -1,0 +1,342 @@
+package uploader
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"usagedrop/zuorasim"
+)
+
+// fixtures is the shared, read-only folder of real users' files.
+const fixtures = "/work/shared/fixtures"
+
+const tinyCSV = "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID\nA1,GB,1,03/01/2026,,,\nA2,GB,2.5,03/02/2026,03/03/2026,,\n"
+
+// rig is a zuorasim behind a real HTTP server and a FileImport talking to
+// it with tiny backoffs.
+type rig struct {
+	sim  *zuorasim.Sim
+	srv  *httptest.Server
+	cl   *Client
+	fi   *FileImport
+	logs *syncBuffer
+}
+
+// syncBuffer is a log sink safe for the client's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newRig(t *testing.T, opt zuorasim.Options, tweak func(*Config)) *rig {
+	t.Helper()
+	if opt.ProcessingDelay == 0 {
+		opt.ProcessingDelay = 20 * time.Millisecond
+	}
+	if opt.ClientID == "" {
+		opt.ClientID, opt.ClientSecret = "usagedrop", "s3cret-value"
+	}
+	r := &rig{sim: zuorasim.New(opt), logs: &syncBuffer{}}
+	r.srv = httptest.NewServer(r.sim)
+	t.Cleanup(r.srv.Close)
+	cfg := Config{
+		BaseURL:      r.srv.URL,
+		ClientID:     opt.ClientID,
+		ClientSecret: opt.ClientSecret,
+		MaxAttempts:  4,
+		BackoffBase:  time.Millisecond,
+		BackoffCap:   5 * time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	r.cl = NewClient(cfg)
+	r.fi = NewFileImport(r.cl)
+	r.fi.ConflictWait = 20 * time.Millisecond
+	t.Cleanup(func() {
+		if strings.Contains(r.logs.String(), opt.ClientSecret) {
+			t.Error("the client secret reached the log")
+		}
+	})
+	return r
+}
+
+// part writes content to a file in a temp dir and describes it as a Part.
+func part(t *testing.T, name, content string) Part {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(content))
+	return Part{Name: name, Path: p, Size: int64(len(content)), SHA256: hex.EncodeToString(sum[:])}
+}
+
+// fixturePart copies a shared fixture into a temp dir as a Part.
+func fixturePart(t *testing.T, name string) Part {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtures, name))
+	if err != nil {
+		t.Skipf("fixture %s: %v", name, err)
+	}
+	return part(t, name, string(b))
+}
+
+// wait polls the receipt until its import is final.
+func (r *rig) wait(t *testing.T, rc Receipt) Status {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := r.fi.Status(context.Background(), rc)
+		if err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		if st.State.Final() {
+			return st
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("import %s never reached a final state", rc.ImportID)
+	return Status{}
+}
+
+// zerr returns err as *Error or fails the test.
+func zerr(t *testing.T, err error) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not *uploader.Error", err, err)
+	}
+	return e
+}
+
+func TestSubmitTemplateFixture(t *testing.T) {
+	r := newRig(t, zuorasim.Options{}, nil)
+	p := fixturePart(t, "partner-template.csv")
+	rc, err := r.fi.Submit(context.Background(), p, p.SHA256+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.API != "file" || len(rc.ImportID) != 32 || rc.RequestID == "" || rc.TrackID != trackIDFor(p.SHA256+":0") {
+		t.Fatalf("receipt %+v", rc)
+	}
+	st := r.wait(t, rc)
+	if st.State != Completed || st.Imported != 1000 || st.Total != 1000 {
+		t.Fatalf("status %+v", st)
+	}
+	if n := len(r.sim.Records()); n != 1000 {
+		t.Fatalf("sim has %d records, want 1000", n)
+	}
+}
+
+func TestStatusURLForms(t *testing.T) {
+	for _, abs := range []bool{false, true} {
+		t.Run(map[bool]string{false: "relative", true: "absolute"}[abs], func(t *testing.T) {
+			r := newRig(t, zuorasim.Options{AbsoluteStatusURL: abs}, nil)
+			p := part(t, "usage.csv", tinyCSV)
+			rc, err := r.fi.Submit(context.Background(), p, "key-"+p.SHA256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := r.srv.URL + "/v1/usage/" + rc.ImportID + "/status"
+			if rc.StatusURL != want || len(rc.ImportID) != 32 {
+				t.Fatalf("status URL %q, want %q", rc.StatusURL, want)
+			}
+			if st := r.wait(t, rc); st.State != Completed || st.Imported != 2 {
+				t.Fatalf("status %+v", st)
+			}
+		})
+	}
+}
+
+func TestBadRowsImportFails(t *testing.T) {
+	r := newRig(t, zuorasim.Options{}, nil)
+	p := fixturePart(t, "bad-rows.csv")
+	rc, err := r.fi.Submit(context.Background(), p, "bad-rows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := r.wait(t, rc)
+	if st.State != Failed || !strings.Contains(st.Message, "Row 8: The UOM is missing") || st.Imported != 0 || st.Total != 40 {
+		t.Fatalf("status %+v", st)
+	}
+	if n := len(r.sim.Records()); n != 0 {
+		t.Fatalf("%d records imported from a failed file", n)
+	}
+}
+
+func TestTenantFailure(t *testing.T) {
+	r := newRig(t, zuorasim.Options{}, nil)
+	r.sim.SetFaults(zuorasim.Faults{FailImports: 1})
+	p := part(t, "usage.csv", tinyCSV)
+	rc, err := r.fi.Submit(context.Background(), p, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := r.wait(t, rc); st.State != Failed || st.Message == "" {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestLostAnswerImportsOnce drops the connection after the sim took the
+// upload. The retry goes out under the same key and gets the first answer
+// replayed: one import, each record once.
+func TestLostAnswerImportsOnce(t *testing.T) {
+	tests := []struct {
+		name  string
+		tweak func(*Config)
+	}{
+		{"pooled connections", nil},
+		// Without reuse Go's transport never resends by itself, so the
+		// client's own retry is what recovers.
+		{"fresh connections", func(c *Config) {
+			c.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, zuorasim.Options{}, tt.tweak)
+			r.sim.SetFaults(zuorasim.Faults{DropAfterRead: 1})
+			p := part(t, "usage.csv", tinyCSV)
+			rc, err := r.fi.Submit(context.Background(), p, "drop-key")
+			if err != nil {
+				t.Fatal(err)
+			}
+			imps := r.sim.Imports()
+			if len(imps) != 1 || imps[0].ID != rc.ImportID || imps[0].IdempotencyKey != "drop-key" {
+				t.Fatalf("imports %+v, receipt %+v", imps, rc)
+			}
+			if st := r.wait(t, rc); st.State != Completed {
+				t.Fatalf("status %+v", st)
+			}
+			if n := len(r.sim.Records()); n != 2 {
+				t.Fatalf("%d records, want 2: the part was imported twice", n)
+			}
+		})
+	}
+}
+
+// TestTimeoutThenConflict: the first answer is slower than the client's
+// timeout; the resend finds the key in flight (409), waits, and gets the
+// first answer.
+func TestTimeoutThenConflict(t *testing.T) {
+	r := newRig(t, zuorasim.Options{}, func(c *Config) {
+		c.HTTPClient = &http.Client{Timeout: 150 * time.Millisecond}
+	})
+	r.sim.SetFaults(zuorasim.Faults{AnswerDelay: 400 * time.Millisecond})
+	p := part(t, "usage.csv", tinyCSV)
+	rc, err := r.fi.Submit(context.Background(), p, "slow-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imps := r.sim.Imports(); len(imps) != 1 || imps[0].ID != rc.ImportID {
+		t.Fatalf("imports %+v, receipt %+v", imps, rc)
+	}
+	if !strings.Contains(r.logs.String(), "still busy") {
+		t.Errorf("no 409 was seen; logs:\n%s", r.logs)
+	}
+}
+
+// TestPersistentConflictFindsByName: Zuora keeps answering 409 for a key
+// it already used; Submit finds the import by its name.
+func TestPersistentConflictFindsByName(t *testing.T) {
+	r := newRig(t, zuorasim.Options{}, nil)
+	r.fi.ConflictTries, r.fi.ConflictWait = 2, time.Millisecond
+	p := part(t, "usage-a1b2.csv", tinyCSV)
+	first, err := r.fi.Submit(context.Background(), p, "k409")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.SetFaults(zuorasim.Faults{Conflicts: 10})
+	again, err := r.fi.Submit(context.Background(), p, "k409")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ImportID != first.ImportID || again.StatusURL != first.StatusURL {
+		t.Fatalf("found %+v, first %+v", again, first)
+	}
+
+	other := part(t, "never-sent.csv", tinyCSV)
+	r.sim.SetFaults(zuorasim.Faults{Conflicts: 10})
+	_, err = r.fi.Submit(context.Background(), other, "k-other")
+	if e := zerr(t, err); e.HTTPStatus != http.StatusConflict || !e.Retryable {
+		t.Fatalf("error %+v, want a retryable 409", e)
+	}
+	if n := len(r.sim.Imports()); n != 1 {
+		t.Fatalf("%d imports, want 1", n)
+	}
+}
+
+func TestFindEscapesName(t *testing.T) {
+	r := newRig(t, zuorasim.Options{}, nil)
+	p := part(t, `o'brien\usage.csv`, tinyCSV)
+	rc, err := r.fi.Submit(context.Background(), p, "quote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := r.fi.Find(context.Background(), p.Name)
+	if err != nil || !ok || got.ImportID != rc.ImportID {
+		t.Fatalf("Find = %+v, %v, %v; want %s", got, ok, err, rc.ImportID)
+	}
+	if _, ok, err := r.fi.Find(context.Background(), "nothing.csv"); ok || err != nil {
+		t.Fatalf("Find(nothing) = %v, %v", ok, err)
+	}
+}
+
+func TestSubmitRefusesBeforeSending(t *testing.T) {
+	big := part(t, "big.csv", strings.Repeat("x", MaxFileSize+1))
+	good := part(t, "ok.csv", tinyCSV)
+	changed := good
+	changed.SHA256 = strings.Repeat("0", 64)
+	tests := []struct {
+		name string
+		p    Part
+		key  string
+		want string
+	}{
+		{"no key", good, "", "no idempotency key"},
+		{"long name", Part{Name: strings.Repeat("n", 47) + ".csv", Path: good.Path}, "k", "1 to 50 characters"},
+		{"not csv or zip", Part{Name: "usage.xlsx", Path: good.Path}, "k", ".csv or .zip"},
+		{"too big", big, "k", "at most 4194304"},
+		{"missing file", Part{Name: "gone.csv", Path: filepath.Join(t.TempDir(), "gone.csv")}, "k", "no such file"},
+		{"changed on disk", changed, "k", errPartChanged.Error()},
+	}
+	r := newRig(t, zuorasim.Options{}, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := r.fi.Submit(context.Background(), tt.p, tt.key)
+			e := zerr(t, err)
+			if e.Retryable || !strings.Contains(e.Error(), tt.want) {
+				t.Fatalf("error %q (retryable %v), want final with %q", e, e.Retryable, tt.want)
+			}
+		})
+	}
+	if n := len(r.sim.Imports()); n != 0 {
+		t.Fatalf("%d imports from refused parts", n)
+	}
+}
