@@ -92,9 +92,8 @@ func ignoredWarning(cols []string) []string {
 
 // reports builds the files written beside a finished drop.
 func (p *Pipeline) reports(e *ledger.Entry) ([]sources.Report, error) {
-	status := []sources.Report{{Suffix: statusSuffix, Body: []byte(p.statusText(e))}}
 	if e.State != ledger.Rejected {
-		return status, nil
+		return []sources.Report{{Suffix: statusSuffix, Body: []byte(p.statusText(e, ""))}}, nil
 	}
 	body, err := os.ReadFile(filepath.Join(p.spoolDir(e), "errors.csv"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -102,12 +101,47 @@ func (p *Pipeline) reports(e *ledger.Entry) ([]sources.Report, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return append(status, sources.Report{Suffix: errorsSuffix, Body: body}), nil
+	return []sources.Report{
+		{Suffix: statusSuffix, Body: []byte(p.statusText(e, firstProblems(body, 10)))},
+		{Suffix: errorsSuffix, Body: body},
+	}, nil
+}
+
+// firstProblems quotes the first n rows of an errors CSV in plain words, so
+// the status file alone tells the user what to fix.
+func firstProblems(errorsCSV []byte, n int) string {
+	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(errorsCSV), "\ufeff")))
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) < 2 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nThe first problems:\n")
+	for i, row := range rows[1:] {
+		if i == n {
+			fmt.Fprintf(&b, "  ... see the .errors.csv file for the other %d\n", len(rows)-1-n)
+			break
+		}
+		if len(row) < 6 {
+			continue
+		}
+		where := strings.TrimSpace(strings.Join([]string{row[0], row[1]}, " "))
+		if where != "" {
+			where += ", "
+		}
+		switch {
+		case row[2] != "":
+			fmt.Fprintf(&b, "  %sline %s, column %s: %s (value %q)\n", where, row[2], row[3], row[5], row[4])
+		default:
+			fmt.Fprintf(&b, "  %s%s\n", where, row[5])
+		}
+	}
+	return b.String()
 }
 
 // statusText says in plain words what happened to a file, for the person
 // who dropped it.
-func (p *Pipeline) statusText(e *ledger.Entry) string {
+func (p *Pipeline) statusText(e *ledger.Entry, problems string) string {
 	var b strings.Builder
 	when := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 	switch e.State {
@@ -126,6 +160,7 @@ func (p *Pipeline) statusText(e *ledger.Entry) string {
 		fmt.Fprintf(&b, "%d problem(s) were found; each is listed in %s%s with its line, column, value and reason.\n",
 			e.Problems, e.Name, errorsSuffix)
 		b.WriteString("Fix them and drop the whole file again: Zuora imports a file whole or not at all.\n")
+		b.WriteString(problems)
 	case ledger.Failed:
 		fmt.Fprintf(&b, "%s was NOT imported.\n\n", e.Name)
 		fmt.Fprintf(&b, "Reason: %s\n\n", orUnknown(e.LastError))
