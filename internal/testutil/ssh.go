@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -256,19 +257,13 @@ func NewSshd(t testing.TB) *Sshd {
 		Unavailable(t, "sshd tests need root to run sshd as another user")
 	}
 	u := ensureUser(t)
-	conf := t.TempDir()
-	root, err := os.MkdirTemp("", "usagedrop-sshd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
+	// Not t.TempDir: its parent is private to root, and sshd reads
+	// authorized_keys and serves Root as the test user.
+	conf, root := sharedTempDir(t, "usagedrop-sshd-conf-"), sharedTempDir(t, "usagedrop-sshd-")
 	s := &Sshd{Addr: freeAddr(t), User: u.Username, Root: root, bin: bin,
 		config: filepath.Join(conf, "sshd_config"), log: filepath.Join(conf, "sshd.log")}
 	s.UID, _ = strconv.Atoi(u.Uid)
 	s.GID, _ = strconv.Atoi(u.Gid)
-	if err := os.Chmod(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.Chown(root, s.UID, s.GID); err != nil {
 		t.Fatal(err)
 	}
@@ -277,9 +272,29 @@ func NewSshd(t testing.TB) *Sshd {
 		t.Fatal(err)
 	}
 	s.Start(t)
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("sshd log:\n%s", s.Log())
+		}
+	})
 	s.keyscan(t, conf)
 	return s
+}
+
+// sharedTempDir makes a directory other users may enter, removed at the
+// end of the test.
+func sharedTempDir(t testing.TB, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // ensureUser creates the test account if it is missing.
@@ -309,10 +324,6 @@ func (s *Sshd) writeConfig(t testing.TB, conf string) {
 	if err := os.WriteFile(authorized, ssh.MarshalAuthorizedKey(client.PublicKey()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The unprivileged child reads authorized_keys as the user.
-	if err := os.Chmod(conf, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	_, port, _ := net.SplitHostPort(s.Addr)
 	config := fmt.Sprintf(`Port %s
 ListenAddress 127.0.0.1
@@ -329,6 +340,7 @@ AllowUsers %s
 Subsystem sftp internal-sftp
 ForceCommand internal-sftp
 LogLevel VERBOSE
+MaxStartups 100
 `, port, hostKey, authorized, s.User)
 	if err := os.WriteFile(s.config, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -352,14 +364,47 @@ func (s *Sshd) Start(t testing.TB) {
 	waitListening(t, s.Addr, s.log)
 }
 
-// Stop kills sshd and every session it serves.
+// Stop kills sshd and every session it serves, as a crash of the server
+// machine would. Session processes call setsid, so they are found by
+// parentage rather than process group.
 func (s *Sshd) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	pids := append(descendants(s.cmd.Process.Pid), s.cmd.Process.Pid)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 	s.cmd.Wait()
 	s.cmd = nil
+}
+
+// descendants lists the processes below pid, from /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and parens.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 {
+			ppid, _ := strconv.Atoi(fields[1])
+			children[ppid] = append(children[ppid], child)
+		}
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
 }
 
 // Log returns what sshd logged so far, for failure messages.

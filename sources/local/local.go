@@ -360,7 +360,10 @@ func (s *Source) Finish(ctx context.Context, key string, o sources.Outcome) (str
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name := freeName(dir, path.Base(key), time.Now())
+	name, err := freeName(dir, path.Base(key), time.Now())
+	if err != nil {
+		return "", fmt.Errorf("finish %s: %w", key, err)
+	}
 	for _, r := range o.Reports {
 		if err := writeAtomic(filepath.Join(dir, name+r.Suffix), r.Body); err != nil {
 			return "", fmt.Errorf("finish %s: report %s: %w", key, r.Suffix, err)
@@ -390,14 +393,19 @@ func (s *Source) keyOf(p string) string {
 // freeName returns name if dir has no such entry, else name with a
 // timestamp before its extension ("march-20260301T101500Z.xlsx"), with a
 // counter if even that is taken.
-func freeName(dir, name string, now time.Time) string {
-	if _, err := os.Lstat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
-		return name
-	}
-	return sources.CollisionName(name, now, func(n string) bool {
+func freeName(dir, name string, now time.Time) (string, error) {
+	var serr error
+	free := func(n string) bool {
 		_, err := os.Lstat(filepath.Join(dir, n))
-		return errors.Is(err, fs.ErrNotExist)
-	})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			serr = err // stop looking; the caller reports it
+		}
+		return err != nil
+	}
+	if free(name) {
+		return name, serr
+	}
+	return sources.CollisionName(name, now, free), serr
 }
 
 // writeAtomic writes body to a temp file beside p, syncs it and renames it

@@ -13,56 +13,14 @@ import (
 	"usagedrop/sources/sourcetest"
 )
 
-// store is a temp directory seen from outside the source.
-type store struct{ dir string }
-
-func newStore(t *testing.T) sourcetest.Store { return store{dir: t.TempDir()} }
-
-func (s store) Source(t *testing.T, owner string, lease time.Duration) sources.Source {
-	src := New("local-test", s.dir)
-	src.Owner, src.Lease = owner, lease
-	return src
-}
-
-func (s store) path(key string) string { return filepath.Join(s.dir, filepath.FromSlash(key)) }
-
-func (s store) Put(t *testing.T, key string, body []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(s.path(key)), 0o755); err != nil {
-		t.Fatal(err)
+func newStore(t *testing.T) sourcetest.Store {
+	d := &sourcetest.Dir{Root: t.TempDir(), Deniable: os.Geteuid() != 0}
+	d.New = func(t *testing.T, owner string, lease time.Duration) sources.Source {
+		src := New("local-test", d.Root)
+		src.Owner, src.Lease = owner, lease
+		return src
 	}
-	if err := os.WriteFile(s.path(key), body, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (s store) Get(t *testing.T, key string) ([]byte, error) { return os.ReadFile(s.path(key)) }
-
-func (s store) Keys(t *testing.T) []string {
-	t.Helper()
-	var keys []string
-	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(s.dir, p)
-		keys = append(keys, filepath.ToSlash(rel))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
-
-func (s store) Deny(t *testing.T, key string) bool {
-	if os.Geteuid() == 0 {
-		return false // root reads mode 000 files
-	}
-	if err := os.Chmod(s.path(key), 0); err != nil {
-		t.Fatal(err)
-	}
-	return true
+	return d
 }
 
 func TestConformance(t *testing.T) { sourcetest.Run(t, newStore) }

@@ -1,0 +1,413 @@
+package sftp
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"usagedrop/internal/testutil"
+	"usagedrop/sources"
+	"usagedrop/sources/sourcetest"
+)
+
+// newSource is a source for srv's Root logging in by password.
+func newSource(t *testing.T, srv *testutil.SFTP, dir string) *Source {
+	s := New("sftp-test", srv.Addr, srv.User, dir)
+	s.Password, s.KnownHosts, s.Agent = srv.Password, srv.KnownHosts, ""
+	s.Timeout = 5 * time.Second
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newSshdSource is a source for a folder on the real sshd, by key file.
+func newSshdSource(t *testing.T, srv *testutil.Sshd, dir string) *Source {
+	s := New("sshd-test", srv.Addr, srv.User, dir)
+	s.KeyFile, s.KnownHosts, s.Agent = srv.ClientKeyFile, srv.KnownHosts, ""
+	s.Timeout = 5 * time.Second
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, func(t *testing.T) sourcetest.Store {
+		srv := testutil.NewSFTP(t)
+		d := &sourcetest.Dir{Root: srv.Root, Deniable: os.Geteuid() != 0}
+		d.New = func(t *testing.T, owner string, lease time.Duration) sources.Source {
+			s := newSource(t, srv, srv.Root)
+			s.Owner, s.Lease = owner, lease
+			return s
+		}
+		return d
+	})
+}
+
+// TestConformanceSshd runs the suite against OpenSSH's sshd and its
+// internal-sftp, logged in as an unprivileged user.
+func TestConformanceSshd(t *testing.T) {
+	srv := testutil.NewSshd(t)
+	sourcetest.Run(t, func(t *testing.T) sourcetest.Store {
+		d := &sourcetest.Dir{Root: sshdFolder(t, srv), Chown: true, UID: srv.UID, GID: srv.GID, Deniable: true}
+		d.New = func(t *testing.T, owner string, lease time.Duration) sources.Source {
+			s := newSshdSource(t, srv, d.Root)
+			s.Owner, s.Lease = owner, lease
+			return s
+		}
+		return d
+	})
+}
+
+// sshdFolder makes an empty folder the sshd user owns.
+func sshdFolder(t *testing.T, srv *testutil.Sshd) string {
+	dir, err := os.MkdirTemp(srv.Root, "drop-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, srv.UID, srv.GID); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// server is what the fault tests need of either test server.
+type server interface {
+	Stop()
+	Start(t testing.TB)
+}
+
+// TestServerKilledMidDownload: a download cut by a server crash fails
+// (never a short file that looks whole), and after the restart the next
+// Open redials and reads the whole file.
+func TestServerKilledMidDownload(t *testing.T) {
+	// Far larger than what the SSH window lets be in flight, so the kill
+	// lands mid-transfer.
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<21) // 32 MiB
+	t.Run("in-process", func(t *testing.T) {
+		srv := testutil.NewSFTP(t)
+		testKilledMidDownload(t, srv, newSource(t, srv, srv.Root), srv.Root, body)
+	})
+	t.Run("sshd", func(t *testing.T) {
+		srv := testutil.NewSshd(t)
+		dir := sshdFolder(t, srv)
+		testKilledMidDownload(t, srv, newSshdSource(t, srv, dir), dir, body)
+	})
+}
+
+func testKilledMidDownload(t *testing.T, srv server, src *Source, dir string, body []byte) {
+	ctx := context.Background()
+	if err := os.WriteFile(filepath.Join(dir, "big.csv"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := src.Open(ctx, "big.csv")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if _, err := io.ReadFull(rc, make([]byte, 64<<10)); err != nil {
+		t.Fatalf("read head: %v", err)
+	}
+	srv.Stop()
+	rest, err := io.ReadAll(rc)
+	rc.Close()
+	if err == nil {
+		t.Fatalf("read across a server crash returned %d of %d bytes and no error", 64<<10+len(rest), len(body))
+	}
+	srv.Start(t)
+	var got []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err = readAll(ctx, src, "big.csv")
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // the watcher may still be dropping the old connection
+	}
+	if err != nil {
+		t.Fatalf("Open after restart: %v", err)
+	}
+	if !bytes.Equal(got, body) {
+		t.Fatalf("Open after restart read %d bytes, want the whole %d", len(got), len(body))
+	}
+}
+
+func readAll(ctx context.Context, src *Source, key string) ([]byte, error) {
+	rc, err := src.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// TestRedialBackoff: while the server is down, calls fail fast instead of
+// dialling again at once; once it is back, the source recovers by itself.
+func TestRedialBackoff(t *testing.T) {
+	ctx := context.Background()
+	srv := testutil.NewSFTP(t)
+	src := newSource(t, srv, srv.Root)
+	if _, err := src.List(ctx); err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	srv.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	var err error
+	for err == nil && time.Now().Before(deadline) {
+		_, err = src.List(ctx)
+	}
+	if err == nil {
+		t.Fatal("List kept working with the server down")
+	}
+	_, err = src.List(ctx) // the first failed dial starts the backoff
+	if _, err = src.List(ctx); err == nil || !strings.Contains(err.Error(), "redial in") {
+		t.Fatalf("List right after a failed dial: got %v, want a backoff error", err)
+	}
+	srv.Start(t)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, err = src.List(ctx); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("List after the server came back: %v", err)
+	}
+}
+
+// TestDialHonoursTimeoutAndContext: a server that accepts TCP and then
+// says nothing holds a call no longer than Timeout, or than ctx allows.
+func TestDialHonoursTimeoutAndContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(known, nil, 0o600)
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		ctx     time.Duration
+	}{
+		{"timeout", 300 * time.Millisecond, time.Minute},
+		{"context", time.Minute, 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New("mute", ln.Addr().String(), "u", "/")
+			s.Password, s.KnownHosts, s.Timeout, s.Agent = "pw", known, tt.timeout, ""
+			ctx, cancel := context.WithTimeout(context.Background(), tt.ctx)
+			defer cancel()
+			start := time.Now()
+			_, err := s.List(ctx)
+			if err == nil {
+				t.Fatal("List against a mute server succeeded")
+			}
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("List took %s, want about 300ms", took)
+			}
+		})
+	}
+}
+
+// TestHostKeyVerification: only the server's own key is accepted, and a
+// refusal is fatal and names the host and the fingerprint it saw.
+func TestHostKeyVerification(t *testing.T) {
+	srv := testutil.NewSFTP(t)
+	dir := t.TempDir()
+	_, other := testutil.NewKey(t, dir, "")
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	authorized := func(k ssh.PublicKey) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
+	seen := ssh.FingerprintSHA256(srv.HostKey)
+	tests := []struct {
+		name, knownHosts, hostKey string
+		wantErr                   []string // empty: must connect
+	}{
+		{"known_hosts right", srv.KnownHosts, "", nil},
+		{"pinned right", "", authorized(srv.HostKey), nil},
+		{"unknown host", write("empty", ""), "", []string{srv.Addr, seen, "not in"}},
+		{"changed key", write("changed", testutil.KnownHostsLine(srv.Addr, other.PublicKey())+"\n"), "",
+			[]string{srv.Addr, seen, "does not match"}},
+		{"pinned wrong", "", authorized(other.PublicKey()), []string{srv.Addr, seen, ssh.FingerprintSHA256(other.PublicKey())}},
+		{"nothing to verify with", "", "", []string{"known_hosts or host_key is required"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSource(t, srv, srv.Root)
+			s.KnownHosts, s.HostKey = tt.knownHosts, tt.hostKey
+			_, err := s.List(context.Background())
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("List: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, sources.ErrFatal) {
+				t.Fatalf("List: got %v, want ErrFatal", err)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestAuth(t *testing.T) {
+	srv := testutil.NewSFTP(t)
+	dir := t.TempDir()
+	encrypted, signer := testutil.NewKey(t, dir, "open sesame")
+	srv.Authorize(signer.PublicKey())
+	sock := startAgent(t, srv)
+	tests := []struct {
+		name    string
+		set     func(*Source)
+		wantErr error
+	}{
+		{"password", func(s *Source) {}, nil},
+		{"key file", func(s *Source) { s.Password, s.KeyFile = "", srv.ClientKeyFile }, nil},
+		{"key file with passphrase", func(s *Source) { s.Password, s.KeyFile, s.KeyPassphrase = "", encrypted, "open sesame" }, nil},
+		{"ssh-agent", func(s *Source) { s.Password, s.Agent = "", sock }, nil},
+		{"wrong password", func(s *Source) { s.Password = "nope" }, sources.ErrFatal},
+		{"encrypted key, no passphrase", func(s *Source) { s.Password, s.KeyFile = "", encrypted }, sources.ErrFatal},
+		{"wrong passphrase", func(s *Source) { s.Password, s.KeyFile, s.KeyPassphrase = "", encrypted, "nope" }, sources.ErrFatal},
+		{"no credentials", func(s *Source) { s.Password = "" }, sources.ErrFatal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSource(t, srv, srv.Root)
+			tt.set(s)
+			_, err := s.List(context.Background())
+			if tt.wantErr == nil && err != nil || !errors.Is(err, tt.wantErr) {
+				t.Fatalf("List: got %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// startAgent serves an ssh-agent holding a key srv accepts.
+func startAgent(t *testing.T, srv *testutil.SFTP) string {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := ssh.NewSignerFromKey(priv)
+	srv.Authorize(signer.PublicKey())
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { agent.ServeAgent(keyring, c); c.Close() }()
+		}
+	}()
+	return sock
+}
+
+// TestUploadInProgressVisible: a file a partner is still uploading over
+// SFTP shows a different size and ETag in each listing, which is what the
+// watcher's settle check needs.
+func TestUploadInProgressVisible(t *testing.T) {
+	ctx := context.Background()
+	srv := testutil.NewSFTP(t)
+	src := newSource(t, srv, srv.Root)
+	partner := newSource(t, srv, srv.Root)
+	pc, err := partner.client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := pc.sftp.OpenFile(filepath.Join(srv.Root, "upload.csv"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var seen []sources.Object
+	for i := range 3 {
+		if _, err := f.Write(bytes.Repeat([]byte("x"), 1000)); err != nil {
+			t.Fatal(err)
+		}
+		objs, err := src.List(ctx)
+		if err != nil || len(objs) != 1 {
+			t.Fatalf("List during upload = %v, %v", objs, err)
+		}
+		if objs[0].Size != int64(1000*(i+1)) {
+			t.Errorf("listing %d: size %d, want %d", i, objs[0].Size, 1000*(i+1))
+		}
+		for _, prev := range seen {
+			if prev.ETag == objs[0].ETag {
+				t.Errorf("listing %d: ETag %q unchanged while the file grew", i, prev.ETag)
+			}
+		}
+		seen = append(seen, objs[0])
+	}
+}
+
+func TestStringRedactsSecrets(t *testing.T) {
+	s := New("n", "h:22", "u", "/in")
+	s.Password, s.KeyPassphrase, s.KeyFile = "hunter2-pw", "pass-phrase-1", "/etc/k"
+	got := s.String()
+	if strings.Contains(got, "hunter2-pw") || strings.Contains(got, "pass-phrase-1") || !strings.Contains(got, "/etc/k") {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+// TestLostConnectionErrors pins which errors drop the cached connection.
+func TestLostConnectionErrors(t *testing.T) {
+	tests := []struct {
+		err  error
+		lost bool
+	}{
+		{sftp.ErrSSHFxConnectionLost, true},
+		{io.EOF, true},
+		{io.ErrUnexpectedEOF, true},
+		{net.ErrClosed, true},
+		{os.ErrNotExist, false},
+		{os.ErrPermission, false},
+	}
+	for _, tt := range tests {
+		if got := lostConnection(tt.err); got != tt.lost {
+			t.Errorf("lostConnection(%v) = %t, want %t", tt.err, got, tt.lost)
+		}
+	}
+}
