@@ -55,11 +55,59 @@ func (c Cell) Decimal() (string, error) {
 	if c.Kind != Number {
 		return "", fmt.Errorf("cell is %s, not a number", c.Kind)
 	}
+	if d, ok := shortDecimal(c.Value); ok {
+		return d, nil
+	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(c.Value), 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return "", fmt.Errorf("number %q is not a finite decimal", c.Value)
 	}
 	return plainDecimal(f), nil
+}
+
+// shortDecimal tidies a plain decimal of at most 15 significant digits
+// without going through a float: every such decimal survives the round
+// trip unchanged, so the answer is the same, only faster. ok is false for
+// anything else.
+func shortDecimal(s string) (string, bool) {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	dot, sig, lead := -1, 0, true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.' && dot < 0:
+			dot = i
+		case c >= '0' && c <= '9':
+			if c != '0' {
+				lead = false
+			}
+			if !lead {
+				sig++
+			}
+		default:
+			return "", false
+		}
+	}
+	if sig > 15 || len(s) == 0 || dot == 0 || dot == len(s)-1 {
+		return "", false
+	}
+	if dot > 0 {
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+	}
+	if t := strings.TrimLeft(s, "0"); t == "" {
+		return "0", true
+	} else if t[0] == '.' {
+		s = "0" + t
+	} else {
+		s = t
+	}
+	if neg && s != "0" {
+		return "-" + s, true
+	}
+	return s, true
 }
 
 // plainDecimal prints f rounded to 15 significant digits in positional

@@ -43,6 +43,30 @@ func TestDecimal(t *testing.T) {
 	}
 }
 
+// TestShortDecimal checks the fast path against the float path on the
+// numbers it takes.
+func TestShortDecimal(t *testing.T) {
+	ins := []string{"0", "00", "0.0", "007", "7.50", "-0.000", "-12.340", "0.125", "123456789012345", "1234567890.12345", "0.000000000000001", "10", "100.000"}
+	for i := 0; i < 20000; i++ {
+		ins = append(ins, strconv.FormatFloat(float64(i*7919%100003)/float64(1+i%97), 'f', i%9, 64))
+	}
+	for _, in := range ins {
+		got, ok := shortDecimal(in)
+		f, err := strconv.ParseFloat(in, 64)
+		if !ok || err != nil {
+			t.Fatalf("shortDecimal(%q) not taken", in)
+		}
+		if want := plainDecimal(f); got != want {
+			t.Fatalf("shortDecimal(%q) = %q, float path %q", in, got, want)
+		}
+	}
+	for _, in := range []string{"", "-", ".5", "5.", "1e5", "1234567890123456", " 1", "1,5", "--1", "1.2.3"} {
+		if got, ok := shortDecimal(in); ok {
+			t.Errorf("shortDecimal(%q) = %q, want it left to the float path", in, got)
+		}
+	}
+}
+
 func TestTime(t *testing.T) {
 	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 	tests := []struct {
