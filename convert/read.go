@@ -32,9 +32,10 @@ type unit struct {
 
 // header is what the first pass learned about a unit.
 type header struct {
-	m     mapping
-	line  int
-	rules fileRules
+	m       mapping
+	line    int
+	rules   fileRules
+	partial bool // the first pass stopped early with nothing pending
 }
 
 // reader carries one drop's state across its units.
@@ -134,9 +135,21 @@ func (rd *reader) findHeader(u unit, t table) (header, bool, error) {
 	return header{}, false, nil
 }
 
-// scan is the first pass: header, then evidence for the date order and the
-// decimal mark, stopping as soon as both are settled. A value read later
-// that contradicts the decision is reported as a bad row in pass two.
+// scanBudget is how many rows the first pass reads looking for evidence
+// before it leaves the rest to the second pass: when every date so far is
+// ISO (as date cells are) and no quantity has a comma, nothing is pending.
+const scanBudget = 1000
+
+// evidence is what the rows read so far say about dates and decimals.
+type evidence struct {
+	needDate, needDec bool
+	ambiguous, comma  string // first undecided values seen
+}
+
+// scan is the first pass: the header, then evidence for the date order and
+// the decimal mark, stopping as soon as both are settled or nothing is
+// pending after scanBudget rows. A value read later that contradicts a
+// decision is reported as a bad row in pass two.
 func (rd *reader) scan(u unit) (header, bool, error) {
 	t, err := u.open()
 	if err != nil {
@@ -148,55 +161,112 @@ func (rd *reader) scan(u unit) (header, bool, error) {
 		return h, ok, err
 	}
 	h.rules = fileRules{order: rd.order, decimal: rd.dec}
-	needDate, needDec := rd.order == orderUnknown, rd.dec == decimalUnknown
-	var ambiguous, comma string
-	for n := 0; (needDate || needDec) && t.Next(); n++ {
-		if n&4095 == 0 {
-			if err := rd.ctx.Err(); err != nil {
-				return h, false, err
-			}
-		}
-		row := t.Row()
-		if needDate {
-			for _, f := range [...]field{fStart, fEnd} {
-				v := cell(row, &h.m, f)
-				if v == "" || isISO(v) {
-					continue
-				}
-				if o, fixed := dateEvidence(v); fixed {
-					h.rules.order, needDate = o, false
-					break
-				} else if ambiguous == "" {
-					if _, ok := normDate(v, orderMDY); ok {
-						ambiguous = v
-					}
-				}
-			}
-		}
-		if needDec {
-			c, p := qtyEvidence(cell(row, &h.m, fQty))
-			if p {
-				h.rules.decimal, needDec = decimalPoint, false
-			} else if c && comma == "" {
-				comma = cell(row, &h.m, fQty)
-			}
-		}
-	}
-	if err := t.Err(); err != nil {
+	ev := evidence{needDate: rd.order == orderUnknown, needDec: rd.dec == decimalUnknown}
+	if h.partial, err = rd.gather(t, &h, &ev, scanBudget); err != nil {
 		return h, false, err
 	}
-	if needDate && ambiguous != "" {
-		rd.fileProblem(u, 0, fmt.Sprintf("the dates could be day-first or month-first (e.g. %q, and no day above 12 settles it); set date_format: DD/MM/YYYY or MM/DD/YYYY in the source's settings", ambiguous))
-		return h, false, nil
+	return h, rd.decide(u, &h, &ev), nil
+}
+
+// gather reads rows of t as evidence until both questions are settled, or
+// budget rows pass with nothing pending (partial is then true), or t ends.
+func (rd *reader) gather(t table, h *header, ev *evidence, budget int) (partial bool, err error) {
+	for n := 0; (ev.needDate || ev.needDec) && t.Next(); n++ {
+		if n&4095 == 0 {
+			if err := rd.ctx.Err(); err != nil {
+				return false, err
+			}
+		}
+		if budget > 0 && n >= budget && ev.ambiguous == "" && ev.comma == "" {
+			return true, nil
+		}
+		ev.observe(t.Row(), h)
 	}
-	if needDec && comma != "" {
+	return false, t.Err()
+}
+
+// observe takes one row's dates and quantity as evidence.
+func (ev *evidence) observe(row []string, h *header) {
+	if ev.needDate {
+		for _, f := range [...]field{fStart, fEnd} {
+			v := cell(row, &h.m, f)
+			if v == "" || isISO(v) {
+				continue
+			}
+			if o, fixed := dateEvidence(v); fixed {
+				h.rules.order, ev.needDate = o, false
+				break
+			} else if ev.ambiguous == "" {
+				if _, ok := normDate(v, orderMDY); ok {
+					ev.ambiguous = v
+				}
+			}
+		}
+	}
+	if ev.needDec {
+		c, p := qtyEvidence(cell(row, &h.m, fQty))
+		if p {
+			h.rules.decimal, ev.needDec = decimalPoint, false
+		} else if c && ev.comma == "" {
+			ev.comma = cell(row, &h.m, fQty)
+		}
+	}
+}
+
+// decide turns evidence that stayed ambiguous into the one file-level
+// problem that asks for the setting; ok is false when it did.
+func (rd *reader) decide(u unit, h *header, ev *evidence) bool {
+	if ev.needDate && ev.ambiguous != "" {
+		rd.fileProblem(u, 0, fmt.Sprintf("the dates could be day-first or month-first (e.g. %q, and no day above 12 settles it); set date_format: DD/MM/YYYY or MM/DD/YYYY in the source's settings", ev.ambiguous))
+		return false
+	}
+	if ev.needDec && ev.comma != "" {
 		if u.commaAmbiguous {
-			rd.fileProblem(u, 0, fmt.Sprintf("QTY values such as %q could use a decimal comma or a thousands separator; set decimal_comma: yes or no in the source's settings", comma))
-			return h, false, nil
+			rd.fileProblem(u, 0, fmt.Sprintf("QTY values such as %q could use a decimal comma or a thousands separator; set decimal_comma: yes or no in the source's settings", ev.comma))
+			return false
 		}
 		h.rules.decimal = decimalComma
 	}
-	return h, true, nil
+	return true
+}
+
+// pending reports whether row holds a value the rules do not yet settle.
+func pending(row []string, h *header) bool {
+	if h.rules.order == orderUnknown {
+		for _, f := range [...]field{fStart, fEnd} {
+			if v := cell(row, &h.m, f); v != "" && !isISO(v) {
+				return true
+			}
+		}
+	}
+	if h.rules.decimal == decimalUnknown {
+		if c, _ := qtyEvidence(cell(row, &h.m, fQty)); c {
+			return true
+		}
+	}
+	return false
+}
+
+// settle finishes a first pass that stopped early, from the row at line
+// to the end: rows before it held no evidence either way.
+func (rd *reader) settle(u unit, h *header, line int) (bool, error) {
+	t, err := u.open()
+	if err != nil {
+		return false, err
+	}
+	defer t.Close()
+	ev := evidence{needDate: h.rules.order == orderUnknown, needDec: h.rules.decimal == decimalUnknown}
+	for t.Next() {
+		if t.Line() >= line {
+			ev.observe(t.Row(), h)
+			break
+		}
+	}
+	if _, err := rd.gather(t, h, &ev, 0); err != nil {
+		return false, err
+	}
+	h.partial = false
+	return rd.decide(u, h, &ev), nil
 }
 
 // emit is the second pass: every row after the header is validated, valid
@@ -219,6 +289,11 @@ func (rd *reader) emit(u unit, h header) error {
 		row := t.Row()
 		if blank(row) {
 			continue
+		}
+		if h.partial && pending(row, &h) {
+			if ok, err := rd.settle(u, &h, t.Line()); err != nil || !ok {
+				return err
+			}
 		}
 		var rec Record
 		rec, rd.errs = rd.v.record(row, &h.m, h.rules, rd.errs[:0])

@@ -153,6 +153,39 @@ func TestReadProblems(t *testing.T) {
 	}
 }
 
+// TestReadLateEvidence covers evidence that appears only after the first
+// pass stopped: it must still settle the file, or reject it, as a full
+// scan would.
+func TestReadLateEvidence(t *testing.T) {
+	iso := strings.Repeat("A1;GB;2;2026-03-01;;;;\n", 1500)
+	tests := []struct {
+		name, tail string
+		opt        Options
+		want       Record // the last record, when imported
+		reason     string // a fragment of the file problem, when rejected
+	}{
+		{"late ambiguous date", "A1;GB;2;03/04/2026;;;;\n", Options{}, Record{}, "date_format"},
+		{"late fixing date", "A1;GB;2;03/04/2026;;;;\nA1;GB;2;14/04/2026;;;;\n", Options{}, Record{Account: "A1", UOM: "GB", Qty: "2", Start: "2026-04-14"}, ""},
+		{"late decimal comma", "A1;GB;1,5;2026-03-01;;;;\n", Options{}, Record{Account: "A1", UOM: "GB", Qty: "1.5", Start: "2026-03-01"}, ""},
+		{"late comma then point", "A1;GB;1,5;2026-03-01;;;;\nA1;GB;1.5;2026-03-01;;;;\n", Options{}, Record{}, "QTY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := strings.ReplaceAll(tmplHeader, ",", ";") + iso + tt.tail
+			recs, sum := readFile(t, writeTemp(t, "a.csv", []byte(in)), tt.opt)
+			if tt.reason != "" {
+				if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason+sum.Problems[0].Column, tt.reason) {
+					t.Fatalf("problems %+v, want one about %q", sum.Problems, tt.reason)
+				}
+				return
+			}
+			if sum.Rejected() || recs[len(recs)-1] != tt.want {
+				t.Fatalf("problems %+v, last record %+v, want %+v", sum.Problems, recs[len(recs)-1], tt.want)
+			}
+		})
+	}
+}
+
 func TestReadCapsProblems(t *testing.T) {
 	var b bytes.Buffer
 	b.WriteString(tmplHeader)

@@ -124,6 +124,12 @@ func normDate(s string, o dateOrder) (string, bool) {
 	if y < 1900 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
 		return "", false
 	}
+	return formatISO(y, m, d), true
+}
+
+// formatISO writes YYYY-MM-DD without time.Format, which showed in the
+// xlsx profile at one call per date cell.
+func formatISO(y, m, d int) string {
 	var buf [10]byte
 	put := func(at, v, w int) {
 		for i := w - 1; i >= 0; i-- {
@@ -136,7 +142,7 @@ func normDate(s string, o dateOrder) (string, bool) {
 	put(5, m, 2)
 	buf[7] = '-'
 	put(8, d, 2)
-	return string(buf[:]), true
+	return string(buf[:])
 }
 
 func daysIn(y, m int) int {

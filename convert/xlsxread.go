@@ -42,20 +42,14 @@ func cellText(c xlsx.Cell, date1904 bool) string {
 		return ""
 	case xlsx.Number:
 		if c.DateStyle {
-			if tm, err := c.Time(date1904); err == nil {
-				return tm.Format("2006-01-02")
-			}
-			return c.Value
+			return cellDate(c, date1904)
 		}
 		if d, err := c.Decimal(); err == nil {
 			return d
 		}
 		return c.Value
 	case xlsx.Date:
-		if tm, err := c.Time(date1904); err == nil {
-			return tm.Format("2006-01-02")
-		}
-		return c.Value
+		return cellDate(c, date1904)
 	case xlsx.Bool:
 		if c.Value == "1" {
 			return "TRUE"
@@ -63,6 +57,17 @@ func cellText(c xlsx.Cell, date1904 bool) string {
 		return "FALSE"
 	}
 	return c.Value
+}
+
+// cellDate renders a date cell as YYYY-MM-DD; a time of day is dropped, as
+// Zuora's STARTDATE and ENDDATE are dates.
+func cellDate(c xlsx.Cell, date1904 bool) string {
+	tm, err := c.Time(date1904)
+	if err != nil || tm.Year() < 1 || tm.Year() > 9999 {
+		return c.Value
+	}
+	y, m, d := tm.Date()
+	return formatISO(y, int(m), d)
 }
 
 func (t *sheetTable) Row() []string { return t.row }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -20,7 +21,16 @@ import (
 func main() {
 	in := flag.String("in", "", "usage file to convert")
 	out := flag.String("o", os.DevNull, "where to write the template CSV")
+	prof := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *prof != "" {
+		pf, err := os.Create(*prof)
+		if err != nil {
+			log.Fatalf("convbench: %v", err)
+		}
+		pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
 	f, err := os.Open(*in)
 	if err != nil {
 		log.Fatalf("convbench: %v", err)
@@ -45,6 +55,7 @@ func main() {
 		log.Fatalf("convbench: %v", err)
 	}
 	if sum.Rejected() {
+		pprof.StopCPUProfile()
 		log.Fatalf("convbench: %s rejected: %+v", *in, sum.Problems[0])
 	}
 	var ru syscall.Rusage
