@@ -242,8 +242,8 @@ func csvUnit(member string, open streamOpener, opt Options, over map[string]fiel
 		return unit{}, fmt.Errorf("%w", err)
 	}
 	return unit{
-		member:     member,
+		member:         member,
 		commaAmbiguous: d.comma == ',',
-		open:       func() (table, error) { return openCSV(open, d) },
+		open:           func() (table, error) { return openCSV(open, d) },
 	}, nil
 }
