@@ -104,6 +104,9 @@ type Source struct {
 	Logger *slog.Logger
 
 	name string
+	// orphanAge is how old a claim without its object must be before
+	// List removes it.
+	orphanAge time.Duration
 
 	mu     sync.Mutex
 	client *s3.Client
@@ -130,6 +133,7 @@ func New(name, bucket, prefix string) *Source {
 		MaxBackoff:  DefaultMaxBackoff,
 		Logger:      slog.Default(),
 		name:        name,
+		orphanAge:   time.Minute,
 		held:        make(map[string]string),
 	}
 }
@@ -270,16 +274,34 @@ func (s *Source) List(ctx context.Context) ([]sources.Object, error) {
 			}
 			obj := sources.Object{Source: s.name, Key: name, Name: name, Size: aws.ToInt64(o.Size),
 				ModTime: aws.ToTime(o.LastModified), ETag: aws.ToString(o.ETag)}
-			if claimed, ok := claims[name]; ok {
-				if !s.expired(claimed) {
-					continue
-				}
-				obj.Claimed = true
+			claimed, ok := claims[name]
+			delete(claims, name)
+			if ok && !s.expired(claimed) {
+				continue
 			}
+			obj.Claimed = ok
 			objs = append(objs, obj)
 		}
 	}
+	s.removeOrphans(ctx, c, claims)
 	return objs, nil
+}
+
+// removeOrphans deletes claims whose object has gone: left by a Finish
+// that stopped between deleting the object and its claim, they would
+// otherwise hide a new drop of the same name for a whole lease.
+func (s *Source) removeOrphans(ctx context.Context, c *s3.Client, orphans map[string]time.Time) {
+	for name, claimed := range orphans {
+		if time.Since(claimed) < s.orphanAge {
+			continue // a Finish may be between its two deletes right now
+		}
+		_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.claimKey(name))})
+		if err != nil {
+			s.Logger.Warn("remove orphaned claim", "source", s.name, "key", name, "err", err)
+			continue
+		}
+		s.Logger.Info("removed orphaned claim", "source", s.name, "key", name, "claimed", claimed)
+	}
 }
 
 // listErr makes a refused listing fatal: without it the source does

@@ -257,3 +257,36 @@ func TestCopySource(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphanedClaimRemoved: a claim left by a Finish cut short between its
+// deletes must not hide a new drop of the same name for a whole lease.
+func TestOrphanedClaimRemoved(t *testing.T) {
+	isolateAWS(t)
+	ctx := context.Background()
+	srv := testutil.NewS3(t)
+	st := newStore(srv)
+	src := newSource(srv, "a", time.Hour)
+	st.Put(t, "o.csv", []byte("first"))
+	objs, err := src.List(ctx)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("List = %v, %v", objs, err)
+	}
+	if _, err := src.Claim(ctx, objs[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the object went to imported/, its claim stayed.
+	if _, err := st.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(srv.Bucket),
+		Key: aws.String(testPrefix + "o.csv")}); err != nil {
+		t.Fatal(err)
+	}
+	src.List(ctx) // too young to remove
+	if _, err := st.Get(t, "processing/o.csv.claim"); err != nil {
+		t.Fatalf("young orphaned claim removed: %v", err)
+	}
+	src.orphanAge = 0
+	src.List(ctx)
+	st.Put(t, "o.csv", []byte("second"))
+	if objs, err := src.List(ctx); err != nil || len(objs) != 1 || objs[0].Claimed {
+		t.Fatalf("List after a new drop = %+v, %v; want it offered, unclaimed", objs, err)
+	}
+}

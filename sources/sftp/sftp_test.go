@@ -109,6 +109,12 @@ func TestServerKilledMidDownload(t *testing.T) {
 }
 
 func testKilledMidDownload(t *testing.T, srv server, src *Source, dir string, body []byte) {
+	for _, viaWriteTo := range []bool{false, true} {
+		killMidDownload(t, srv, src, dir, body, viaWriteTo)
+	}
+}
+
+func killMidDownload(t *testing.T, srv server, src *Source, dir string, body []byte, viaWriteTo bool) {
 	ctx := context.Background()
 	if err := os.WriteFile(filepath.Join(dir, "big.csv"), body, 0o644); err != nil {
 		t.Fatal(err)
@@ -121,10 +127,15 @@ func testKilledMidDownload(t *testing.T, srv server, src *Source, dir string, bo
 		t.Fatalf("read head: %v", err)
 	}
 	srv.Stop()
-	rest, err := io.ReadAll(rc)
+	var rest bytes.Buffer
+	if viaWriteTo {
+		_, err = io.Copy(&rest, rc) // pkg/sftp's concurrent reads
+	} else {
+		_, err = rest.ReadFrom(struct{ io.Reader }{rc}) // plain Reads
+	}
 	rc.Close()
 	if err == nil {
-		t.Fatalf("read across a server crash returned %d of %d bytes and no error", 64<<10+len(rest), len(body))
+		t.Fatalf("read across a server crash returned %d of %d bytes and no error", 64<<10+rest.Len(), len(body))
 	}
 	srv.Start(t)
 	var got []byte
@@ -150,7 +161,9 @@ func readAll(ctx context.Context, src *Source, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(rc)
+	var b bytes.Buffer
+	_, err = io.Copy(&b, rc)
+	return b.Bytes(), err
 }
 
 // TestRedialBackoff: while the server is down, calls fail fast instead of
@@ -410,4 +423,41 @@ func TestLostConnectionErrors(t *testing.T) {
 			t.Errorf("lostConnection(%v) = %t, want %t", tt.err, got, tt.lost)
 		}
 	}
+}
+
+// BenchmarkOpen reads a 32 MiB file the way the pipeline spools it
+// (io.Copy), from the in-process server and from sshd.
+func BenchmarkOpen(b *testing.B) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<21)
+	run := func(b *testing.B, src *Source, dir string) {
+		if err := os.WriteFile(filepath.Join(dir, "big.csv"), body, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			rc, err := src.Open(context.Background(), "big.csv")
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, rc)
+			rc.Close()
+			if err != nil || n != int64(len(body)) {
+				b.Fatalf("copied %d bytes, err %v", n, err)
+			}
+		}
+	}
+	b.Run("in-process", func(b *testing.B) {
+		srv := testutil.NewSFTP(b)
+		src := New("bench", srv.Addr, srv.User, srv.Root)
+		src.Password, src.KnownHosts, src.Agent = srv.Password, srv.KnownHosts, ""
+		defer src.Close()
+		run(b, src, srv.Root)
+	})
+	b.Run("sshd", func(b *testing.B) {
+		srv := testutil.NewSshd(b)
+		src := New("bench", srv.Addr, srv.User, srv.Root)
+		src.KeyFile, src.KnownHosts, src.Agent = srv.ClientKeyFile, srv.KnownHosts, ""
+		defer src.Close()
+		run(b, src, srv.Root)
+	})
 }
