@@ -18,6 +18,9 @@ import (
 	"time"
 
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"usagedrop/config"
 	"usagedrop/ledger"
@@ -83,8 +86,11 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) error {
 		srcs = append(srcs, s)
 		log.Info("watching", "source", sc.Name, "type", sc.Type, "path", firstOf(sc.Path, sc.Bucket+"/"+sc.Prefix), "settle", time.Duration(sc.Settle))
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p := pipeline.New(pipeline.Options{
-		Ledger: led, Uploader: z.Uploader, Sources: srcs, Spool: cfg.Spool,
+		Metrics: pipeline.NewMetrics(reg),
+		Ledger:  led, Uploader: z.Uploader, Sources: srcs, Spool: cfg.Spool,
 		Instance: cfg.Instance, Template: pipeline.Template(cfg.Zuora), Workers: cfg.Workers,
 		PollMax: time.Duration(cfg.Zuora.Poll), Logger: log, Hook: crashHook(log),
 		RetryBase: time.Duration(cfg.Zuora.Backoff), RetryMax: time.Duration(cfg.Zuora.BackoffMax),
@@ -92,12 +98,13 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) error {
 
 	var wg sync.WaitGroup
 	if cfg.HTTP != "off" && cfg.HTTP != "" {
-		srv, err := serveHTTP(cfg.HTTP, led, p, log)
+		srv, err := serveHTTP(cfg.HTTP, led, p, reg, log)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
 	}
+	wg.Go(func() { prune(ctx, led, time.Duration(cfg.Retention), log) })
 	wg.Go(func() {
 		<-ctx.Done()
 		log.Info("stopping: unfinished drops resume from the ledger at the next start")
@@ -108,6 +115,28 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) error {
 	err = p.Run(ctx)
 	wg.Wait()
 	return err
+}
+
+// prune forgets finished drops older than retention, once a day.
+func prune(ctx context.Context, led *ledger.Ledger, retention time.Duration, log *slog.Logger) {
+	if retention <= 0 {
+		return
+	}
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		n, err := led.Prune(time.Now().Add(-retention))
+		if err != nil {
+			log.Warn("ledger prune", "err", err)
+		} else if n > 0 {
+			log.Info("ledger pruned", "entries", n, "older_than", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func closeAll(fns []func() error, log *slog.Logger) {
@@ -157,7 +186,7 @@ func crashHook(log *slog.Logger) func(string) {
 }
 
 // serveHTTP answers /healthz and /v1/drops for operators and `status`.
-func serveHTTP(addr string, led *ledger.Ledger, p *pipeline.Pipeline, log *slog.Logger) (*http.Server, error) {
+func serveHTTP(addr string, led *ledger.Ledger, p *pipeline.Pipeline, reg *prometheus.Registry, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", addr, err)
@@ -184,6 +213,7 @@ func serveHTTP(addr string, led *ledger.Ledger, p *pipeline.Pipeline, log *slog.
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(out)
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

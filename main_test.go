@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -235,5 +239,57 @@ func TestSecondDaemonOnLedgerExits(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "is another usagedrop running?") {
 		t.Fatalf("second daemon's message:\n%s", logs.String())
+	}
+}
+
+// While the daemon runs, `status` reads its status endpoint, and /metrics
+// and /healthz answer.
+func TestStatusAndMetricsWhileRunning(t *testing.T) {
+	d := newDaemon(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg, _ := os.ReadFile(d.cfg)
+	os.WriteFile(d.cfg, bytes.Replace(cfg, []byte(`http: "off"`), []byte("http: "+addr), 1), 0o600)
+	cmd := d.start()
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	d.drop(1)
+	if !d.waitImported(1, 20*time.Second) {
+		t.Fatalf("not imported:\n%s", d.logs.String())
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"status", "-config", d.cfg, "-json"}, &out, &errb); code != 0 {
+		t.Fatalf("status exit %d: %s", code, errb.String())
+	}
+	var e struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+		Parts []struct {
+			ImportID    string `json:"import_id"`
+			ZuoraStatus string `json:"zuora_status"`
+		} `json:"parts"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &e); err != nil {
+		t.Fatalf("status -json: %v\n%s", err, out.String())
+	}
+	if e.Name != "usage-0.csv" || e.State != "done" || len(e.Parts) != 1 || e.Parts[0].ZuoraStatus != "Completed" || e.Parts[0].ImportID == "" {
+		t.Fatalf("status: %+v", e)
+	}
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/metrics": `usagedrop_records_imported_total{source="drop"} 1000`,
+	} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %s, want %q in:\n%.2000s", path, resp.Status, want, b)
+		}
 	}
 }

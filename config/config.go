@@ -63,6 +63,10 @@ type Config struct {
 	Instance string `yaml:"instance"`
 	Ledger   string `yaml:"ledger"`
 	Spool    string `yaml:"spool"`
+	// Retention is how long finished drops stay in the ledger. A pruned
+	// drop's bytes are no longer recognised as a duplicate. Zero keeps
+	// them forever.
+	Retention Duration `yaml:"retention"`
 	// Workers is how many drops are worked on at once.
 	Workers int `yaml:"workers"`
 	// HTTP is the address of the status, health and metrics endpoint;
@@ -162,12 +166,13 @@ var Endpoints = map[string]string{
 // the working directory and the built-in Zuora simulator.
 func DefaultConfig() *Config {
 	c := &Config{
-		Ledger:  "usagedrop.db",
-		Spool:   "spool",
-		Workers: 2,
-		HTTP:    "127.0.0.1:8321",
-		Zuora:   Zuora{Endpoint: Builtin, DateFormat: "MM/DD/YYYY", API: "file", Poll: Duration(30 * time.Second)},
-		Sources: []Source{{Name: "drop", Type: "local", Path: "drop"}},
+		Ledger:    "usagedrop.db",
+		Retention: Duration(400 * 24 * time.Hour),
+		Spool:     "spool",
+		Workers:   2,
+		HTTP:      "127.0.0.1:8321",
+		Zuora:     Zuora{Endpoint: Builtin, DateFormat: "MM/DD/YYYY", API: "file", Poll: Duration(30 * time.Second)},
+		Sources:   []Source{{Name: "drop", Type: "local", Path: "drop"}},
 	}
 	c.applyDefaults()
 	return c

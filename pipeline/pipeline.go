@@ -51,6 +51,8 @@ type Options struct {
 	// for a passing reason is tried again (full jitter).
 	RetryBase, RetryMax time.Duration
 	Logger              *slog.Logger
+	// Metrics, if set, counts outcomes and retries.
+	Metrics *Metrics
 	// Hook, if set, is called after each committed transition with its
 	// name ("claimed", "fetched", "submitted", ...). The crash tests use
 	// it to kill the daemon at every state in turn.
@@ -69,6 +71,7 @@ type Pipeline struct {
 	queued  map[string]bool // entry ids queued or being worked on
 	pending map[string]bool // source+key of objects offered but not yet claimed
 	stopped map[string]error
+	renewed map[string]time.Time // entry id → when its claim was last renewed
 }
 
 // New returns a pipeline; Run starts it.
@@ -96,6 +99,7 @@ func New(opt Options) *Pipeline {
 		sources: map[string]*Source{}, watch: map[string]*watcher.Watcher{},
 		queue:  make(chan string, 1024),
 		queued: map[string]bool{}, pending: map[string]bool{}, stopped: map[string]error{},
+		renewed: map[string]time.Time{},
 	}
 	for i := range opt.Sources {
 		s := &opt.Sources[i]
@@ -137,12 +141,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	offers := make(chan sources.Object)
 	for name, w := range p.watch {
+		p.opt.Metrics.up(name, true)
 		wg.Go(func() {
 			err := w.Run(ctx, offers)
 			if err != nil && ctx.Err() == nil {
 				p.mu.Lock()
 				p.stopped[name] = err
 				p.mu.Unlock()
+				p.opt.Metrics.up(name, false)
 			}
 		})
 	}
@@ -295,6 +301,7 @@ func (p *Pipeline) retry(e *ledger.Entry, cause error) time.Duration {
 	if err != nil {
 		p.log.Error("ledger update failed", "id", e.ID, "err", err)
 	}
+	p.opt.Metrics.retried(e)
 	p.log.Warn("step failed; will retry", "id", e.ID, "name", e.Name, "state", e.State,
 		"attempt", e.Attempts+1, "retry_in", d.Round(time.Millisecond), "err", cause)
 	return d

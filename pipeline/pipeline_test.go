@@ -431,3 +431,36 @@ var testLogLevel = func() slog.Level {
 	}
 	return slog.LevelWarn
 }()
+
+// A file written slowly, with pauses shorter than the settle period, is
+// taken once, complete.
+func TestSlowlyWrittenFileImportedOnceComplete(t *testing.T) {
+	e := start(t)
+	b, err := os.ReadFile(filepath.Join(fixtures, "partner-template.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(e.dropDir, "slow.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const chunks = 40 // 40 × 60ms: well past the 100ms settle, in steps under it
+	step := len(b)/chunks + 1
+	for i := 0; i < len(b); i += step {
+		if _, err := f.Write(b[i:min(i+step, len(b))]); err != nil {
+			t.Fatal(err)
+		}
+		f.Sync()
+		time.Sleep(60 * time.Millisecond)
+	}
+	f.Close()
+	x := e.waitFinished(1)["slow.csv"]
+	if x.State != ledger.Done || x.Size != int64(len(b)) {
+		t.Fatalf("state %s, size %d of %d (%s)", x.State, x.Size, len(b), x.LastError)
+	}
+	var n int
+	e.ledger.List(func(*ledger.Entry) bool { n++; return true })
+	if n != 1 || len(e.sim.Records()) != 1000 {
+		t.Fatalf("%d ledger entries and %d records, want 1 and 1000", n, len(e.sim.Records()))
+	}
+}

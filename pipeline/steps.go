@@ -333,7 +333,17 @@ func (p *Pipeline) poll(ctx context.Context, src *Source, e *ledger.Entry, i int
 // renew refreshes this instance's claim while a long import runs, so that
 // another daemon does not take the file over.
 func (p *Pipeline) renew(ctx context.Context, src *Source, e *ledger.Entry) {
-	if src.Lease <= 0 || time.Since(e.Updated) < src.Lease/3 {
+	p.mu.Lock()
+	last, ok := p.renewed[e.ID]
+	if !ok {
+		last = e.Updated
+	}
+	due := src.Lease > 0 && time.Since(last) >= src.Lease/3
+	if due {
+		p.renewed[e.ID] = time.Now()
+	}
+	p.mu.Unlock()
+	if !due {
 		return
 	}
 	o := sources.Object{Source: e.Source, Key: e.Key, Name: e.Name, ETag: e.ETag, Size: e.Size}
@@ -342,15 +352,17 @@ func (p *Pipeline) renew(ctx context.Context, src *Source, e *ledger.Entry) {
 		p.log.Warn("could not renew claim", "id", e.ID, "key", e.Key, "err", err)
 		return
 	}
-	if _, err := p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error { x.ETag = c.ETag; return nil }); err != nil {
-		p.log.Warn("could not record renewed claim", "id", e.ID, "err", err)
+	if c.ETag != e.ETag {
+		if _, err := p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error { x.ETag = c.ETag; return nil }); err != nil {
+			p.log.Warn("could not record renewed claim", "id", e.ID, "err", err)
+		}
 	}
 }
 
 // outcome commits a final state. Vanished drops have no file to move, so
 // they are finished at once.
 func (p *Pipeline) outcome(id string, s ledger.State, note string, finished bool) error {
-	_, err := p.opt.Ledger.Update(id, note, func(x *ledger.Entry) error {
+	e, err := p.opt.Ledger.Update(id, note, func(x *ledger.Entry) error {
 		x.State, x.Finished = s, finished
 		x.NextTry, x.LastError = time.Time{}, ""
 		if s == ledger.Failed {
@@ -360,6 +372,9 @@ func (p *Pipeline) outcome(id string, s ledger.State, note string, finished bool
 	})
 	if err == nil {
 		p.log.Info("outcome", "id", id, "state", s, "note", note)
+		if finished {
+			p.opt.Metrics.finished(e)
+		}
 		p.opt.Hook(string(s))
 	}
 	return err
@@ -380,14 +395,18 @@ func (p *Pipeline) finish(ctx context.Context, src *Source, e *ledger.Entry) err
 	if err != nil {
 		return fmt.Errorf("finish: %w", err)
 	}
-	_, err = p.opt.Ledger.Update(e.ID, "moved to "+final, func(x *ledger.Entry) error {
+	e, err = p.opt.Ledger.Update(e.ID, "moved to "+final, func(x *ledger.Entry) error {
 		x.Finished, x.FinalKey = true, final
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	p.opt.Metrics.finished(e)
 	p.opt.Hook("finished")
+	p.mu.Lock()
+	delete(p.renewed, e.ID)
+	p.mu.Unlock()
 	if err := os.RemoveAll(p.spoolDir(e)); err != nil {
 		p.log.Warn("could not clear spool", "dir", p.spoolDir(e), "err", err)
 	}
