@@ -31,6 +31,7 @@ type Rows struct {
 	sheet  string
 	wb     *Workbook
 	cancel context.CancelFunc
+	ctx    context.Context // the caller's
 	src    *inflater
 	win    window
 	state  scanState
@@ -73,8 +74,8 @@ func (w *Workbook) Rows(ctx context.Context, name string) (*Rows, error) {
 	if rc == nil {
 		return nil, fmt.Errorf("sheet %q: part %s is missing from the file", name, w.paths[i])
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	r := &Rows{sheet: name, wb: w, cancel: cancel, src: startInflater(ctx, rc)}
+	inner, cancel := context.WithCancel(ctx)
+	r := &Rows{sheet: name, wb: w, ctx: ctx, cancel: cancel, src: startInflater(inner, rc)}
 	r.win.src = r.src
 	return r, nil
 }
@@ -104,6 +105,13 @@ func (w *Workbook) sheetList() string {
 func (r *Rows) Next() bool {
 	if r.err != nil || r.closed || r.state == afterData {
 		return false
+	}
+	select {
+	case <-r.ctx.Done():
+		r.err = fmt.Errorf("sheet %q: %w", r.sheet, r.ctx.Err())
+		r.Close()
+		return false
+	default:
 	}
 	for {
 		done, err := r.scan()
@@ -214,6 +222,8 @@ func (r *Rows) scan() (bool, error) {
 			r.state = afterData // </sheetData>
 			r.win.pos = p
 			return false, nil
+		case t.kind == tokStart && (string(t.name) == "row" || string(t.name) == "c"):
+			return false, fmt.Errorf("unexpected <%s> (rows cannot nest; cells belong in rows)", t.name)
 		case t.kind == tokStart && !t.self:
 			r.skip = 1 // an element we do not read, e.g. extLst
 		case t.kind == tokEnd:
