@@ -220,10 +220,10 @@ func (s *Source) Claim(ctx context.Context, o sources.Object) (sources.Object, e
 	if err != nil {
 		return sources.Object{}, fmt.Errorf("claim %s: %w", o.Key, err)
 	}
-	if cur.ETag != o.ETag {
+	mine := path.Join(processing, s.Owner, o.Name)
+	if cur.ETag != o.ETag && (o.Key != mine || !leaseOnly(cur.ETag, o.ETag)) {
 		return sources.Object{}, fmt.Errorf("claim %s: %w", o.Key, sources.ErrChanged)
 	}
-	mine := path.Join(processing, s.Owner, o.Name)
 	if o.Key != mine {
 		if err := s.claimMove(o, mine); err != nil {
 			return sources.Object{}, err
@@ -244,6 +244,15 @@ func (s *Source) Claim(ctx context.Context, o sources.Object) (sources.Object, e
 }
 
 // claimMove renames o to mine, refusing to replace an earlier drop of the
+
+// leaseOnly reports whether two ETags of a file this instance holds differ
+// only in mtime, which the lease itself moves: a retry that lost the ETag
+// of its last refresh must still be able to refresh.
+func leaseOnly(a, b string) bool {
+	as, bs := strings.Split(a, "-"), strings.Split(b, "-")
+	return len(as) == 3 && len(bs) == 3 && as[0] == bs[0] && as[2] == bs[2]
+}
+
 // same name that this instance still holds.
 func (s *Source) claimMove(o sources.Object, mine string) error {
 	s.mu.Lock()

@@ -336,8 +336,11 @@ func (s *Source) claims(ctx context.Context, c *s3.Client) (map[string]time.Time
 	return claims, nil
 }
 
+// expired reports whether a claim written at claimed has run out. Stores
+// give LastModified in whole seconds, which makes a claim look up to a
+// second older than it is, so that second is added to the lease.
 func (s *Source) expired(claimed time.Time) bool {
-	return time.Since(claimed) > s.Lease
+	return time.Since(claimed) > s.Lease+time.Second
 }
 
 // claim is the body of a claim object.
@@ -371,9 +374,14 @@ func (s *Source) readClaim(ctx context.Context, c *s3.Client, name string) (*cla
 }
 
 // checkKey refuses keys that are not a file directly in the drop folder.
+// A key in a sub-folder, such as processing/OWNER/NAME where other
+// backends keep claimed files, names nothing here: fs.ErrNotExist.
 func checkKey(key string) error {
-	if key == "" || strings.Contains(key, "/") || key == "." || key == ".." {
+	switch {
+	case key == "" || key == "." || key == ".." || strings.HasPrefix(key, "/"):
 		return fmt.Errorf("key %q: not a file in the drop folder: %w", key, fs.ErrInvalid)
+	case strings.Contains(key, "/"):
+		return fmt.Errorf("key %q: claimed objects keep their key on S3: %w", key, fs.ErrNotExist)
 	}
 	return nil
 }

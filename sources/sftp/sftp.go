@@ -539,7 +539,7 @@ func (s *Source) staleClaims(ctx context.Context, c *conn) ([]sources.Object, er
 			return nil, fmt.Errorf("list %s: %w", dir, s.check(c, err))
 		}
 		for _, fi := range files {
-			if fi.Mode().IsRegular() && !sources.Ignored(fi.Name()) && time.Since(fi.ModTime()) > s.Lease {
+			if fi.Mode().IsRegular() && !sources.Ignored(fi.Name()) && s.expired(fi.ModTime()) {
 				o := s.object(path.Join(dir, fi.Name()), fi)
 				o.Claimed = true
 				objs = append(objs, o)
@@ -547,6 +547,13 @@ func (s *Source) staleClaims(ctx context.Context, c *conn) ([]sources.Object, er
 		}
 	}
 	return objs, nil
+}
+
+// expired reports whether a claim whose mtime is claimed has run out.
+// SFTP mtimes are whole seconds, which makes a claim look up to a second
+// older than it is, so that second is added to the lease.
+func (s *Source) expired(claimed time.Time) bool {
+	return time.Since(claimed) > s.Lease+time.Second
 }
 
 // stat describes the regular file at key.
@@ -562,6 +569,15 @@ func (s *Source) stat(c *conn, key string) (sources.Object, error) {
 }
 
 // Claim renames o into processing/OWNER/ and sets its mtime to now to
+
+// leaseOnly reports whether two ETags of a file this instance holds differ
+// only in mtime, which the lease itself moves: a retry that lost the ETag
+// of its last refresh must still be able to refresh.
+func leaseOnly(a, b string) bool {
+	as, bs := strings.Split(a, "-"), strings.Split(b, "-")
+	return len(as) == 2 && len(bs) == 2 && as[0] == bs[0]
+}
+
 // start the lease.
 func (s *Source) Claim(ctx context.Context, o sources.Object) (sources.Object, error) {
 	if err := checkKey(o.Key); err != nil {
@@ -578,10 +594,10 @@ func (s *Source) Claim(ctx context.Context, o sources.Object) (sources.Object, e
 	if err != nil {
 		return sources.Object{}, fmt.Errorf("claim %s: %w", o.Key, err)
 	}
-	if cur.ETag != o.ETag {
+	mine := path.Join(processing, s.Owner, o.Name)
+	if cur.ETag != o.ETag && (o.Key != mine || !leaseOnly(cur.ETag, o.ETag)) {
 		return sources.Object{}, fmt.Errorf("claim %s: %w", o.Key, sources.ErrChanged)
 	}
-	mine := path.Join(processing, s.Owner, o.Name)
 	if o.Key != mine {
 		if err := s.claimMove(ctx, c, o, mine); err != nil {
 			return sources.Object{}, err

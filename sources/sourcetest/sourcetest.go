@@ -63,6 +63,7 @@ func Run(t *testing.T, h Harness) {
 		{"ClaimRace", testClaimRace},
 		{"ClaimChanged", testClaimChanged},
 		{"ClaimRefresh", testClaimRefresh},
+		{"ReclaimWithListedETag", testReclaimWithListedETag},
 		{"StaleTakeover", testStaleTakeover},
 		{"FinishFailedCollision", testFinishFailedCollision},
 		{"Missing", testMissing},
@@ -332,6 +333,32 @@ func testClaimRefresh(t *testing.T, st Store) {
 	}
 	if got := mustRead(t, ctx, a, c.Key); string(got) != "refresh" {
 		t.Errorf("Open %s = %q", c.Key, got)
+	}
+}
+
+// testReclaimWithListedETag: an owner that crashed before recording what
+// Claim returned retries with the ETag it listed; its own claim must still
+// refresh, though the lease moved the mtime.
+func testReclaimWithListedETag(t *testing.T, st Store) {
+	ctx := testContext(t)
+	src := st.Source(t, "a", time.Hour)
+	st.Put(t, "crash.csv", []byte("claimed before the crash"))
+	listed := listOne(t, ctx, src, "crash.csv")
+	c, err := src.Claim(ctx, listed)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	retry := listed
+	retry.Key = c.Key
+	again, err := src.Claim(ctx, retry)
+	if err != nil {
+		t.Fatalf("re-Claim with the listed ETag: %v", err)
+	}
+	if again.Key != c.Key {
+		t.Errorf("re-Claim moved %s to %s", c.Key, again.Key)
+	}
+	if got := mustRead(t, ctx, src, again.Key); string(got) != "claimed before the crash" {
+		t.Errorf("Open %s = %q", again.Key, got)
 	}
 }
 
