@@ -169,6 +169,76 @@ func clip(b []byte, n int) []byte {
 	return b
 }
 
+// tagName returns the position after the name of the tag at b[p].
+func tagName(b []byte, p int) int {
+	i := p + 1
+	for i < len(b) && !isNameEnd(b[i]) {
+		i++
+	}
+	return i
+}
+
+// attrAt reads the attribute at b[i:] in the start tag that begins at
+// b[p], returning its local name and raw value and the position after it;
+// or, at the tag's end, end > 0: the position after '>' or "/>", with self
+// telling which. It is errShort when b ends first. Scanning the tag once
+// this way is faster than finding its end and then its attributes.
+func attrAt(b []byte, p, i int) (name, val []byte, next, end int, self bool, err error) {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i+1 >= len(b) {
+		return nil, nil, 0, 0, false, errShort
+	}
+	switch b[i] {
+	case '>':
+		return nil, nil, 0, i + 1, false, nil
+	case '/':
+		if b[i+1] != '>' {
+			return nil, nil, 0, 0, false, fmt.Errorf("malformed tag %q", clip(b[p:], 32))
+		}
+		return nil, nil, 0, i + 2, true, nil
+	}
+	eq := i
+	for eq < len(b) && b[eq] != '=' && b[eq] != '>' && b[eq] != '<' {
+		eq++
+	}
+	if eq >= len(b) {
+		return nil, nil, 0, 0, false, errShort
+	}
+	name = trimSpaceRight(b[i:eq])
+	j := eq + 1
+	for j < len(b) && isSpace(b[j]) {
+		j++
+	}
+	if j >= len(b) {
+		return nil, nil, 0, 0, false, errShort
+	}
+	if b[eq] != '=' || !isAttrName(name) || (b[j] != '"' && b[j] != '\'') {
+		return nil, nil, 0, 0, false, fmt.Errorf("malformed tag %q", clip(b[p:], 32))
+	}
+	e := j + 1
+	for e < len(b) && b[e] != b[j] {
+		e++
+	}
+	if e >= len(b) {
+		return nil, nil, 0, 0, false, errShort
+	}
+	return localName(name), b[j+1 : e], e + 1, 0, false, nil
+}
+
+func isAttrName(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c == '<' || c == '>' || c == '/' || c == '"' || c == '\'' || isSpace(c) {
+			return false
+		}
+	}
+	return true
+}
+
 // nextAttr returns the attribute at a[i:] (a start tag's attrs) and the
 // index after it; ok is false when none is left.
 func nextAttr(a []byte, i int) (name, val []byte, next int, ok bool) {

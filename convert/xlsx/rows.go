@@ -190,6 +190,12 @@ func (r *Rows) scan() (bool, error) {
 			r.win.pos = q
 			continue
 		}
+		if !r.inRow && r.skip == 0 && r.state == inData && p+4 < len(b) && b[p] == '<' && string(b[p+1:p+4]) == "row" && isNameEnd(b[p+4]) {
+			if done, err := r.row1(b, p); done || err != nil {
+				return done, err // and to the next commonest
+			}
+			continue
+		}
 		t, p, err := lex(b, p)
 		if err != nil {
 			return false, err
@@ -208,13 +214,10 @@ func (r *Rows) scan() (bool, error) {
 				return false, err
 			}
 		case t.kind == tokStart && !r.inRow && string(t.name) == "row":
-			if err := r.startRow(t.attrs); err != nil {
-				return false, err
+			if done, err := r.row1(b, r.win.pos); done || err != nil {
+				return done, err
 			}
-			if t.self {
-				r.win.pos = p
-				return true, r.endRow()
-			}
+			continue
 		case t.kind == tokEnd && r.inRow && string(t.name) == "row":
 			r.win.pos = p
 			return true, r.endRow()
@@ -233,6 +236,20 @@ func (r *Rows) scan() (bool, error) {
 	}
 }
 
+// row1 starts the row whose tag is at b[p]; done reports a row complete
+// already, written <row/>.
+func (r *Rows) row1(b []byte, p int) (done bool, err error) {
+	q, self, err := r.rowTag(b, p)
+	if err != nil {
+		return false, err
+	}
+	r.win.pos = q
+	if self {
+		return true, r.endRow()
+	}
+	return false, nil
+}
+
 // outside handles a token before or after sheetData, or inside an element
 // being skipped.
 func (r *Rows) outside(t token) {
@@ -249,25 +266,33 @@ func (r *Rows) outside(t token) {
 	}
 }
 
-func (r *Rows) startRow(attrs []byte) error {
+// rowTag reads the start tag of a row at b[p] in one pass and starts the
+// row; it returns the position after the tag and whether it was <row/>.
+func (r *Rows) rowTag(b []byte, p int) (int, bool, error) {
 	num, hidden := r.prev+1, false
-	for i := 0; ; {
-		k, v, next, ok := nextAttr(attrs, i)
-		if !ok {
-			break
+	for i := tagName(b, p); ; {
+		k, v, next, end, self, err := attrAt(b, p, i)
+		if err != nil {
+			return p, false, err
+		}
+		if end > 0 {
+			return end, self, r.startRow(num, hidden)
 		}
 		i = next
 		switch string(k) {
 		case "r":
-			n, err := strconv.Atoi(string(v))
-			if err != nil || n < 1 || n > maxRows {
-				return fmt.Errorf("row number %q is not one of 1 to %d", v, maxRows)
+			n, ok := atoi(v)
+			if !ok || n < 1 || n > maxRows {
+				return p, false, fmt.Errorf("row number %q is not one of 1 to %d", v, maxRows)
 			}
 			num = n
 		case "hidden":
 			hidden = isTrue(string(v))
 		}
 	}
+}
+
+func (r *Rows) startRow(num int, hidden bool) error {
 	if num <= r.prev {
 		return fmt.Errorf("row %d comes after row %d: rows out of order", num, r.prev)
 	}

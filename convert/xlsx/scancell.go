@@ -56,68 +56,23 @@ func (r *Rows) cell(b []byte, p int) (int, error) {
 // is the scanner's hottest loop) and returns the position after the tag.
 func (r *Rows) cellTag(b []byte, p int) (a cellAttrs, q int, self bool, err error) {
 	a = cellAttrs{col: r.next, style: -1}
-	i := p + 1
-	for i < len(b) && !isNameEnd(b[i]) {
-		i++
-	}
-	for {
-		for i < len(b) && isSpace(b[i]) {
-			i++
-		}
-		if i+1 >= len(b) {
-			return a, p, false, errShort
-		}
-		if b[i] == '>' {
-			q = i + 1
-			break
-		}
-		if b[i] == '/' {
-			if b[i+1] != '>' {
-				return a, p, false, fmt.Errorf("malformed tag %q", clip(b[p:], 32))
-			}
-			q, self = i+2, true
-			break
-		}
-		eq := bytes.IndexByte(b[i:], '=')
-		if eq < 0 {
-			return a, p, false, errShort
-		}
-		name := trimSpaceRight(b[i : i+eq])
-		j := i + eq + 1
-		for j < len(b) && isSpace(b[j]) {
-			j++
-		}
-		if j >= len(b) {
-			return a, p, false, errShort
-		}
-		if !isAttrName(name) || (b[j] != '"' && b[j] != '\'') {
-			return a, p, false, fmt.Errorf("malformed tag %q", clip(b[p:], 32))
-		}
-		e := bytes.IndexByte(b[j+1:], b[j])
-		if e < 0 {
-			return a, p, false, errShort
-		}
-		if err := a.set(localName(name), b[j+1:j+1+e]); err != nil {
+	for i := tagName(b, p); ; {
+		name, val, next, end, self, err := attrAt(b, p, i)
+		if err != nil {
 			return a, p, false, err
 		}
-		i = j + e + 2
-	}
-	if a.col < r.next {
-		return a, p, false, fmt.Errorf("cell %s comes after column %s: cells out of order", cellName(a.col, r.row.Num), colName(r.next-1))
-	}
-	return a, q, self, nil
-}
-
-func isAttrName(name []byte) bool {
-	if len(name) == 0 {
-		return false
-	}
-	for _, c := range name {
-		if c == '<' || c == '>' || c == '/' || c == '"' || c == '\'' || isSpace(c) {
-			return false
+		if end > 0 {
+			q = end
+			if a.col < r.next {
+				return a, p, false, fmt.Errorf("cell %s comes after column %s: cells out of order", cellName(a.col, r.row.Num), colName(r.next-1))
+			}
+			return a, q, self, nil
 		}
+		if err := a.set(name, val); err != nil {
+			return a, p, false, err
+		}
+		i = next
 	}
-	return true
 }
 
 // set records one attribute of a <c>.
@@ -135,7 +90,7 @@ func (a *cellAttrs) set(name, v []byte) error {
 	case 't':
 		a.typ = v
 	case 's':
-		if n, err := strconv.Atoi(string(v)); err == nil {
+		if n, ok := atoi(v); ok {
 			a.style = n
 		}
 	}
@@ -253,9 +208,9 @@ func (r *Rows) cellValue(a cellAttrs, cc *cellContent) (Cell, error) {
 		}
 		idx := bytes.TrimSpace(r.text[v[0]:v[1]])
 		r.text = r.text[:v[0]]
-		n, err := strconv.Atoi(string(idx))
-		s, ok := r.wb.sst.get(n)
-		if err != nil || !ok {
+		n, ok := atoi(idx)
+		s, found := r.wb.sst.get(n)
+		if !ok || !found {
 			return c, fmt.Errorf("shared string %q is not one of the %d in the workbook", idx, r.wb.sst.len())
 		}
 		c.Kind, c.Value = String, s
@@ -333,6 +288,22 @@ func skipElement(b []byte, p int) (int, error) {
 		}
 	}
 	return p, nil
+}
+
+// atoi reads a non-negative decimal of at most 9 digits, without the
+// allocation and generality of strconv.
+func atoi(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // parseCol reads the column of a reference like "AB12" (0-based).
