@@ -93,9 +93,15 @@ type call struct {
 	url    string // absolute, or a path below BaseURL
 	// body returns a fresh body for each attempt, its Content-Type and
 	// length (-1 when unknown); nil means no body.
-	body           func() (io.ReadCloser, string, int64, error)
+	body           bodyFunc
 	idempotencyKey string
 	trackID        string // generated when empty
+	// soap marks a SOAP call: no bearer token (the session rides in the
+	// envelope) and SOAP faults read instead of JSON errors.
+	soap bool
+	// attempts overrides Config.MaxAttempts; 1 for a call that is not safe
+	// to send twice.
+	attempts int
 }
 
 // reply is Zuora's answer to a call.
@@ -120,7 +126,8 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 	}
 	refreshed := false
 	var last *Error
-	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+	attempts := cmp.Or(cl.attempts, c.cfg.MaxAttempts)
+	for attempt := 0; attempt < attempts; attempt++ {
 		if attempt > 0 {
 			if err := c.sleep(ctx, attempt-1, last.RetryAfter); err != nil {
 				return nil, err
@@ -136,7 +143,7 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 		if !errors.As(err, &last) {
 			return nil, err
 		}
-		if last.HTTPStatus == http.StatusUnauthorized && last.Op != "token" && !refreshed {
+		if last.HTTPStatus == http.StatusUnauthorized && last.Op != "token" && !cl.soap && !refreshed {
 			// The token may have been revoked or expired early: fetch a
 			// new one and try again at once, but only once per call.
 			refreshed = true
@@ -166,15 +173,20 @@ func retryCategory(e *Error, attempt int) bool {
 
 // attempt sends the call once.
 func (c *Client) attempt(ctx context.Context, cl call) (*reply, error) {
-	token, err := c.bearer(ctx)
-	if err != nil {
-		return nil, err
-	}
 	req, err := c.newRequest(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if !cl.soap {
+		token, err := c.bearer(ctx)
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -193,7 +205,11 @@ func (c *Client) attempt(ctx context.Context, cl call) (*reply, error) {
 		// which is what idempotency keys are for.
 		return nil, &Error{Op: cl.op, HTTPStatus: resp.StatusCode, Message: "reading the answer: " + err.Error(), Retryable: true, Err: err}
 	}
-	if e := classify(cl.op, resp, body); e != nil {
+	judge := classify
+	if cl.soap {
+		judge = classifySOAP
+	}
+	if e := judge(cl.op, resp, body); e != nil {
 		c.log.Info("zuora call refused", "op", cl.op, "status", resp.StatusCode, "code", e.Code, "error", e.Message,
 			"request_id", rep.requestID, "track_id", cl.trackID)
 		return nil, e
@@ -225,7 +241,9 @@ func (c *Client) newRequest(ctx context.Context, cl call) (*http.Request, error)
 		req.ContentLength = length
 		req.Header.Set("Content-Type", ctype)
 	}
-	req.Header.Set("Accept", "application/json")
+	if !cl.soap {
+		req.Header.Set("Accept", "application/json")
+	}
 	req.Header.Set("User-Agent", "usagedrop")
 	req.Header.Set("Zuora-Track-Id", cl.trackID)
 	if cl.idempotencyKey != "" {

@@ -148,12 +148,29 @@ func contentType(name string) string {
 }
 
 // multipartBody streams p from disk as a multipart/form-data body with one
-// part named "file". The head and tail of the form are built around the
-// file so that the length is known: the request carries a Content-Length
-// (no chunking) and only the file's bytes stream from disk. When p has a
-// SHA256, the bytes sent are checked against it before the form is closed,
-// so a file changed underneath is never imported.
-func multipartBody(p Part) func() (io.ReadCloser, string, int64, error) {
+// part named "file".
+func multipartBody(p Part) bodyFunc {
+	return streamedMultipart(p, func(mw *multipart.Writer) (string, error) {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, quoteEscaper.Replace(p.Name)))
+		h.Set("Content-Type", contentType(p.Name))
+		_, err := mw.CreatePart(h)
+		return mw.FormDataContentType(), err
+	})
+}
+
+// bodyFunc returns a fresh request body for each attempt: the body, its
+// Content-Type and its length.
+type bodyFunc = func() (io.ReadCloser, string, int64, error)
+
+// streamedMultipart streams p's file as the last part of a multipart body
+// whose parts before it, and the headers of the file's part, are written
+// by head, which returns the body's Content-Type. Head and tail are built
+// around the file so that the length is known: the request carries a
+// Content-Length (no chunking) and only the file's bytes stream from disk.
+// When p has a SHA256, the bytes sent are checked against it before the
+// body is closed, so a file changed underneath is never imported.
+func streamedMultipart(p Part, head func(*multipart.Writer) (string, error)) bodyFunc {
 	return func() (io.ReadCloser, string, int64, error) {
 		file, err := os.Open(p.Path)
 		if err != nil {
@@ -164,12 +181,10 @@ func multipartBody(p Part) func() (io.ReadCloser, string, int64, error) {
 			file.Close()
 			return nil, "", 0, fmt.Errorf("stat %s: %w", p.Path, err)
 		}
-		var head bytes.Buffer
-		mw := multipart.NewWriter(&head)
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, quoteEscaper.Replace(p.Name)))
-		h.Set("Content-Type", contentType(p.Name))
-		if _, err := mw.CreatePart(h); err != nil {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		ctype, err := head(mw)
+		if err != nil {
 			file.Close()
 			return nil, "", 0, err
 		}
@@ -178,9 +193,9 @@ func multipartBody(p Part) func() (io.ReadCloser, string, int64, error) {
 		if p.SHA256 != "" {
 			content = &verifier{r: content, h: sha256.New(), want: strings.ToLower(p.SHA256), name: p.Path}
 		}
-		body := io.MultiReader(&head, content, strings.NewReader(tail))
-		length := int64(head.Len()) + st.Size() + int64(len(tail))
-		return readCloser{body, file}, mw.FormDataContentType(), length, nil
+		body := io.MultiReader(&buf, content, strings.NewReader(tail))
+		length := int64(buf.Len()) + st.Size() + int64(len(tail))
+		return readCloser{body, file}, ctype, length, nil
 	}
 }
 
@@ -319,7 +334,7 @@ func createdAfter(a, b string) bool {
 }
 
 // jsonBody returns a body func for a small JSON document.
-func jsonBody(b []byte) func() (io.ReadCloser, string, int64, error) {
+func jsonBody(b []byte) bodyFunc {
 	return func() (io.ReadCloser, string, int64, error) {
 		return io.NopCloser(bytes.NewReader(b)), "application/json", int64(len(b)), nil
 	}

@@ -110,9 +110,15 @@ func fixturePart(t *testing.T, name string) Part {
 // wait polls the receipt until its import is final.
 func (r *rig) wait(t *testing.T, rc Receipt) Status {
 	t.Helper()
+	return waitFinal(t, r.fi, rc)
+}
+
+// waitFinal polls u until the import of rc is final.
+func waitFinal(t *testing.T, u Uploader, rc Receipt) Status {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		st, err := r.fi.Status(context.Background(), rc)
+		st, err := u.Status(context.Background(), rc)
 		if err != nil {
 			t.Fatalf("status: %v", err)
 		}

@@ -2,6 +2,7 @@ package zuorasim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,24 +61,34 @@ func (s *Sim) handleQuery(w http.ResponseWriter, r *http.Request) {
 		writeObjectErrors(w, http.StatusBadRequest, "MALFORMED_QUERY", "the body is not JSON with a queryString: "+err.Error())
 		return
 	}
-	m := importQuery.FindStringSubmatch(q.QueryString)
-	if m == nil {
-		writeObjectErrors(w, http.StatusBadRequest, "MALFORMED_QUERY", "the sim answers only: select <fields> from Import where Name|Id = '<value>'")
+	_, records, err := s.queryImports(q.QueryString)
+	if err != nil {
+		writeObjectErrors(w, http.StatusBadRequest, "MALFORMED_QUERY", err.Error())
 		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": records, "size": len(records), "done": true})
+}
+
+// queryImports answers the one ZOQL shape the sim knows, for REST and
+// SOAP alike: the fields selected, in Zuora's spelling, and the records.
+func (s *Sim) queryImports(q string) ([]string, []map[string]any, error) {
+	m := importQuery.FindStringSubmatch(q)
+	if m == nil {
+		return nil, nil, errors.New("the sim answers only: select <fields> from Import where Name|Id = '<value>'")
 	}
 	var sel []string
 	for _, f := range strings.Split(m[1], ",") {
 		f = strings.TrimSpace(f)
 		i := slices.IndexFunc(importFields, func(k string) bool { return strings.EqualFold(k, f) })
 		if i < 0 {
-			writeObjectErrors(w, http.StatusBadRequest, "INVALID_FIELD", fmt.Sprintf("invalid field for query: Import.%s", f))
-			return
+			return nil, nil, fmt.Errorf("invalid field for query: Import.%s", f)
 		}
 		sel = append(sel, importFields[i])
 	}
 	value := strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(m[3])
 	byName := strings.EqualFold(m[2], "name")
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.advanceLocked(time.Now())
 	records := []map[string]any{}
 	for _, im := range s.imports {
@@ -89,8 +100,7 @@ func (s *Sim) handleQuery(w http.ResponseWriter, r *http.Request) {
 			records = append(records, rec)
 		}
 	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"records": records, "size": len(records), "done": true})
+	return sel, records, nil
 }
 
 // objectUsage is the body of POST /v1/object/usage.

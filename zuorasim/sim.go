@@ -5,6 +5,7 @@
 // http.Server. It implements OAuth client credentials, the REST file import
 // (POST /v1/usage and its status URL), the Import object and a ZOQL query
 // on it, the object API for single usage records, Mediation's bulk ingest,
+// the SOAP API's login, create of an Import (MTOM) and query,
 // Idempotency-Key replay, the tracking headers, and faults that can be
 // switched on while it runs (rate limits, server errors, lost answers,
 // failed imports, expired tokens).
@@ -35,7 +36,9 @@ import (
 type Options struct {
 	Accounts     []string // account numbers that exist; nil accepts any
 	UOMs         []string // units of measure configured; nil accepts any
-	ClientID     string   // OAuth client; empty accepts any credentials
+	// ClientID and ClientSecret are the OAuth client, and also the SOAP
+	// API user's name and password. Empty accepts any credentials.
+	ClientID     string
 	ClientSecret string
 	// DateFormat is the API user's locale for dates in files:
 	// "MM/DD/YYYY" (default, en_US) or "DD/MM/YYYY" (en_GB, en_AU).
@@ -66,10 +69,10 @@ type Faults struct {
 	RetryAfter      time.Duration
 	// ServerErrors answers the next N requests 500 with Zuora's JSON body.
 	ServerErrors int
-	// DropAfterRead makes the next N POST /v1/usage read the request and
-	// process it (the import exists, its answer is kept for the
-	// idempotency key) and then close the connection without answering:
-	// the lost-answer case.
+	// DropAfterRead makes the next N POST /v1/usage (and SOAP creates)
+	// read the request and process it (the import exists, its answer is
+	// kept for the idempotency key) and then close the connection without
+	// answering: the lost-answer case.
 	DropAfterRead int
 	// AnswerDelay holds the answer of every POST /v1/usage this long after
 	// the import was created, so that a client timing out resends while
@@ -84,8 +87,8 @@ type Faults struct {
 	// Success200False answers the next N uploads HTTP 200 with
 	// {"success":false,"reasons":[...]}; nothing is imported.
 	Success200False int
-	// ExpireTokens invalidates every token issued so far; it acts once,
-	// when SetFaults is called.
+	// ExpireTokens invalidates every token and SOAP session issued so far;
+	// it acts once, when SetFaults is called.
 	ExpireTokens bool
 }
 
@@ -127,6 +130,7 @@ type Sim struct {
 	mu       sync.Mutex
 	faults   Faults
 	tokens   map[string]time.Time // token → expiry
+	sessions map[string]time.Time // SOAP session → expiry
 	issued   int
 	imports  []*imp
 	byID     map[string]*imp
@@ -154,11 +158,12 @@ func New(opt Options) *Sim {
 		opt.MediationMaxEvents = 1000
 	}
 	s := &Sim{
-		opt:    opt,
-		log:    opt.Logger,
-		tokens: map[string]time.Time{},
-		byID:   map[string]*imp{},
-		idem:   map[string]*stored{},
+		opt:      opt,
+		log:      opt.Logger,
+		tokens:   map[string]time.Time{},
+		sessions: map[string]time.Time{},
+		byID:     map[string]*imp{},
+		idem:     map[string]*stored{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -171,6 +176,7 @@ func New(opt Options) *Sim {
 	s.mux.Handle("POST /v1/action/query", s.authed(http.HandlerFunc(s.handleQuery)))
 	s.mux.Handle("POST /v1/object/usage", s.authed(s.idempotent(s.handleObjectUsage)))
 	s.mux.Handle("POST /usage/bulk/{meter}", s.authed(s.idempotent(s.handleMediation)))
+	s.mux.HandleFunc("POST /apps/services/a/{version}", s.handleSOAP)
 	return s
 }
 
@@ -181,6 +187,7 @@ func (s *Sim) SetFaults(f Faults) {
 	defer s.mu.Unlock()
 	if f.ExpireTokens {
 		clear(s.tokens)
+		clear(s.sessions)
 		f.ExpireTokens = false
 	}
 	s.faults = f

@@ -38,11 +38,6 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeReasons(w, http.StatusBadRequest, 53100020, err.Error())
 		return
 	}
-	csvData, err := unpack(name, data)
-	if err != nil {
-		writeReasons(w, http.StatusBadRequest, 53100020, err.Error())
-		return
-	}
 	s.mu.Lock()
 	if s.faults.Success200False > 0 {
 		s.faults.Success200False--
@@ -50,39 +45,13 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeReasons(w, http.StatusOK, 53100320, "The import could not be started (simulated failure)")
 		return
 	}
-	failImport := s.faults.FailImports > 0
-	if failImport {
-		s.faults.FailImports--
-	}
 	delay := s.faults.AnswerDelay
 	s.mu.Unlock()
-
-	im := &imp{Import: Import{
-		ID:             newID(),
-		Name:           name,
-		Status:         "Pending",
-		Size:           int64(len(data)),
-		IdempotencyKey: r.Header.Get("Idempotency-Key"),
-		Created:        time.Now(),
-	}}
-	im.due = im.Created.Add(max(s.opt.ProcessingDelay, 0))
-	var problems []string
-	im.pending, im.Total, problems = parseUsage(csvData, s.opt)
-	for i := range im.pending {
-		im.pending[i].ImportID = im.ID
+	im, err := s.newImport(name, data, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		writeReasons(w, http.StatusBadRequest, 53100020, err.Error())
+		return
 	}
-	switch {
-	case len(problems) > 0:
-		im.failure = failureMessage(problems)
-	case failImport:
-		im.failure = "The import failed on the tenant (simulated failure)"
-	}
-	s.mu.Lock()
-	s.imports = append(s.imports, im)
-	s.byID[im.ID] = im
-	s.mu.Unlock()
-	s.log.Info("zuorasim import received", "import_id", im.ID, "name", name, "size", len(data), "rows", im.Total)
-
 	statusURL := "/v1/usage/" + im.ID + "/status"
 	if s.opt.AbsoluteStatusURL {
 		statusURL = "http://" + r.Host + statusURL
@@ -91,6 +60,43 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 	// sim, so that the key stays in flight for the whole delay.
 	time.Sleep(delay)
 	writeJSON(w, http.StatusOK, map[string]any{"checkImportStatus": statusURL, "size": len(data), "success": true})
+}
+
+// newImport unpacks and checks an uploaded file and records it as a
+// Pending import. The error is for a file refused on receipt (not a .csv or
+// .zip, a bad zip); problems in its rows make the import fail later.
+func (s *Sim) newImport(name string, data []byte, key string) (*imp, error) {
+	csvData, err := unpack(name, data)
+	if err != nil {
+		return nil, err
+	}
+	im := &imp{Import: Import{
+		ID:             newID(),
+		Name:           name,
+		Status:         "Pending",
+		Size:           int64(len(data)),
+		IdempotencyKey: key,
+		Created:        time.Now(),
+	}}
+	im.due = im.Created.Add(max(s.opt.ProcessingDelay, 0))
+	var problems []string
+	im.pending, im.Total, problems = parseUsage(csvData, s.opt)
+	for i := range im.pending {
+		im.pending[i].ImportID = im.ID
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case len(problems) > 0:
+		im.failure = failureMessage(problems)
+	case s.faults.FailImports > 0:
+		s.faults.FailImports--
+		im.failure = "The import failed on the tenant (simulated failure)"
+	}
+	s.imports = append(s.imports, im)
+	s.byID[im.ID] = im
+	s.log.Info("zuorasim import received", "import_id", im.ID, "name", name, "size", len(data), "rows", im.Total)
+	return im, nil
 }
 
 // readUploadedFile finds the multipart part named "file" and reads it, up
