@@ -34,8 +34,8 @@ import (
 
 // Options configure a Sim. The zero value accepts everything.
 type Options struct {
-	Accounts     []string // account numbers that exist; nil accepts any
-	UOMs         []string // units of measure configured; nil accepts any
+	Accounts []string // account numbers that exist; nil accepts any
+	UOMs     []string // units of measure configured; nil accepts any
 	// ClientID and ClientSecret are the OAuth client, and also the SOAP
 	// API user's name and password. Empty accepts any credentials.
 	ClientID     string
