@@ -66,6 +66,7 @@ func Run(t *testing.T, h Harness) {
 		{"ReclaimWithListedETag", testReclaimWithListedETag},
 		{"StaleTakeover", testStaleTakeover},
 		{"FinishFailedCollision", testFinishFailedCollision},
+		{"TwoInstances", testTwoInstances},
 		{"Missing", testMissing},
 		{"PermissionDenied", testPermissionDenied},
 		{"ReplacedWhileRead", testReplacedWhileRead},
@@ -532,4 +533,90 @@ func testReplacedWhileRead(t *testing.T, st Store) {
 	if _, err := readAll(ctx, src, c.Key); !errors.Is(err, sources.ErrChanged) {
 		t.Errorf("Open after replacement: got %v, want ErrChanged", err)
 	}
+}
+
+// testTwoInstances has two instances work one folder of many files at
+// once; one dies holding some claims. Every file must end in imported/
+// exactly once, the dead instance's files after its lease ran out.
+func testTwoInstances(t *testing.T, st Store) {
+	const files, abandon = 60, 5
+	ctx := testContext(t)
+	for i := range files {
+		st.Put(t, fmt.Sprintf("f%03d.csv", i), []byte(fmt.Sprintf("file %d", i)))
+	}
+	var mu sync.Mutex
+	finished := map[string]string{} // name -> instance
+	work := func(owner string, claimLimit int) {
+		src := st.Source(t, owner, time.Second)
+		claims := 0
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+			objs, err := src.List(ctx)
+			if err != nil {
+				t.Errorf("%s: List: %v", owner, err)
+				return
+			}
+			mu.Lock()
+			done := len(finished) == files
+			mu.Unlock()
+			if done {
+				return
+			}
+			for _, o := range objs {
+				c, err := src.Claim(ctx, o)
+				if errors.Is(err, sources.ErrClaimed) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, sources.ErrChanged) {
+					continue
+				}
+				if err != nil {
+					t.Errorf("%s: Claim %s: %v", owner, o.Key, err)
+					return
+				}
+				if claims++; claimLimit > 0 && claims > claimLimit {
+					return // dies holding this claim and the ones before
+				}
+				if claimLimit > 0 {
+					continue // claims without finishing until it dies
+				}
+				body, err := readAll(ctx, src, c.Key)
+				if want := fmt.Sprintf("file %d", mustIndex(t, c.Name)); err != nil || string(body) != want {
+					t.Errorf("%s: read %s = %q, %v; want %q", owner, c.Key, body, err, want)
+				}
+				if _, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: true}); err != nil {
+					t.Errorf("%s: Finish %s: %v", owner, c.Key, err)
+					continue
+				}
+				mu.Lock()
+				if prev, ok := finished[c.Name]; ok {
+					t.Errorf("%s finished by both %s and %s", c.Name, prev, owner)
+				}
+				finished[c.Name] = owner
+				mu.Unlock()
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { work("dies", abandon) })
+	wg.Go(func() { work("lives", 0) })
+	wg.Wait()
+	if len(finished) != files {
+		t.Errorf("%d of %d files finished", len(finished), files)
+	}
+	imported := 0
+	for _, k := range st.Keys(t) {
+		if strings.HasPrefix(k, "imported/") {
+			imported++
+		}
+	}
+	if imported != files {
+		t.Errorf("imported/ holds %d files, want %d", imported, files)
+	}
+	assertOnlyFinished(t, st)
+}
+
+func mustIndex(t *testing.T, name string) int {
+	var i int
+	if _, err := fmt.Sscanf(name, "f%03d.csv", &i); err != nil {
+		t.Errorf("unexpected name %q", name)
+	}
+	return i
 }
