@@ -7,6 +7,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -45,7 +46,8 @@ type Source struct {
 	// folder must have different owners. Defaults to the host name.
 	Owner string
 	// Lease is how long a claim stays another instance's after its last
-	// refresh; after that List offers it for takeover.
+	// refresh; after that List offers it for takeover. Zero means
+	// DefaultLease, never "no lease".
 	Lease time.Duration
 	// ImportedDir and FailedDir receive finished files; they default to
 	// Dir/imported and Dir/failed and must be on Dir's file system.
@@ -157,7 +159,7 @@ func (s *Source) staleClaims(ctx context.Context) ([]sources.Object, error) {
 }
 
 func (s *Source) expired(claimed time.Time) bool {
-	return time.Since(claimed) > s.Lease
+	return time.Since(claimed) > cmp.Or(max(s.Lease, 0), DefaultLease)
 }
 
 // stat describes the regular file at key; a zero Object means "not a

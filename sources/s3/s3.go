@@ -28,6 +28,7 @@ package s3
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,7 +91,7 @@ type Source struct {
 	// Owner names this instance in claims. Defaults to the host name.
 	Owner string
 	// Lease is how long a claim stays another instance's after its last
-	// refresh.
+	// refresh. Zero means DefaultLease, never "no lease".
 	Lease time.Duration
 	// ImportedDir and FailedDir are folders under Prefix that receive
 	// finished objects; they default to "imported/" and "failed/".
@@ -340,7 +341,7 @@ func (s *Source) claims(ctx context.Context, c *s3.Client) (map[string]time.Time
 // give LastModified in whole seconds, which makes a claim look up to a
 // second older than it is, so that second is added to the lease.
 func (s *Source) expired(claimed time.Time) bool {
-	return time.Since(claimed) > s.Lease+time.Second
+	return time.Since(claimed) > cmp.Or(max(s.Lease, 0), DefaultLease)+time.Second
 }
 
 // claim is the body of a claim object.

@@ -29,6 +29,7 @@ package sftp
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -89,7 +90,7 @@ type Source struct {
 	// host name.
 	Owner string
 	// Lease is how long a claim stays another instance's after its last
-	// refresh.
+	// refresh. Zero means DefaultLease, never "no lease".
 	Lease time.Duration
 	// ImportedDir and FailedDir receive finished files; they default to
 	// Dir/imported and Dir/failed.
@@ -553,7 +554,7 @@ func (s *Source) staleClaims(ctx context.Context, c *conn) ([]sources.Object, er
 // SFTP mtimes are whole seconds, which makes a claim look up to a second
 // older than it is, so that second is added to the lease.
 func (s *Source) expired(claimed time.Time) bool {
-	return time.Since(claimed) > s.Lease+time.Second
+	return time.Since(claimed) > cmp.Or(max(s.Lease, 0), DefaultLease)+time.Second
 }
 
 // stat describes the regular file at key.
