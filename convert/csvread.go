@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -168,7 +167,7 @@ func sniffCSV(open streamOpener, override string, over map[string]field) (dialec
 // csvTable reads the records of a delimited text file.
 type csvTable struct {
 	rc      io.Closer
-	cr      *csv.Reader
+	p       *csvParser
 	row     []string
 	line    int // the record's number as a spreadsheet shows it: blank lines count
 	endLine int // physical line where the previous record ended
@@ -180,46 +179,36 @@ func openCSV(open streamOpener, d dialect) (*csvTable, error) {
 	if err != nil {
 		return nil, err
 	}
-	cr := csv.NewReader(bufio.NewReaderSize(d.decode(rc), 64<<10))
-	cr.Comma, cr.FieldsPerRecord, cr.ReuseRecord = d.comma, -1, true
-	return &csvTable{rc: rc, cr: cr}, nil
+	return &csvTable{rc: rc, p: newCSVParser(d.decode(rc), byte(d.comma))}, nil
 }
 
 func (t *csvTable) Next() bool {
-	rec, err := t.cr.Read()
+	rec, err := t.p.read()
 	if err != nil {
 		if err != io.EOF {
 			t.err = t.parseError(err)
 		}
 		return false
 	}
-	start, _ := t.cr.FieldPos(0)
-	t.line += start - t.endLine
-	last := len(rec) - 1
-	end, _ := t.cr.FieldPos(last)
-	if strings.IndexByte(rec[last], '\n') >= 0 {
-		end += strings.Count(rec[last], "\n")
-	}
-	t.endLine = end
+	t.line += t.p.start - t.endLine
+	t.endLine = t.p.line
 	t.row = rec
 	return true
 }
 
-// parseError turns encoding/csv's complaint into words for the user,
-// placed on the row it belongs to.
+// parseError turns a parse failure into words for the user, placed on the
+// row it belongs to.
 func (t *csvTable) parseError(err error) error {
-	var pe *csv.ParseError
-	if !errors.As(err, &pe) {
+	var why string
+	switch {
+	case errors.Is(err, errCSVBareQuote):
+		why = `a value holds a " but is not enclosed in quotes (write it as "..."" with the quote doubled)`
+	case errors.Is(err, errCSVQuote):
+		why = `a quoted value is not closed, or text follows its closing quote`
+	default:
 		return err
 	}
-	why := pe.Err.Error()
-	switch {
-	case errors.Is(pe.Err, csv.ErrBareQuote):
-		why = `a value holds a " but is not enclosed in quotes (write it as "..."" with the quote doubled)`
-	case errors.Is(pe.Err, csv.ErrQuote):
-		why = `a quoted value is not closed, or text follows its closing quote`
-	}
-	line := t.line + pe.StartLine - t.endLine
+	line := t.line + t.p.start - t.endLine
 	return &errRejected{reason: "the line is not valid CSV: " + why, line: line}
 }
 

@@ -1,0 +1,70 @@
+package convert
+
+import (
+	"bytes"
+	"encoding/csv"
+	"io"
+	"slices"
+	"testing"
+)
+
+// parseBoth reads data with encoding/csv and with csvParser.
+func parseBoth(data []byte, comma byte) (want, got [][]string, wantErr, gotErr error) {
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.Comma, cr.FieldsPerRecord = rune(comma), -1
+	for {
+		rec, err := cr.Read()
+		if err != nil {
+			if err != io.EOF {
+				wantErr = err
+			}
+			break
+		}
+		want = append(want, rec)
+	}
+	p := newCSVParser(bytes.NewReader(data), comma)
+	for {
+		rec, err := p.read()
+		if err != nil {
+			if err != io.EOF {
+				gotErr = err
+			}
+			break
+		}
+		got = append(got, slices.Clone(rec))
+	}
+	return want, got, wantErr, gotErr
+}
+
+func TestCSVParser(t *testing.T) {
+	for _, in := range []string{
+		"a,b\nc,d\n", "a,b\r\nc,d", "\n\na,\"b\nc\"\r\n\r\nd\n", `a,"b""c",""` + "\n", "a,\"b\"x\n",
+		"a,b\"c\n", "a,\"b\n", "\"a\"\r", "a\rb,c\r\n", ",\n,,\n", "\"\"\n", "x,\"a\r\nb\"\n",
+	} {
+		want, got, werr, gerr := parseBoth([]byte(in), ',')
+		if (werr == nil) != (gerr == nil) || werr == nil && !equalRecords(want, got) {
+			t.Errorf("%q: encoding/csv %q (%v), csvParser %q (%v)", in, want, werr, got, gerr)
+		}
+	}
+}
+
+func equalRecords(a, b [][]string) bool {
+	return slices.EqualFunc(a, b, func(x, y []string) bool { return slices.Equal(x, y) })
+}
+
+// FuzzCSVParser holds csvParser to encoding/csv's results.
+func FuzzCSVParser(f *testing.F) {
+	addSeeds(f, ".csv")
+	f.Add([]byte("a;\"b\n\"\"c\";d\r\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, comma := range []byte{',', ';'} {
+			want, got, werr, gerr := parseBoth(data, comma)
+			if (werr == nil) != (gerr == nil) {
+				t.Fatalf("errors differ: encoding/csv %v, csvParser %v", werr, gerr)
+			}
+			if werr == nil && !equalRecords(want, got) {
+				t.Fatalf("records differ: encoding/csv %q, csvParser %q", want, got)
+			}
+		}
+	})
+}
