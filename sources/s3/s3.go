@@ -601,6 +601,13 @@ func (s *Source) Finish(ctx context.Context, key string, o sources.Outcome) (str
 	if want == "" {
 		want = cur.ETag
 	}
+	if cur.ETag != want {
+		// A user dropped a new version under the same name after the
+		// claim: it is a new drop, not ours to move.
+		s.release(ctx, c, key)
+		return "", fmt.Errorf("finish %s: the claimed version was replaced; the new one stays as a new drop: %w: %w",
+			key, fs.ErrNotExist, sources.ErrChanged)
+	}
 	dir := folder(s.FailedDir)
 	if o.Imported {
 		dir = folder(s.ImportedDir)
@@ -643,7 +650,10 @@ func (s *Source) move(ctx context.Context, c *s3.Client, key, target, etag strin
 	}
 	_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket),
 		Key: aws.String(s.prefix() + key), IfMatch: aws.String(etag)})
-	if err = classify(err); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	switch err = classify(err); {
+	case errors.Is(err, errPrecondition):
+		s.Logger.Info("replaced while finishing; the new version stays as a new drop", "source", s.name, "key", key)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("finish %s: delete after copy to %s: %w", key, target, err)
 	}
 	return nil

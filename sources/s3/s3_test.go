@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -288,5 +289,40 @@ func TestOrphanedClaimRemoved(t *testing.T) {
 	st.Put(t, "o.csv", []byte("second"))
 	if objs, err := src.List(ctx); err != nil || len(objs) != 1 || objs[0].Claimed {
 		t.Fatalf("List after a new drop = %+v, %v; want it offered, unclaimed", objs, err)
+	}
+}
+
+// TestFinishAfterReplacement: a user drops a new version under the same
+// name while the claimed one is imported. Finish must not move the new
+// bytes to imported/; they stay, unclaimed, as a new drop.
+func TestFinishAfterReplacement(t *testing.T) {
+	isolateAWS(t)
+	ctx := context.Background()
+	srv := testutil.NewS3(t)
+	st := newStore(srv)
+	src := newSource(srv, "a", time.Hour)
+	st.Put(t, "r.csv", []byte("version 1"))
+	objs, err := src.List(ctx)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("List = %v, %v", objs, err)
+	}
+	c, err := src.Claim(ctx, objs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Put(t, "r.csv", []byte("version 2"))
+	_, err = src.Finish(ctx, c.Key, sources.Outcome{Imported: true})
+	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, sources.ErrChanged) {
+		t.Fatalf("Finish after replacement: got %v, want fs.ErrNotExist and ErrChanged", err)
+	}
+	if _, err := st.Get(t, "imported/r.csv"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("imported/r.csv exists (err %v): the new version was moved", err)
+	}
+	objs, err = src.List(ctx)
+	if err != nil || len(objs) != 1 || objs[0].Claimed {
+		t.Fatalf("List after = %+v, %v; want the new version offered", objs, err)
+	}
+	if got, _ := st.Get(t, "r.csv"); string(got) != "version 2" {
+		t.Errorf("r.csv = %q", got)
 	}
 }
