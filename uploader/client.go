@@ -36,6 +36,10 @@ type Config struct {
 	// for multi-entity and multi-org tenants.
 	EntityIDs string
 	OrgIDs    string
+	// WSDLVersion is sent as X-Zuora-WSDL-Version on REST calls; a template
+	// with PRODUCT_RATE_PLAN_CHARGE_ID needs "146" or higher. Empty sends
+	// none, and the tenant's default applies.
+	WSDLVersion string
 	// MaxAttempts bounds the attempts of one call, the first included.
 	// Zero means 6.
 	MaxAttempts int
@@ -254,6 +258,9 @@ func (c *Client) newRequest(ctx context.Context, cl call) (*http.Request, error)
 	}
 	if c.cfg.OrgIDs != "" {
 		req.Header.Set("Zuora-Org-Ids", c.cfg.OrgIDs)
+	}
+	if c.cfg.WSDLVersion != "" && !cl.soap {
+		req.Header.Set("X-Zuora-WSDL-Version", c.cfg.WSDLVersion)
 	}
 	return req, nil
 }

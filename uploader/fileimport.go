@@ -308,15 +308,10 @@ func (f *FileImport) Find(ctx context.Context, name string) (Receipt, bool, erro
 	if err := json.Unmarshal(rep.body, &res); err != nil {
 		return Receipt{}, false, &Error{Op: "find", HTTPStatus: rep.status, Retryable: true, Message: fmt.Sprintf("cannot read the query answer: %v", err)}
 	}
-	latest := -1
-	for i, rec := range res.Records {
-		if latest < 0 || createdAfter(rec.CreatedDate, res.Records[latest].CreatedDate) {
-			latest = i
-		}
-	}
-	if latest < 0 {
+	if len(res.Records) == 0 {
 		return Receipt{}, false, nil
 	}
+	latest := latestImport(len(res.Records), func(i int) string { return res.Records[i].CreatedDate })
 	id := res.Records[latest].ID
 	return Receipt{API: "file", ImportID: id, StatusURL: f.c.resolve("/v1/usage/" + id + "/status"), RequestID: rep.requestID, TrackID: rep.trackID}, true, nil
 }
@@ -324,13 +319,19 @@ func (f *FileImport) Find(ctx context.Context, name string) (Receipt, bool, erro
 // zoqlEscaper escapes a ZOQL string literal.
 var zoqlEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 
-// createdAfter compares Zuora's CreatedDate values; ties and unreadable
-// dates keep the first found.
-func createdAfter(a, b string) bool {
-	const layout = "2006-01-02T15:04:05.000-07:00"
-	ta, errA := time.Parse(layout, a)
-	tb, errB := time.Parse(layout, b)
-	return errA == nil && errB == nil && ta.After(tb)
+// latestImport returns the index of the most recently created of n
+// imports. Ties and unreadable dates go to the one listed later, as Zuora
+// lists in creation order.
+func latestImport(n int, created func(i int) string) int {
+	latest := 0
+	for i := 1; i < n; i++ {
+		ti, errI := time.Parse(time.RFC3339, created(i))
+		tl, errL := time.Parse(time.RFC3339, created(latest))
+		if errI != nil || errL != nil || !ti.Before(tl) {
+			latest = i
+		}
+	}
+	return latest
 }
 
 // jsonBody returns a body func for a small JSON document.

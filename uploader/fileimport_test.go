@@ -312,6 +312,32 @@ func TestFindEscapesName(t *testing.T) {
 	if _, ok, err := r.fi.Find(context.Background(), "nothing.csv"); ok || err != nil {
 		t.Fatalf("Find(nothing) = %v, %v", ok, err)
 	}
+	// A second import of the same name: Find returns the newer one.
+	newer, err := r.fi.Submit(context.Background(), p, "quote-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := r.fi.Find(context.Background(), p.Name); err != nil || !ok || got.ImportID != newer.ImportID {
+		t.Fatalf("Find = %+v, %v, %v; want the newer %s", got, ok, err, newer.ImportID)
+	}
+}
+
+func TestLatestImport(t *testing.T) {
+	tests := []struct {
+		dates []string
+		want  int
+	}{
+		{[]string{"2026-03-01T10:00:00.000-08:00"}, 0},
+		{[]string{"2026-03-02T10:00:00.000-08:00", "2026-03-01T10:00:00.000-08:00"}, 0},
+		{[]string{"2026-03-01T10:00:00.000-08:00", "2026-03-01T10:00:00.000-08:00"}, 1},
+		{[]string{"2026-03-01T17:00:00Z", "2026-03-01T10:00:00-08:00", "2026-03-01T10:00:00.500-08:00"}, 2},
+		{[]string{"", ""}, 1},
+	}
+	for _, tt := range tests {
+		if got := latestImport(len(tt.dates), func(i int) string { return tt.dates[i] }); got != tt.want {
+			t.Errorf("latestImport(%v) = %d, want %d", tt.dates, got, tt.want)
+		}
+	}
 }
 
 func TestSubmitRefusesBeforeSending(t *testing.T) {
@@ -344,5 +370,32 @@ func TestSubmitRefusesBeforeSending(t *testing.T) {
 	}
 	if n := len(r.sim.Imports()); n != 0 {
 		t.Fatalf("%d imports from refused parts", n)
+	}
+}
+
+func TestRatePlanChargeNeedsWSDL146(t *testing.T) {
+	const csv = "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,PRODUCT_RATE_PLAN_CHARGE_ID\nA1,GB,1,03/01/2026,,,,PRPC-1\n"
+	tests := []struct {
+		version string
+		want    State
+	}{
+		{"", Failed},
+		{"119", Failed},
+		{"146", Completed},
+	}
+	for _, tt := range tests {
+		t.Run("wsdl "+tt.version, func(t *testing.T) {
+			r := newRig(t, zuorasim.Options{}, func(c *Config) { c.WSDLVersion = tt.version })
+			rc, err := r.fi.Submit(context.Background(), part(t, "prpc.csv", csv), "prpc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := r.wait(t, rc); st.State != tt.want {
+				t.Fatalf("status %+v, want %s", st, tt.want)
+			}
+			if recs := r.sim.Records(); tt.want == Completed && (len(recs) != 1 || recs[0].RatePlanCharge != "PRPC-1") {
+				t.Fatalf("records %+v", recs)
+			}
+		})
 	}
 }

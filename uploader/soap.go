@@ -219,12 +219,7 @@ func (s *SOAPImport) Find(ctx context.Context, name string) (Receipt, bool, erro
 	if err != nil || len(recs) == 0 {
 		return Receipt{}, false, err
 	}
-	latest := 0
-	for i := range recs {
-		if createdAfter(recs[i].CreatedDate, recs[latest].CreatedDate) {
-			latest = i
-		}
-	}
+	latest := latestImport(len(recs), func(i int) string { return recs[i].CreatedDate })
 	return Receipt{API: "soap", ImportID: recs[latest].ID}, true, nil
 }
 

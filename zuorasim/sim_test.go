@@ -288,6 +288,7 @@ func TestHeaderRules(t *testing.T) {
 	}{
 		{"missing CHARGE_ID", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID", "The required column CHARGE_ID is missing"},
 		{"unknown column", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,COLOUR", "The column COLOUR is not in the usage template"},
+		{"rate plan charge without WSDL 146", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,PRODUCT_RATE_PLAN_CHARGE_ID", "needs X-Zuora-WSDL-Version 146"},
 	}
 	e := newEnv(t, Options{})
 	for _, tt := range tests {

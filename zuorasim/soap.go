@@ -76,7 +76,7 @@ func (s *Sim) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case b.Create != nil:
-		s.soapCreate(w, b.Create.Objects, attachments)
+		s.soapCreate(w, b.Create.Objects, attachments, wsdlVersion(r.PathValue("version")))
 	case b.Query != nil:
 		s.soapQuery(w, b.Query.QueryString)
 	default:
@@ -149,10 +149,10 @@ func (s *Sim) validSession(session string) bool {
 // soapCreate creates Import objects; each gets its own SaveResult. The
 // DropAfterRead fault applies here as to the REST upload: the import is
 // made and the answer lost.
-func (s *Sim) soapCreate(w http.ResponseWriter, objs []soapImport, atts map[string]attachment) {
+func (s *Sim) soapCreate(w http.ResponseWriter, objs []soapImport, atts map[string]attachment, wsdl float64) {
 	var results strings.Builder
 	for _, o := range objs {
-		id, err := s.soapImport(o, atts)
+		id, err := s.soapImport(o, atts, wsdl)
 		if err != nil {
 			fmt.Fprintf(&results, `<ns1:result><ns1:Errors><ns1:Code>INVALID_VALUE</ns1:Code><ns1:Message>%s</ns1:Message></ns1:Errors><ns1:Success>false</ns1:Success></ns1:result>`, xmlText(err.Error()))
 			continue
@@ -172,7 +172,7 @@ func (s *Sim) soapCreate(w http.ResponseWriter, objs []soapImport, atts map[stri
 }
 
 // soapImport checks one Import zObject and its file, and creates it.
-func (s *Sim) soapImport(o soapImport, atts map[string]attachment) (string, error) {
+func (s *Sim) soapImport(o soapImport, atts map[string]attachment, wsdl float64) (string, error) {
 	if !strings.HasSuffix(o.Type, "Import") || o.ImportType != "Usage" {
 		return "", fmt.Errorf("only Import objects of ImportType Usage are supported (got %s, %s)", o.Type, o.ImportType)
 	}
@@ -207,7 +207,7 @@ func (s *Sim) soapImport(o soapImport, atts map[string]attachment) (string, erro
 	if o.Name != "" {
 		name = o.Name
 	}
-	im, err := s.newImport(name, data, "")
+	im, err := s.newImport(name, data, "", wsdl)
 	if err != nil {
 		return "", err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -47,7 +48,7 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	delay := s.faults.AnswerDelay
 	s.mu.Unlock()
-	im, err := s.newImport(name, data, r.Header.Get("Idempotency-Key"))
+	im, err := s.newImport(name, data, r.Header.Get("Idempotency-Key"), wsdlVersion(r.Header.Get("X-Zuora-WSDL-Version")))
 	if err != nil {
 		writeReasons(w, http.StatusBadRequest, 53100020, err.Error())
 		return
@@ -64,8 +65,9 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 
 // newImport unpacks and checks an uploaded file and records it as a
 // Pending import. The error is for a file refused on receipt (not a .csv or
-// .zip, a bad zip); problems in its rows make the import fail later.
-func (s *Sim) newImport(name string, data []byte, key string) (*imp, error) {
+// .zip, a bad zip); problems in its rows make the import fail later. wsdl
+// is the API version the call asked for, which gates newer columns.
+func (s *Sim) newImport(name string, data []byte, key string, wsdl float64) (*imp, error) {
 	csvData, err := unpack(name, data)
 	if err != nil {
 		return nil, err
@@ -80,7 +82,7 @@ func (s *Sim) newImport(name string, data []byte, key string) (*imp, error) {
 	}}
 	im.due = im.Created.Add(max(s.opt.ProcessingDelay, 0))
 	var problems []string
-	im.pending, im.Total, problems = parseUsage(csvData, s.opt)
+	im.pending, im.Total, problems = parseUsage(csvData, s.opt, wsdl)
 	for i := range im.pending {
 		im.pending[i].ImportID = im.ID
 	}
@@ -228,4 +230,14 @@ func (s *Sim) finishLocked(im *imp) {
 	s.records = append(s.records, im.pending...)
 	im.pending = nil
 	s.log.Info("zuorasim import completed", "import_id", im.ID, "records", im.Imported)
+}
+
+// wsdlVersion reads an API version such as "146" or "119.0"; anything
+// else is 0, the oldest.
+func wsdlVersion(v string) float64 {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil {
+		return 0
+	}
+	return f
 }

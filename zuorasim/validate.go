@@ -27,8 +27,9 @@ var qtyPattern = regexp.MustCompile(`^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 
 // parseUsage reads a template CSV. It returns the records, the number of
 // non-empty rows, and a problem per bad row (or for the whole file) in
-// Zuora's words. Any problem fails the whole import.
-func parseUsage(data []byte, opt Options) ([]Record, int, []string) {
+// Zuora's words. Any problem fails the whole import. wsdl is the API
+// version of the call: PRODUCT_RATE_PLAN_CHARGE_ID needs 146 or higher.
+func parseUsage(data []byte, opt Options, wsdl float64) ([]Record, int, []string) {
 	if !utf8.Valid(data) {
 		return nil, 0, []string{"The file is not UTF-8 encoded"}
 	}
@@ -43,6 +44,9 @@ func parseUsage(data []byte, opt Options) ([]Record, int, []string) {
 		return nil, 0, []string{"The header cannot be read: " + err.Error()}
 	}
 	cols, problems := mapHeader(header)
+	if _, ok := cols["PRODUCT_RATE_PLAN_CHARGE_ID"]; ok && wsdl < 146 {
+		problems = append(problems, "The column PRODUCT_RATE_PLAN_CHARGE_ID needs X-Zuora-WSDL-Version 146 or higher")
+	}
 	if len(problems) > 0 {
 		return nil, 0, problems
 	}
