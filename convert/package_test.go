@@ -167,8 +167,8 @@ func TestConvertPackaging(t *testing.T) {
 		wantExt   string
 	}{
 		{"fits as csv", 100, 0, 1, ".csv"},
-		{"zipped", 20000, 1 << 20, 1, ".zip"},
-		{"split", 60000, 1 << 20, 0, ".zip"},
+		{"zipped", 5000, 256 << 10, 1, ".zip"},
+		{"split", 15000, 256 << 10, 0, ".zip"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
