@@ -6,13 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -398,4 +402,107 @@ func TestRatePlanChargeNeedsWSDL146(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newSink serves the sim, except that uploads are read as a stream, counted
+// into got and thrown away, so that what a Submit allocates is the
+// client's own.
+func newSink(t testing.TB, got *atomic.Int64) *httptest.Server {
+	sim := zuorasim.New(zuorasim.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/v1/usage" {
+			sim.ServeHTTP(w, req)
+			return
+		}
+		mr, err := req.MultipartReader()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		p, err := mr.NextPart()
+		if err != nil || p.FormName() != "file" {
+			http.Error(w, "no file part", http.StatusBadRequest)
+			return
+		}
+		n, _ := io.Copy(io.Discard, p)
+		got.Store(n)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"checkImportStatus":"/v1/usage/00000000000000000000000000000000/status","size":1,"success":true}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fullSizeCSV returns a template CSV just under Zuora's 4 MB limit.
+func fullSizeCSV() string {
+	content := genCSV(1)
+	row := strings.Split(content, "\r\n")[1] + "\r\n"
+	return content + strings.Repeat(row, (MaxFileSize-len(content))/len(row))
+}
+
+// TestSubmitStreamsFromDisk sends a part of Zuora's full 4 MB and checks
+// that the client did not hold the file in memory.
+func TestSubmitStreamsFromDisk(t *testing.T) {
+	var got atomic.Int64
+	srv := newSink(t, &got)
+	p := part(t, "big.csv", fullSizeCSV())
+	fi := NewFileImport(NewClient(Config{BaseURL: srv.URL, ClientID: "id", ClientSecret: "s"}))
+	if _, _, err := fi.Find(context.Background(), "warm.csv"); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if _, err := fi.Submit(context.Background(), p, "stream"); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got.Load() != p.Size {
+		t.Fatalf("server read %d bytes, part has %d", got.Load(), p.Size)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("submitting %d bytes allocated %d bytes (client and server together)", p.Size, alloc)
+	if alloc > uint64(p.Size)/4 {
+		t.Fatalf("submitting %d bytes allocated %d: the file is being buffered", p.Size, alloc)
+	}
+}
+
+// benchmarkSubmit uploads a full-size part to srv again and again.
+func benchmarkSubmit(b *testing.B, srv *httptest.Server, poll bool) {
+	content := fullSizeCSV()
+	path := filepath.Join(b.TempDir(), "big.csv")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	fi := NewFileImport(NewClient(Config{BaseURL: srv.URL}))
+	p := Part{Name: "big.csv", Path: path, Size: int64(len(content))}
+	b.SetBytes(p.Size)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		rc, err := fi.Submit(context.Background(), p, "bench-"+strconv.Itoa(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !poll {
+			continue
+		}
+		if st, err := fi.Status(context.Background(), rc); err != nil || st.State != Completed {
+			b.Fatalf("status %+v, %v", st, err)
+		}
+	}
+}
+
+// BenchmarkSubmit4MB uploads a full-size part to the sim over loopback; the
+// sim checks every row before it answers and imports them on the poll.
+func BenchmarkSubmit4MB(b *testing.B) {
+	srv := httptest.NewServer(zuorasim.New(zuorasim.Options{ProcessingDelay: -1}))
+	defer srv.Close()
+	benchmarkSubmit(b, srv, true)
+}
+
+// BenchmarkSubmitStream4MB measures the client alone: the server reads the
+// upload and throws it away.
+func BenchmarkSubmitStream4MB(b *testing.B) {
+	var got atomic.Int64
+	benchmarkSubmit(b, newSink(b, &got), false)
 }

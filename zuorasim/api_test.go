@@ -224,3 +224,26 @@ func TestParseDate(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckQty(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"12", ""},
+		{"0.5", ""},
+		{".5", ""},
+		{"3.", ""},
+		{"1234567890123.5", ""},
+		{"", "The QTY is missing"},
+		{"-1", "The QTY cannot be less than 0"},
+		{"1,5", "The QTY format is invalid"},
+		{"1e3", "The QTY format is invalid"},
+		{".", "The QTY format is invalid"},
+		{"1.2.3", "The QTY format is invalid"},
+		{"12345678901234", "The Usage Quantity exceeds 13 digits before the decimal place"},
+		{"1.1234567890123456", "The QTY length is longer than the 16 character maximum"},
+	}
+	for _, tt := range tests {
+		if got := checkQty(tt.in); got != tt.want {
+			t.Errorf("checkQty(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -69,15 +69,17 @@ func (s *Sim) handleMediation(w http.ResponseWriter, r *http.Request) {
 		s.seen = map[string]bool{}
 	}
 	taken := 0
+	var fresh []Record
 	for _, rec := range recs {
 		k := meter + "\x00" + rec.UniqueKey
 		if rec.UniqueKey != "" && s.seen[k] {
 			continue
 		}
 		s.seen[k] = true
-		s.records = append(s.records, rec)
+		fresh = append(fresh, rec)
 		taken++
 	}
+	s.addRecordsLocked(fresh)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("%d event(s) received, %d new", len(recs), taken)})
 }

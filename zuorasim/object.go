@@ -152,7 +152,7 @@ func (s *Sim) handleObjectUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	id := newID()
 	s.mu.Lock()
-	s.records = append(s.records, rec)
+	s.addRecordsLocked([]Record{rec})
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"Id": id, "Success": true})
 }

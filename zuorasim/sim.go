@@ -134,7 +134,11 @@ type Sim struct {
 	issued   int
 	imports  []*imp
 	byID     map[string]*imp
-	records  []Record // records of imports that ended Completed, in order
+	// records holds, in order, a batch per Completed import and per
+	// object or Mediation call; batches are never copied into one slice,
+	// so a big import costs no more than its own records.
+	records  [][]Record
+	nrecords int
 	idem     map[string]*stored
 	seen     map[string]bool // Mediation event identifiers per meter
 	requests int
@@ -199,7 +203,11 @@ func (s *Sim) Records() []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advanceLocked(time.Now())
-	return append([]Record(nil), s.records...)
+	out := make([]Record, 0, s.nrecords)
+	for _, batch := range s.records {
+		out = append(out, batch...)
+	}
+	return out
 }
 
 // Imports returns every file import in the order received.
@@ -212,6 +220,14 @@ func (s *Sim) Imports() []Import {
 		out = append(out, im.Import)
 	}
 	return out
+}
+
+// addRecordsLocked keeps a batch of accepted records.
+func (s *Sim) addRecordsLocked(batch []Record) {
+	if len(batch) > 0 {
+		s.records = append(s.records, batch)
+		s.nrecords += len(batch)
+	}
 }
 
 // TokensIssued returns how many OAuth tokens the sim has handed out.

@@ -227,7 +227,7 @@ func (s *Sim) finishLocked(im *imp) {
 	}
 	im.Status, im.Imported = "Completed", len(im.pending)
 	im.Message = fmt.Sprintf("Import completed: %d record(s) imported", im.Imported)
-	s.records = append(s.records, im.pending...)
+	s.addRecordsLocked(im.pending)
 	im.pending = nil
 	s.log.Info("zuorasim import completed", "import_id", im.ID, "records", im.Imported)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,9 +20,24 @@ var (
 	optionalColumns = []string{"DESCRIPTION", "UNIQUE_KEY", "PRODUCT_RATE_PLAN_CHARGE_ID"}
 )
 
-// qtyPattern is a plain decimal, possibly negative so that the sign can be
-// reported in Zuora's words.
-var qtyPattern = regexp.MustCompile(`^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+// isDecimal reports whether q is a plain decimal ("12", "0.5", ".5",
+// "3."), possibly negative so that the sign can be reported in Zuora's
+// words.
+func isDecimal(q string) bool {
+	q = strings.TrimPrefix(q, "-")
+	digits, dot := 0, false
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
 
 // parseUsage reads a template CSV. It returns the records, the number of
 // non-empty rows, and a problem per bad row (or for the whole file) in
@@ -36,6 +50,7 @@ func parseUsage(data []byte, opt Options, wsdl float64) ([]Record, int, []string
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	cr := csv.NewReader(bytes.NewReader(data))
 	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, 0, []string{"The file is empty"}
@@ -201,7 +216,7 @@ func checkQty(q string) string {
 	switch {
 	case q == "":
 		return "The QTY is missing"
-	case !qtyPattern.MatchString(q):
+	case !isDecimal(q):
 		return "The QTY format is invalid"
 	case strings.HasPrefix(q, "-"):
 		return "The QTY cannot be less than 0"
