@@ -206,14 +206,13 @@ func convertFile(ctx context.Context, name, id string, r io.ReaderAt, size int64
 // packZips zips an oversized template CSV as one entry, and splits it on
 // row boundaries only when that zip is still over the cap.
 func packZips(ctx context.Context, st *staging, nm names, whole Part, maxBytes int64) ([]Part, error) {
-	one, err := zipWhole(st, nm, whole)
+	one, fits, err := zipWhole(st, nm, whole, maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	if one.Size <= maxBytes {
+	if fits {
 		return []Part{one}, nil
 	}
-	os.Remove(one.Path)
 	parts, err := splitZips(ctx, st, nm, whole, maxBytes)
 	if err != nil {
 		return nil, err
@@ -224,24 +223,41 @@ func packZips(ctx context.Context, st *staging, nm names, whole Part, maxBytes i
 	return parts, nil
 }
 
-// zipWhole writes the template CSV as the single entry of a zip.
-func zipWhole(st *staging, nm names, whole Part) (Part, error) {
+// zipWhole writes the template CSV as the single entry of a zip. It gives
+// up (fits false) as soon as the compressed bytes pass maxBytes, so that a
+// drop that must be split is not compressed in full twice.
+func zipWhole(st *staging, nm names, whole Part, maxBytes int64) (p Part, fits bool, err error) {
 	src, err := os.Open(whole.Path)
 	if err != nil {
-		return Part{}, fmt.Errorf("open %s: %w", whole.Path, err)
+		return Part{}, false, fmt.Errorf("open %s: %w", whole.Path, err)
 	}
 	defer src.Close()
 	pz, err := newPartZip(st, nm.single(".csv"))
 	if err != nil {
-		return Part{}, err
+		return Part{}, false, err
 	}
-	if _, err := io.Copy(pz.entry, src); err != nil {
-		pz.f.Close()
-		return Part{}, fmt.Errorf("zip %s: %w", whole.Path, err)
+	buf := make([]byte, 256<<10)
+	for {
+		n, rerr := src.Read(buf)
+		if _, err := pz.entry.Write(buf[:n]); err != nil {
+			pz.f.Close()
+			return Part{}, false, fmt.Errorf("zip %s: %w", whole.Path, err)
+		}
+		if pz.size() > maxBytes {
+			pz.f.Close()
+			return Part{}, false, nil
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			pz.f.Close()
+			return Part{}, false, fmt.Errorf("read %s: %w", whole.Path, rerr)
+		}
 	}
-	p, err := pz.finish()
+	p, err = pz.finish()
 	p.Name, p.Records = nm.single(".zip"), whole.Records
-	return p, err
+	return p, err == nil && p.Size <= maxBytes, err
 }
 
 // partZip is one zip being written, with its deflate stream in reach so
