@@ -4,6 +4,28 @@
 // every record is validated as Zuora's file import would; valid records are
 // written to template CSV parts that fit Zuora's upload limits. Nothing here
 // knows where files come from or where they go.
+//
+// Each table (a CSV, a worksheet, a zip member) is read twice from disk: a
+// first pass finds the header row and gathers evidence for the date order
+// and the decimal mark, stopping as soon as they are settled; the second
+// validates and emits. Memory stays flat whatever the file's size.
+//
+// # Caveats
+//
+//   - A decision is made from the first value that settles it (a day above
+//     12, a decimal point). A later value that contradicts it is a bad row,
+//     not a reason to re-decide; a column that never settles is a file
+//     problem asking for date_format or decimal_comma.
+//   - Line numbers are rows as a spreadsheet shows them: for CSV the header
+//     is line 1 when it is the first row, blank lines count, and a quoted
+//     value with line breaks is one row; for xlsx, the sheet's row number.
+//   - Hidden rows are data: Zuora would import them. Without Options.Sheet,
+//     visible sheets are tried before hidden ones.
+//   - A date cell's time of day is dropped; Zuora's dates are dates.
+//   - UNIQUE_KEY uniqueness keeps an 8-byte hash per key for the drop.
+//   - A compressed workbook inside a zip is inflated, under the zip-bomb
+//     limits, to a temporary file in os.TempDir (workbooks need random
+//     access); a stored one is read in place.
 package convert
 
 import (

@@ -112,14 +112,22 @@ func (rd *reader) readWorkbook(member string, r io.ReaderAt, size int64) error {
 	return rd.readFirstSheet(member, sheets, open)
 }
 
-// readFirstSheet tries each sheet's header in workbook order and reads the
-// first that has one. When none has, the problem of the first sheet is the
+// readFirstSheet tries each sheet's header, visible sheets first, in
+// workbook order, and reads the first that has one. When none has, the problem of the first sheet is the
 // one reported.
 func (rd *reader) readFirstSheet(member string, sheets []xlsx.Sheet, open func(string) func() (table, error)) error {
 	if len(sheets) == 0 {
 		return reject("the workbook has no worksheets")
 	}
-	for _, s := range sheets {
+	ordered := make([]xlsx.Sheet, 0, len(sheets))
+	for _, hidden := range []bool{false, true} {
+		for _, s := range sheets {
+			if s.Hidden == hidden {
+				ordered = append(ordered, s)
+			}
+		}
+	}
+	for _, s := range ordered {
 		u := unit{member: member, sheet: s.Name, commaAmbiguous: true, open: open(s.Name)}
 		t, err := u.open()
 		if err != nil {
