@@ -15,6 +15,7 @@ type book struct {
 	date1904 bool
 	notes    bool // a first sheet of notes with no header
 	hide     int  // a row to hide
+	decoy    bool // a hidden first sheet with a usage header of its own
 	rows     [][]any
 }
 
@@ -29,6 +30,18 @@ func (b book) bytes(t *testing.T) []byte {
 		}
 	}
 	sheet := "Sheet1"
+	if b.decoy {
+		f.SetSheetRow(sheet, "A1", &[]any{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"})
+		f.SetSheetRow(sheet, "A2", &[]any{"HIDDEN", "GB", 1, "2026-03-01"})
+		sheet = "Usage"
+		if _, err := f.NewSheet(sheet); err != nil {
+			t.Fatal(err)
+		}
+		f.SetActiveSheet(1)
+		if err := f.SetSheetVisible("Sheet1", false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if b.notes {
 		f.SetCellValue(sheet, "A1", "These are notes, not usage")
 		sheet = "Usage"
@@ -86,6 +99,11 @@ func TestReadWorkbook(t *testing.T) {
 		}}, Options{}, []Record{
 			{Account: "A1", UOM: "GB", Qty: "2", Start: "2026-03-02"},
 			{Account: "A3", UOM: "GB", Qty: "3", Start: "2026-03-03"},
+		}, ""},
+		{"visible sheet before a hidden one", book{decoy: true, rows: [][]any{
+			hdr, {"A1", "GB", 2, march(2)},
+		}}, Options{}, []Record{
+			{Account: "A1", UOM: "GB", Qty: "2", Start: "2026-03-02"},
 		}, ""},
 		{"text dates inferred", book{rows: [][]any{
 			hdr, {"A1", "GB", "2", "14/03/2026"}, {"A1", "GB", "2", "01/03/2026"},
