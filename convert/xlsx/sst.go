@@ -48,15 +48,19 @@ func (w *Workbook) readSharedStrings(name string) (*sharedStrings, error) {
 	defer cancel()
 	src := startInflater(ctx, rc)
 	defer src.close()
-	s, err := scanSharedStrings(&window{src: src})
+	// The text is shorter than the part, so reserving the part's declared
+	// size (within MaxPart) spares the copies of growing it; pages never
+	// written are never resident.
+	size := int(min(w.parts[partKey(name)].UncompressedSize64, uint64(w.lim.MaxPart)))
+	s, err := scanSharedStrings(&window{src: src}, size)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return s, nil
 }
 
-func scanSharedStrings(win *window) (*sharedStrings, error) {
-	var text []byte
+func scanSharedStrings(win *window, size int) (*sharedStrings, error) {
+	text := make([]byte, 0, size)
 	var ends []uint32
 	for {
 		t, p, err := lex(win.b, win.pos)
@@ -74,7 +78,7 @@ func scanSharedStrings(win *window) (*sharedStrings, error) {
 		switch {
 		case t.kind == tokStart && string(t.name) == "sst":
 			if n := attrInt(t.attrs, "uniqueCount"); n > 0 && ends == nil {
-				ends = make([]uint32, 0, min(n, 1<<20))
+				ends = make([]uint32, 0, min(n, size/len("<si/>")))
 			}
 		case t.kind == tokStart && string(t.name) == "si" && !t.self:
 			mark := len(text)

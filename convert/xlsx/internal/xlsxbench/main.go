@@ -4,6 +4,9 @@
 //
 //	go run ./convert/xlsx/internal/xlsxbench -gen -rows 1000000 /tmp/1m.xlsx
 //	go run ./convert/xlsx/internal/xlsxbench /tmp/1m.xlsx
+//
+// -shared generates the worst case for memory instead: every row with two
+// unique shared strings.
 package main
 
 import (
@@ -22,6 +25,7 @@ import (
 
 func main() {
 	gen := flag.Bool("gen", false, "generate the workbook instead of reading it")
+	shared := flag.Bool("shared", false, "with -gen: all strings shared, two unique per row (the worst case for memory)")
 	rows := flag.Int("rows", 1_000_000, "data rows to generate")
 	decode := flag.Bool("decode", false, "also turn every number into a Decimal and every date into a Time, as a converter does")
 	cpu := flag.String("cpuprofile", "", "write a CPU profile here")
@@ -32,7 +36,11 @@ func main() {
 	}
 	path := flag.Arg(0)
 	if *gen {
-		if err := xlsxgen.Write(path, *rows); err != nil {
+		write := xlsxgen.Write
+		if *shared {
+			write = xlsxgen.WriteShared
+		}
+		if err := write(path, *rows); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
