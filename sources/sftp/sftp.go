@@ -726,11 +726,28 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := r.f.WriteTo(w)
+	// pkg/sftp takes no context; a writer that refuses once ctx is done
+	// ends the transfer at the next chunk.
+	n, err := r.f.WriteTo(ctxWriter{r.ctx, w})
+	if cerr := r.ctx.Err(); cerr != nil {
+		return n, fmt.Errorf("read %s: %w", r.key, cerr)
+	}
 	if err != nil {
 		return n, fmt.Errorf("read %s: %w", r.key, r.s.check(r.c, noEOF(err)))
 	}
 	return n, r.verify()
+}
+
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // verify checks at the end that the path still names the bytes read.

@@ -96,7 +96,7 @@ type server interface {
 func TestServerKilledMidDownload(t *testing.T) {
 	// Far larger than what the SSH window lets be in flight, so the kill
 	// lands mid-transfer.
-	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<21) // 32 MiB
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
 	t.Run("in-process", func(t *testing.T) {
 		srv := testutil.NewSFTP(t)
 		testKilledMidDownload(t, srv, newSource(t, srv, srv.Root), srv.Root, body)
@@ -460,4 +460,40 @@ func BenchmarkOpen(b *testing.B) {
 		defer src.Close()
 		run(b, src, srv.Root)
 	})
+}
+
+// slowWriter takes its time over every write, like a slow spool disk.
+type slowWriter struct{ n int }
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(5 * time.Millisecond)
+	w.n += len(p)
+	return len(p), nil
+}
+
+// TestDownloadHonoursContext: cancelling ctx ends a download in progress
+// promptly, on the concurrent (WriteTo) path too.
+func TestDownloadHonoursContext(t *testing.T) {
+	srv := testutil.NewSFTP(t)
+	src := newSource(t, srv, srv.Root)
+	body := bytes.Repeat([]byte("x"), 16<<20)
+	if err := os.WriteFile(filepath.Join(srv.Root, "big.csv"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rc, err := src.Open(ctx, "big.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	w := &slowWriter{}
+	_, err = io.Copy(w, rc)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("download after cancel: got %v (%d of %d bytes), want context.Canceled", err, w.n, len(body))
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("download ran %s after cancel", took)
+	}
 }
