@@ -99,7 +99,8 @@ type Source interface {
 	// Claim takes o for this instance by an atomic move into
 	// processing/OWNER/ (or an equivalent conditional write), so that two
 	// daemons on one folder never both take a file. It returns the object
-	// under its new key. Claiming an object this instance already holds
+	// under its new key (S3, which claims by a separate claim object,
+	// keeps the key); callers use the returned Key from then on. Claiming an object this instance already holds
 	// refreshes its lease and returns it unchanged. It returns ErrClaimed
 	// when another live instance holds it, ErrChanged when its ETag no
 	// longer matches o.ETag, and fs.ErrNotExist when it has gone.
