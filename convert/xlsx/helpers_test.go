@@ -170,15 +170,7 @@ func (rw rawWorkbook) bytes(t testing.TB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	put := func(name, body string) {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(w, body); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(name, body string) { writePart(t, zw, name, body) }
 	var sheets, rels strings.Builder
 	for i, s := range rw.sheets {
 		n := itoa(i + 1)
@@ -213,6 +205,31 @@ func (rw rawWorkbook) bytes(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// bytesNoWorkbook builds a zip of only the extra parts.
+func (rw rawWorkbook) bytesNoWorkbook(t testing.TB) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range rw.extra {
+		writePart(t, zw, name, body)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func writePart(t testing.TB, zw *zip.Writer, name, body string) {
+	t.Helper()
+	w, err := zw.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, body); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func contentTypes(n int, sst, styles bool) string {

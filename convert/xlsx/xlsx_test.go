@@ -3,6 +3,7 @@ package xlsx
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,5 +210,41 @@ func TestRowsErrors(t *testing.T) {
 	}
 	if err := rs.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	tests := []struct{ dir, target, want string }{
+		{"xl", "worksheets/sheet1.xml", "xl/worksheets/sheet1.xml"},
+		{"xl", "/xl/worksheets/sheet1.xml", "xl/worksheets/sheet1.xml"},
+		{"xl", "../xl/sharedStrings.xml", "xl/sharedStrings.xml"},
+		{"xl", `worksheets\sheet2.xml`, "xl/worksheets/sheet2.xml"},
+		{"", "xl/workbook.xml", "xl/workbook.xml"},
+		{"xl", "./styles.xml", "xl/styles.xml"},
+	}
+	for _, tt := range tests {
+		if got := resolve(tt.dir, tt.target); got != tt.want {
+			t.Errorf("resolve(%q, %q) = %q, want %q", tt.dir, tt.target, got, tt.want)
+		}
+	}
+}
+
+func TestNotAWorkbook(t *testing.T) {
+	tests := []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"not a zip", []byte("ACCOUNT_ID,UOM\r\nA1,GB\r\n"), "not a readable xlsx (zip) file"},
+		{"a zip of something else", rawWorkbook{extra: map[string]string{"word/document.xml": "<w/>"}}.bytesNoWorkbook(t), "no xl/workbook.xml"},
+		{"no sheets", rawWorkbook{}.bytes(t), "lists no sheets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Open(bytesReader(tt.b), int64(len(tt.b)))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Open = %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -29,6 +30,7 @@ func main() {
 	rows := flag.Int("rows", 1_000_000, "data rows to generate")
 	decode := flag.Bool("decode", false, "also turn every number into a Decimal and every date into a Time, as a converter does")
 	cpu := flag.String("cpuprofile", "", "write a CPU profile here")
+	peer := flag.Bool("xlsx2csv", false, "then time xlsx2csv on the same file, for comparison")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: xlsxbench [-gen -rows N] [-decode] file.xlsx")
@@ -59,6 +61,27 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if *peer {
+		if err := xlsx2csv(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
+
+// xlsx2csv times Debian's xlsx2csv converting the first sheet to nowhere.
+func xlsx2csv(path string) error {
+	cmd := exec.Command("xlsx2csv", path, os.DevNull)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("xlsx2csv: %w", err)
+	}
+	elapsed := time.Since(start)
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	fmt.Printf("xlsx2csv: %.2fs (CPU %.2fs), peak RSS %.1f MB\n", elapsed.Seconds(),
+		time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds(), float64(ru.Maxrss)/1024)
+	return nil
 }
 
 func read(path string, decode bool) error {
