@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -509,5 +510,88 @@ func runOpen(b *testing.B, src *Source, dir string, body []byte, plainReads bool
 		if err != nil || n != int64(len(body)) {
 			b.Fatalf("copied %d bytes, err %v", n, err)
 		}
+	}
+}
+
+// freezer forwards TCP to a target until frozen; then it holds every byte
+// without closing anything, as a dead network path does.
+type freezer struct {
+	ln     net.Listener
+	frozen atomic.Bool
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); up.Close() })
+			go io.Copy(up, f.hold(c))
+			go io.Copy(c, f.hold(up))
+		}
+	}()
+	return f
+}
+
+// hold wraps r so that nothing passes while the freezer is frozen.
+func (f *freezer) hold(r io.Reader) io.Reader {
+	return readerFunc(func(p []byte) (int, error) {
+		n, err := r.Read(p)
+		for f.frozen.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return n, err
+	})
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestKeepAliveDropsDeadConnection: when the path to the server goes
+// silent without a reset, the keepalive notices, the connection is
+// dropped, and the next call redials.
+func TestKeepAliveDropsDeadConnection(t *testing.T) {
+	ctx := context.Background()
+	srv := testutil.NewSFTP(t)
+	proxy := newFreezer(t, srv.Addr)
+	src := newSource(t, srv, srv.Root)
+	src.Address = proxy.ln.Addr().String()
+	src.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(src.KnownHosts, []byte(testutil.KnownHostsLine(src.Address, srv.HostKey)+"\n"), 0o600)
+	src.KeepAlive, src.Timeout = time.Second, time.Second
+	if _, err := src.List(ctx); err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	proxy.frozen.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		src.mu.Lock()
+		alive := src.conn != nil
+		src.mu.Unlock()
+		if !alive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a silent connection was never dropped")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	proxy.frozen.Store(false)
+	if _, err := src.List(ctx); err != nil {
+		t.Fatalf("List after the path came back: %v", err)
 	}
 }
