@@ -205,6 +205,9 @@ func (s *Source) s3(ctx context.Context) (*s3.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 source %s: load AWS configuration: %w: %w", s.name, sources.ErrFatal, err)
 	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("s3 source %s: region: required (or set AWS_REGION): %w", s.name, sources.ErrFatal)
+	}
 	s.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if s.Endpoint != "" {
 			o.BaseEndpoint = aws.String(s.Endpoint)

@@ -185,6 +185,7 @@ func TestFatalErrors(t *testing.T) {
 	}{
 		{"missing bucket", func(s *Source) { s.Bucket = "no-such-bucket" }},
 		{"no bucket configured", func(s *Source) { s.Bucket = "" }},
+		{"no region anywhere", func(s *Source) { s.Region, s.Endpoint = "", "" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

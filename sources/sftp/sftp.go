@@ -507,6 +507,10 @@ func (s *Source) List(ctx context.Context) ([]sources.Object, error) {
 		return nil, err
 	}
 	entries, err := c.sftp.ReadDirContext(ctx, s.Dir)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		// The configured folder is wrong or closed to us: no retry mends it.
+		return nil, fmt.Errorf("list %s on %s: %w: %w", s.Dir, s.Address, sources.ErrFatal, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.Dir, s.check(c, err))
 	}

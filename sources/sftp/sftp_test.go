@@ -595,3 +595,12 @@ func TestKeepAliveDropsDeadConnection(t *testing.T) {
 		t.Fatalf("List after the path came back: %v", err)
 	}
 }
+
+func TestMissingFolderIsFatal(t *testing.T) {
+	srv := testutil.NewSFTP(t)
+	src := newSource(t, srv, filepath.Join(srv.Root, "no-such-folder"))
+	_, err := src.List(context.Background())
+	if !errors.Is(err, sources.ErrFatal) || !strings.Contains(err.Error(), "no-such-folder") {
+		t.Fatalf("List of a missing folder: got %v, want ErrFatal naming it", err)
+	}
+}
