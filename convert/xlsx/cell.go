@@ -172,18 +172,20 @@ func serialTime(f float64, date1904 bool) (time.Time, error) {
 	if !(f >= 0 && f < max+1) {
 		return time.Time{}, fmt.Errorf("date serial %v is outside Excel's dates (0 to %v)", f, max)
 	}
-	epoch := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC)
+	// Seconds since the Unix epoch of each system's day zero.
+	const epoch1900, epoch1904 = -2209161600, -2082844800 // 1899-12-30, 1904-01-01
+	epoch := int64(epoch1900)
 	switch {
 	case date1904:
-		epoch = time.Date(1904, 1, 1, 0, 0, 0, 0, time.UTC)
+		epoch = epoch1904
 	case f < 61:
 		// Lotus counted 1900 as a leap year; serials before its fictitious
 		// 29 February are one day later than the usual epoch gives.
-		epoch = epoch.AddDate(0, 0, 1)
+		epoch += 86400
 	}
 	days := math.Floor(f)
-	ms := math.Round((f - days) * 86400e3)
-	return epoch.AddDate(0, 0, int(days)).Add(time.Duration(ms) * time.Millisecond), nil
+	ms := int64(math.Round((f - days) * 86400e3))
+	return time.Unix(epoch+int64(days)*86400, ms*int64(time.Millisecond)).UTC(), nil
 }
 
 // isoLayouts are the forms of t="d" values seen from Excel and others.
