@@ -203,6 +203,9 @@ func (s *Source) client(ctx context.Context) (*conn, error) {
 			time.Until(s.retryAt).Round(time.Millisecond), s.lastErr)
 	}
 	c, err := s.dial(ctx)
+	if err != nil && ctx.Err() != nil {
+		return nil, err // the caller gave up; says nothing about the server
+	}
 	if err != nil {
 		s.failures++
 		s.retryAt = time.Now().Add(min(time.Second<<min(s.failures-1, 6), maxRedialBackoff))
