@@ -245,8 +245,6 @@ func (s *Source) Claim(ctx context.Context, o sources.Object) (sources.Object, e
 	return c, nil
 }
 
-// claimMove renames o to mine, refusing to replace an earlier drop of the
-
 // leaseOnly reports whether two ETags of a file this instance holds differ
 // only in mtime, which the lease itself moves: a retry that lost the ETag
 // of its last refresh must still be able to refresh.
@@ -255,6 +253,7 @@ func leaseOnly(a, b string) bool {
 	return len(as) == 3 && len(bs) == 3 && as[0] == bs[0] && as[2] == bs[2]
 }
 
+// claimMove renames o to mine, refusing to replace an earlier drop of the
 // same name that this instance still holds.
 func (s *Source) claimMove(o sources.Object, mine string) error {
 	s.mu.Lock()

@@ -577,15 +577,6 @@ func (s *Source) stat(c *conn, key string) (sources.Object, error) {
 }
 
 // Claim renames o into processing/OWNER/ and sets its mtime to now to
-
-// leaseOnly reports whether two ETags of a file this instance holds differ
-// only in mtime, which the lease itself moves: a retry that lost the ETag
-// of its last refresh must still be able to refresh.
-func leaseOnly(a, b string) bool {
-	as, bs := strings.Split(a, "-"), strings.Split(b, "-")
-	return len(as) == 2 && len(bs) == 2 && as[0] == bs[0]
-}
-
 // start the lease.
 func (s *Source) Claim(ctx context.Context, o sources.Object) (sources.Object, error) {
 	if err := checkKey(o.Key); err != nil {
@@ -625,6 +616,16 @@ func (s *Source) Claim(ctx context.Context, o sources.Object) (sources.Object, e
 	return claimed, nil
 }
 
+// leaseOnly reports whether two ETags of a file this instance holds differ
+// only in mtime, which the lease itself moves: a retry that lost the ETag
+// of its last refresh must still be able to refresh.
+func leaseOnly(a, b string) bool {
+	as, bs := strings.Split(a, "-"), strings.Split(b, "-")
+	return len(as) == 2 && len(bs) == 2 && as[0] == bs[0]
+}
+
+// claimMove renames o to mine, refusing to replace an earlier drop of the
+// same name that this instance still holds.
 func (s *Source) claimMove(ctx context.Context, c *conn, o sources.Object, mine string) error {
 	s.renameMu.Lock()
 	defer s.renameMu.Unlock()
