@@ -182,6 +182,12 @@ func (c *Client) attempt(ctx context.Context, cl call) (*reply, error) {
 		return nil, err
 	}
 	if !cl.soap {
+		if !strings.EqualFold(req.URL.Host, c.base.Host) {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, &Error{Op: cl.op, Message: fmt.Sprintf("refusing to send the token to %s, not the configured %s", req.URL.Host, c.base.Host)}
+		}
 		token, err := c.bearer(ctx)
 		if err != nil {
 			if req.Body != nil {
@@ -265,8 +271,8 @@ func (c *Client) newRequest(ctx context.Context, cl call) (*http.Request, error)
 	return req, nil
 }
 
-// resolve turns a path or URL from Zuora into an absolute URL on the
-// configured host (an absolute URL is kept as Zuora gave it).
+// resolve turns a path from Zuora into an absolute URL on the configured
+// host. An absolute URL is kept as Zuora gave it.
 func (c *Client) resolve(ref string) string {
 	u, err := url.Parse(ref)
 	if err != nil || u.IsAbs() {
@@ -276,6 +282,19 @@ func (c *Client) resolve(ref string) string {
 	abs.Path = c.base.Path + "/" + strings.TrimLeft(u.Path, "/")
 	abs.RawQuery = u.RawQuery
 	return abs.String()
+}
+
+// onOurHost returns ref as an absolute URL on the configured host: a path
+// is resolved, and an absolute URL on another host keeps its path but
+// takes our host, so that the bearer token never goes anywhere but the
+// tenant it was issued for.
+func (c *Client) onOurHost(ref string) string {
+	u, err := url.Parse(ref)
+	if err != nil || !u.IsAbs() || strings.EqualFold(u.Host, c.base.Host) {
+		return c.resolve(ref)
+	}
+	c.log.Warn("zuora gave a URL on another host; using its path on ours", "host", u.Host, "path", u.Path)
+	return c.resolve(u.RequestURI())
 }
 
 // sleep waits before attempt n+1: what Zuora asked for, if it did, else a

@@ -194,3 +194,34 @@ func TestClassifyCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenStaysOnOurHost(t *testing.T) {
+	c := NewClient(Config{BaseURL: "https://rest.apisandbox.zuora.com/"})
+	tests := []struct{ in, want string }{
+		{"/v1/usage/abc/status", "https://rest.apisandbox.zuora.com/v1/usage/abc/status"},
+		{"v1/usage/abc/status", "https://rest.apisandbox.zuora.com/v1/usage/abc/status"},
+		{"https://REST.apisandbox.zuora.com/v1/usage/abc/status", "https://REST.apisandbox.zuora.com/v1/usage/abc/status"},
+		{"https://evil.example/v1/usage/abc/status?x=1", "https://rest.apisandbox.zuora.com/v1/usage/abc/status?x=1"},
+	}
+	for _, tt := range tests {
+		if got := c.onOurHost(tt.in); got != tt.want {
+			t.Errorf("onOurHost(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	// A receipt from elsewhere (an old configuration, a hand edit)
+	// pointing at another host is polled on ours.
+	r := newRig(t, zuorasim.Options{}, nil)
+	rc, err := r.fi.Submit(context.Background(), part(t, "a.csv", tinyCSV), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.StatusURL = strings.Replace(rc.StatusURL, r.srv.URL, "http://127.0.0.2:1", 1)
+	if st := r.wait(t, rc); st.State != Completed {
+		t.Fatalf("status %+v", st)
+	}
+	// The client itself never attaches the token to another host.
+	_, err = r.cl.do(context.Background(), call{op: "status", method: http.MethodGet, url: "http://127.0.0.2:1/v1/usage/x/status"})
+	if e := zerr(t, err); e.Retryable || !strings.Contains(e.Message, "refusing to send the token") {
+		t.Fatalf("error %+v", e)
+	}
+}

@@ -232,7 +232,7 @@ func (f *FileImport) receipt(rep *reply) (Receipt, error) {
 	if err := json.Unmarshal(rep.body, &ans); err != nil || ans.CheckImportStatus == "" {
 		return Receipt{}, &Error{Op: "submit", HTTPStatus: rep.status, Message: fmt.Sprintf("the answer has no checkImportStatus: %.200s", rep.body)}
 	}
-	r := Receipt{API: "file", StatusURL: f.c.resolve(ans.CheckImportStatus), RequestID: rep.requestID, TrackID: rep.trackID}
+	r := Receipt{API: "file", StatusURL: f.c.onOurHost(ans.CheckImportStatus), RequestID: rep.requestID, TrackID: rep.trackID}
 	if m := statusPath.FindStringSubmatch(strings.SplitN(r.StatusURL, "?", 2)[0]); m != nil {
 		r.ImportID = m[1]
 	}
@@ -250,7 +250,9 @@ func (f *FileImport) Status(ctx context.Context, r Receipt) (Status, error) {
 	if statusURL == "" {
 		return Status{}, &Error{Op: "status", Message: "the receipt has neither a status URL nor an import id"}
 	}
-	rep, err := f.c.do(ctx, call{op: "status", method: http.MethodGet, url: statusURL})
+	// A receipt made under another base URL (the configuration changed)
+	// is polled on ours: the token stays with the tenant it is for.
+	rep, err := f.c.do(ctx, call{op: "status", method: http.MethodGet, url: f.c.onOurHost(statusURL)})
 	if err != nil {
 		return Status{}, err
 	}
