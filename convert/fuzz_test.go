@@ -74,3 +74,13 @@ func FuzzReadZip(f *testing.F) {
 		checkRecords(t, data, "fuzz.zip")
 	})
 }
+
+// FuzzReadXLSX drives damaged and mutated workbooks through Read: the
+// workbook reader beneath must fail cleanly, and what reaches fn must
+// still be valid.
+func FuzzReadXLSX(f *testing.F) {
+	addSeeds(f, ".xlsx")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkRecords(t, data, "fuzz.xlsx")
+	})
+}
