@@ -346,9 +346,10 @@ func (rd *reader) read(name string, r io.ReaderAt, size int64) error {
 	return fmt.Errorf("read %s: format %d has no reader", name, f)
 }
 
-// finish sorts the summary's lists.
-func (rd *reader) finish() Summary {
-	if rd.sum.Records == 0 && !rd.sum.Rejected() {
+// finish sorts the summary's lists. A drop read to its end without a
+// single record is rejected: there is nothing to import.
+func (rd *reader) finish(complete bool) Summary {
+	if complete && rd.sum.Records == 0 && !rd.sum.Rejected() {
 		rd.problem(Problem{Reason: "the file holds no usage rows below its header"})
 	}
 	s := rd.sum
@@ -363,9 +364,9 @@ func readAll(ctx context.Context, name string, r io.ReaderAt, size int64, opt Op
 		return Summary{}, fmt.Errorf("read %s: %w", name, err)
 	}
 	if err := rd.read(name, r, size); err != nil {
-		return rd.finish(), fmt.Errorf("read %s: %w", name, err)
+		return rd.finish(false), fmt.Errorf("read %s: %w", name, err)
 	}
-	return rd.finish(), nil
+	return rd.finish(true), nil
 }
 
 // memberName flattens a path inside a zip to its base name; Zuora's zips

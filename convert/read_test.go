@@ -3,6 +3,7 @@ package convert
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,5 +215,38 @@ func TestReadOptionErrors(t *testing.T) {
 		if err == nil {
 			t.Errorf("%+v: no error", opt)
 		}
+	}
+}
+
+func TestReadStops(t *testing.T) {
+	path := copyFixture(t, "partner-template.csv")
+	errStop := errors.New("stop")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		fn   func(Record) error
+		want error
+	}{
+		{"fn error", context.Background(), func(Record) error { return errStop }, errStop},
+		{"cancelled", ctx, func(Record) error { return nil }, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			st, _ := f.Stat()
+			sum, err := Read(tt.ctx, "p.csv", f, st.Size(), Options{}, tt.fn)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if sum.Records > 1 {
+				t.Fatalf("%d records after the stop", sum.Records)
+			}
+		})
 	}
 }

@@ -196,10 +196,10 @@ func writeTemplate(ctx context.Context, name string, r io.ReaderAt, size int64, 
 	rd.carry = carries(tw.cols)
 	rd.limitCarry = true
 	if err := rd.read(name, r, size); err != nil {
-		return rd.finish(), fmt.Errorf("read %s: %w", name, err)
+		return rd.finish(false), fmt.Errorf("read %s: %w", name, err)
 	}
 	if err := tw.flush(); err != nil {
-		return rd.finish(), fmt.Errorf("write template for %s: %w", name, err)
+		return rd.finish(false), fmt.Errorf("write template for %s: %w", name, err)
 	}
-	return rd.finish(), nil
+	return rd.finish(true), nil
 }
