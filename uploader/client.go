@@ -340,12 +340,13 @@ func classify(op string, resp *http.Response, body []byte) *Error {
 }
 
 // retryAfter reads how long Zuora asks us to wait: Retry-After in seconds
-// (or as a date), else, when the call was rate limited, ratelimit-reset.
-// Zuora sends ratelimit-reset on every answer; outside a 429 it is when the
-// window resets, not a request to wait.
+// (or as a date), else, when the call was refused for the rate limit
+// (ratelimit-remaining 0), ratelimit-reset. Zuora sends ratelimit-reset on
+// every answer; it is when the rate window resets, which says nothing
+// about a 500 or a 429 for the concurrency limit: those back off.
 func retryAfter(h http.Header, rateLimited bool) time.Duration {
 	names := []string{"Retry-After"}
-	if rateLimited {
+	if rateLimited && strings.TrimSpace(h.Get("ratelimit-remaining")) == "0" {
 		names = append(names, "ratelimit-reset")
 	}
 	for _, name := range names {

@@ -247,3 +247,24 @@ func TestCheckQty(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrencyLimit(t *testing.T) {
+	e := newEnv(t, Options{ConcurrencyLimit: 1})
+	e.sim.SetFaults(Faults{AnswerDelay: 300 * time.Millisecond})
+	done := make(chan int)
+	go func() {
+		resp := e.upload("a.csv", []byte(tinyCSV), "")
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond)
+	resp := e.do("GET", "/v1/usage/nope/status", "", nil, nil)
+	if resp.Header.Get("Concurrency-Limit-Remaining") != "0" {
+		t.Errorf("headers %v", resp.Header)
+	}
+	e.decode(resp, http.StatusTooManyRequests, nil)
+	if code := <-done; code != http.StatusOK {
+		t.Fatalf("first upload %d", code)
+	}
+	e.decode(e.do("GET", "/v1/usage/nope/status", "", nil, nil), http.StatusNotFound, nil)
+}

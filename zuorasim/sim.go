@@ -57,7 +57,11 @@ type Options struct {
 	// zero means the API sandbox's 1 MB and 1,000 events.
 	MediationMaxBytes  int64
 	MediationMaxEvents int
-	Logger             *slog.Logger
+	// ConcurrencyLimit is how many requests may be in flight at once; one
+	// more gets 429 with Concurrency-Limit-Remaining: 0, as Zuora does.
+	// Zero means Zuora's default of 40.
+	ConcurrencyLimit int
+	Logger           *slog.Logger
 }
 
 // Faults are failures the sim injects. Each count applies to the next N
@@ -142,6 +146,7 @@ type Sim struct {
 	idem     map[string]*stored
 	seen     map[string]bool // Mediation event identifiers per meter
 	requests int
+	inFlight int
 }
 
 // New returns a Sim configured by opt.
@@ -157,6 +162,9 @@ func New(opt Options) *Sim {
 	}
 	if opt.MediationMaxBytes == 0 {
 		opt.MediationMaxBytes = 1 << 20
+	}
+	if opt.ConcurrencyLimit == 0 {
+		opt.ConcurrencyLimit = 40
 	}
 	if opt.MediationMaxEvents == 0 {
 		opt.MediationMaxEvents = 1000
@@ -261,12 +269,24 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ratelimit-remaining", "2499")
 	w.Header().Set("ratelimit-reset", "60")
 	w.Header().Set("Concurrency-Limit-Type", "Default")
-	w.Header().Set("Concurrency-Limit-Limit", "40")
+	w.Header().Set("Concurrency-Limit-Limit", strconv.Itoa(s.opt.ConcurrencyLimit))
 
 	s.mu.Lock()
 	s.requests++
+	s.inFlight++
+	remaining := s.opt.ConcurrencyLimit - s.inFlight
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	w.Header().Set("Concurrency-Limit-Remaining", strconv.Itoa(max(remaining, 0)))
 	f := &s.faults
 	switch {
+	case remaining < 0:
+		s.mu.Unlock()
+		writeReasons(w, http.StatusTooManyRequests, 90000070, "The concurrency limit of the tenant has been reached")
+		return
 	case f.TooManyRequests > 0:
 		f.TooManyRequests--
 		wait := int(math.Ceil(f.RetryAfter.Seconds()))
