@@ -62,14 +62,7 @@ func TestIdempotencyReplay(t *testing.T) {
 
 func TestIdempotencyConflictInFlight(t *testing.T) {
 	e := newEnv(t, Options{})
-	e.sim.SetFaults(Faults{AnswerDelay: 300 * time.Millisecond})
-	done := make(chan int)
-	go func() {
-		resp := e.upload("a.csv", []byte(tinyCSV), "slow")
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
-	time.Sleep(100 * time.Millisecond)
+	done := e.slowUpload("slow")
 	e.decode(e.upload("a.csv", []byte(tinyCSV), "slow"), http.StatusConflict, nil)
 	if code := <-done; code != http.StatusOK {
 		t.Fatalf("first upload %d", code)
@@ -125,6 +118,26 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// slowUpload starts an upload whose answer the sim holds for 300ms, waits
+// until it is surely in flight, and returns where its HTTP status (or -1)
+// will arrive.
+func (e *env) slowUpload(key string) <-chan int {
+	e.sim.SetFaults(Faults{AnswerDelay: 300 * time.Millisecond})
+	done := make(chan int, 1)
+	req := uploadRequest(e.t, e, key)
+	go func() {
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			done <- -1
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond)
+	return done
+}
+
 // uploadRequest builds the tiny upload as a request of its own.
 func uploadRequest(t *testing.T, e *env, key string) *http.Request {
 	t.Helper()
@@ -133,7 +146,9 @@ func uploadRequest(t *testing.T, e *env, key string) *http.Request {
 	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/usage", &buf)
 	req.Header.Set("Content-Type", w)
 	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("Idempotency-Key", key)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	return req
 }
 
@@ -250,14 +265,7 @@ func TestCheckQty(t *testing.T) {
 
 func TestConcurrencyLimit(t *testing.T) {
 	e := newEnv(t, Options{ConcurrencyLimit: 1})
-	e.sim.SetFaults(Faults{AnswerDelay: 300 * time.Millisecond})
-	done := make(chan int)
-	go func() {
-		resp := e.upload("a.csv", []byte(tinyCSV), "")
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
-	time.Sleep(100 * time.Millisecond)
+	done := e.slowUpload("")
 	resp := e.do("GET", "/v1/usage/nope/status", "", nil, nil)
 	if resp.Header.Get("Concurrency-Limit-Remaining") != "0" {
 		t.Errorf("headers %v", resp.Header)
