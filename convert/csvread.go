@@ -233,6 +233,7 @@ func csvUnit(member string, open streamOpener, opt Options, over map[string]fiel
 	return unit{
 		member:         member,
 		commaAmbiguous: d.comma == ',',
+		pointAmbiguous: d.comma != ',',
 		open:           func() (table, error) { return openCSV(open, d) },
 	}, nil
 }

@@ -27,6 +27,7 @@ type table interface {
 type unit struct {
 	member, sheet  string
 	commaAmbiguous bool // a comma in QTY may be a thousands separator: comma-delimited text, or a spreadsheet's text cell
+	pointAmbiguous bool // "1.000" in QTY may be one thousand: text delimited by ';', tab or '|', as decimal-comma locales write it
 	open           func() (table, error)
 }
 
@@ -36,6 +37,7 @@ type header struct {
 	line    int
 	rules   fileRules
 	partial bool // the first pass stopped early with nothing pending
+	grouped bool // the unit's pointAmbiguous
 }
 
 // reader carries one drop's state across its units.
@@ -142,8 +144,8 @@ const scanBudget = 1000
 
 // evidence is what the rows read so far say about dates and decimals.
 type evidence struct {
-	needDate, needDec bool
-	ambiguous, comma  string // first undecided values seen
+	needDate, needDec        bool
+	ambiguous, comma, dotted string // first undecided values seen
 }
 
 // scan is the first pass: the header, then evidence for the date order and
@@ -161,6 +163,7 @@ func (rd *reader) scan(u unit) (header, bool, error) {
 		return h, ok, err
 	}
 	h.rules = fileRules{order: rd.order, decimal: rd.dec}
+	h.grouped = u.pointAmbiguous
 	ev := evidence{needDate: rd.order == orderUnknown, needDec: rd.dec == decimalUnknown}
 	if h.partial, err = rd.gather(t, &h, &ev, scanBudget); err != nil {
 		return h, false, err
@@ -177,7 +180,7 @@ func (rd *reader) gather(t table, h *header, ev *evidence, budget int) (partial 
 				return false, err
 			}
 		}
-		if budget > 0 && n >= budget && ev.ambiguous == "" && ev.comma == "" {
+		if budget > 0 && n >= budget && ev.ambiguous == "" && ev.comma == "" && ev.dotted == "" {
 			return true, nil
 		}
 		ev.observe(t.Row(), h)
@@ -204,11 +207,14 @@ func (ev *evidence) observe(row []string, h *header) {
 		}
 	}
 	if ev.needDec {
-		c, p := qtyEvidence(cell(row, &h.m, fQty))
-		if p {
+		v := cell(row, &h.m, fQty)
+		switch c, p, g := qtyEvidence(v); {
+		case p && !(g && h.grouped):
 			h.rules.decimal, ev.needDec = decimalPoint, false
-		} else if c && ev.comma == "" {
-			ev.comma = cell(row, &h.m, fQty)
+		case p && ev.dotted == "":
+			ev.dotted = v
+		case c && ev.comma == "":
+			ev.comma = v
 		}
 	}
 }
@@ -226,6 +232,9 @@ func (rd *reader) decide(u unit, h *header, ev *evidence) bool {
 			return false
 		}
 		h.rules.decimal = decimalComma
+	} else if ev.needDec && ev.dotted != "" {
+		rd.fileProblem(u, 0, fmt.Sprintf("QTY values such as %q could use a thousands separator or a decimal point; set decimal_comma: yes or no in the source's settings", ev.dotted))
+		return false
 	}
 	return true
 }
@@ -240,7 +249,7 @@ func pending(row []string, h *header) bool {
 		}
 	}
 	if h.rules.decimal == decimalUnknown {
-		if c, _ := qtyEvidence(cell(row, &h.m, fQty)); c {
+		if c, p, g := qtyEvidence(cell(row, &h.m, fQty)); c || p && g && h.grouped {
 			return true
 		}
 	}

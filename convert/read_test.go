@@ -110,6 +110,7 @@ func TestReadProblems(t *testing.T) {
 		reason string // a fragment
 	}{
 		{"ambiguous dates", "a.csv", tmplHeader + "A1,GB,1,03/04/2026,,,,\nA2,GB,1,05/06/2026,,,,\n", Options{}, 0, "", "date_format"},
+		{"grouped thousands in a semicolon file", "a.csv", "ACCOUNT_ID;UOM;QTY;STARTDATE\nA1;GB;1.000;2026-03-01\nA1;GB;2.500;2026-03-01\n", Options{}, 0, "", "thousands separator or a decimal point"},
 		{"ambiguous decimal comma", "a.csv", tmplHeader + "A1,GB,\"1,500\",2026-03-04,,,,\n", Options{}, 0, "", "decimal_comma"},
 		{"comma refused when configured no", "a.csv", "ACCOUNT_ID;UOM;QTY;STARTDATE\nA1;GB;3,5;2026-03-01\n", Options{DecimalComma: "no"}, 2, "QTY", "thousands separators"},
 		{"point refused in a decimal-comma file", "a.csv", "ACCOUNT_ID;UOM;QTY;STARTDATE\nA1;GB;3,5;2026-03-01\nA1;GB;1.5;2026-03-01\n", Options{DecimalComma: "yes"}, 3, "QTY", "decimal point"},
@@ -168,6 +169,8 @@ func TestReadLateEvidence(t *testing.T) {
 		{"late ambiguous date", "A1;GB;2;03/04/2026;;;;\n", Options{}, Record{}, "date_format"},
 		{"late fixing date", "A1;GB;2;03/04/2026;;;;\nA1;GB;2;14/04/2026;;;;\n", Options{}, Record{Account: "A1", UOM: "GB", Qty: "2", Start: "2026-04-14"}, ""},
 		{"late decimal comma", "A1;GB;1,5;2026-03-01;;;;\n", Options{}, Record{Account: "A1", UOM: "GB", Qty: "1.5", Start: "2026-03-01"}, ""},
+		{"late grouped point", "A1;GB;1.500;2026-03-01;;;;\n", Options{}, Record{}, "thousands separator or a decimal point"},
+		{"late grouped point settled by a decimal", "A1;GB;1.500;2026-03-01;;;;\nA1;GB;1.25;2026-03-01;;;;\n", Options{}, Record{Account: "A1", UOM: "GB", Qty: "1.25", Start: "2026-03-01"}, ""},
 		{"late comma then point", "A1;GB;1,5;2026-03-01;;;;\nA1;GB;1.5;2026-03-01;;;;\n", Options{}, Record{}, "QTY"},
 	}
 	for _, tt := range tests {

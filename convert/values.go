@@ -179,18 +179,19 @@ func parseDecimalComma(s string) (decimalMode, error) {
 	return decimalUnknown, fmt.Errorf("decimal_comma %q is not yes, no or empty", s)
 }
 
-// qtyEvidence classifies one QTY value: a lone comma between digits, a lone
-// point between digits, or neither.
-func qtyEvidence(s string) (comma, point bool) {
+// qtyEvidence classifies one QTY value: a lone comma between digits, or a
+// point. grouped marks a point that could as well be a thousands
+// separator: one to three digits, a point, exactly three digits ("1.000").
+func qtyEvidence(s string) (comma, point, grouped bool) {
 	c := strings.IndexByte(s, ',')
 	p := strings.IndexByte(s, '.')
 	switch {
 	case c >= 0 && p < 0 && strings.Count(s, ",") == 1:
-		return true, false
+		return true, false, false
 	case p >= 0 && c < 0:
-		return false, true
+		return false, true, p >= 1 && p <= 3 && len(s)-p-1 == 3 && strings.Count(s, ".") == 1
 	}
-	return false, false
+	return false, false, false
 }
 
 // normQty returns s as a plain decimal in Zuora's form, or the reason it
