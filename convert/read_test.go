@@ -71,6 +71,7 @@ func TestReadDialects(t *testing.T) {
 		{"utf-16be tab", "a.txt", encode16(t, strings.ReplaceAll(friendly, "|", "\t"), true), Options{}},
 		{"utf-16le tab", "a.txt", encode16(t, strings.ReplaceAll(friendly, "|", "\t"), false), Options{}},
 		{"utf-8 BOM title rows", "a.csv", append([]byte("\xEF\xBB\xBFUsage for March\n\n,,\n"), strings.ReplaceAll(friendly, "|", ",")...), Options{}},
+		{"excel sep= hint line", "a.csv", []byte("sep=;\n" + strings.ReplaceAll(strings.ReplaceAll(friendly, ";", ","), "|", ";")), Options{}},
 		{"column override", "a.csv", []byte(strings.Replace(friendly, "Acct No", "Kunde", 1)), Options{Columns: map[string]string{"ACCOUNT_ID": "kunde"}}},
 		{"configured day-first", "a.csv", []byte(
 			"ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,DESCRIPTION\n" +
