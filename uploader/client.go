@@ -156,13 +156,19 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 			last.RetryAfter = 0
 			continue
 		}
-		if !last.Retryable || last.HTTPStatus == http.StatusConflict || !retryCategory(last, attempt) {
+		if !last.Retryable || last.HTTPStatus == http.StatusConflict {
+			return nil, last
+		}
+		if attempt+1 == attempts || !retryCategory(last, attempt) {
+			if attempt > 0 {
+				last.Message = fmt.Sprintf("%s (after %d attempts)", last.Message, attempt+1)
+			}
 			return nil, last
 		}
 		c.log.Warn("zuora call failed, will retry", "op", cl.op, "attempt", attempt+1, "status", last.HTTPStatus,
 			"code", last.Code, "error", last.Message, "track_id", cl.trackID)
 	}
-	return nil, last
+	return nil, &Error{Op: cl.op, Message: "no attempt was made"}
 }
 
 // retryCategory limits the retries of Zuora's error categories 60 and 99
