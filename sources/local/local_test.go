@@ -50,14 +50,7 @@ func TestFinishToConfiguredDirs(t *testing.T) {
 	os.MkdirAll(src.Dir, 0o755)
 	os.WriteFile(filepath.Join(src.Dir, "a.csv"), []byte("a"), 0o644)
 	ctx := context.Background()
-	objs, err := src.List(ctx)
-	if err != nil || len(objs) != 1 {
-		t.Fatalf("List = %v, %v", objs, err)
-	}
-	c, err := src.Claim(ctx, objs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := sourcetest.ClaimOnly(t, ctx, src)
 	key, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: true})
 	if want := filepath.Join(root, "archive", "ok", "a.csv"); err != nil || key != want {
 		t.Fatalf("Finish = %q, %v; want %q", key, err, want)

@@ -94,6 +94,14 @@ func (st store) Keys(t *testing.T) []string {
 // Deny: the test servers have one all-powerful user.
 func (st store) Deny(t *testing.T, key string) bool { return false }
 
+// setup isolates the test from the ambient AWS settings and gives it an
+// in-process store and a source owned by "a" over it.
+func setup(t *testing.T) (context.Context, *testutil.S3, store, *Source) {
+	isolateAWS(t)
+	srv := testutil.NewS3(t)
+	return context.Background(), srv, newStore(srv), newSource(srv, "a", time.Hour)
+}
+
 func TestConformance(t *testing.T) {
 	isolateAWS(t)
 	sourcetest.Run(t, func(t *testing.T) sourcetest.Store { return newStore(testutil.NewS3(t)) })
@@ -112,11 +120,7 @@ func TestConformanceVersitygw(t *testing.T) {
 // TestRetriesThrottling: a store answering SlowDown and 500 for a while
 // delays List, Claim, Open and Finish but does not fail or double them.
 func TestRetriesThrottling(t *testing.T) {
-	isolateAWS(t)
-	ctx := context.Background()
-	srv := testutil.NewS3(t)
-	st := newStore(srv)
-	src := newSource(srv, "a", time.Hour)
+	ctx, srv, st, src := setup(t)
 	st.Put(t, "busy.csv", []byte("under load"))
 	faults := []struct {
 		status int
@@ -263,19 +267,9 @@ func TestCopySource(t *testing.T) {
 // TestOrphanedClaimRemoved: a claim left by a Finish cut short between its
 // deletes must not hide a new drop of the same name for a whole lease.
 func TestOrphanedClaimRemoved(t *testing.T) {
-	isolateAWS(t)
-	ctx := context.Background()
-	srv := testutil.NewS3(t)
-	st := newStore(srv)
-	src := newSource(srv, "a", time.Hour)
+	ctx, srv, st, src := setup(t)
 	st.Put(t, "o.csv", []byte("first"))
-	objs, err := src.List(ctx)
-	if err != nil || len(objs) != 1 {
-		t.Fatalf("List = %v, %v", objs, err)
-	}
-	if _, err := src.Claim(ctx, objs[0]); err != nil {
-		t.Fatal(err)
-	}
+	sourcetest.ClaimOnly(t, ctx, src)
 	// The crash: the object went to imported/, its claim stayed.
 	if _, err := st.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(srv.Bucket),
 		Key: aws.String(testPrefix + "o.csv")}); err != nil {
@@ -297,29 +291,18 @@ func TestOrphanedClaimRemoved(t *testing.T) {
 // name while the claimed one is imported. Finish must not move the new
 // bytes to imported/; they stay, unclaimed, as a new drop.
 func TestFinishAfterReplacement(t *testing.T) {
-	isolateAWS(t)
-	ctx := context.Background()
-	srv := testutil.NewS3(t)
-	st := newStore(srv)
-	src := newSource(srv, "a", time.Hour)
+	ctx, _, st, src := setup(t)
 	st.Put(t, "r.csv", []byte("version 1"))
-	objs, err := src.List(ctx)
-	if err != nil || len(objs) != 1 {
-		t.Fatalf("List = %v, %v", objs, err)
-	}
-	c, err := src.Claim(ctx, objs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := sourcetest.ClaimOnly(t, ctx, src)
 	st.Put(t, "r.csv", []byte("version 2"))
-	_, err = src.Finish(ctx, c.Key, sources.Outcome{Imported: true})
+	_, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: true})
 	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, sources.ErrChanged) {
 		t.Fatalf("Finish after replacement: got %v, want fs.ErrNotExist and ErrChanged", err)
 	}
 	if _, err := st.Get(t, "imported/r.csv"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("imported/r.csv exists (err %v): the new version was moved", err)
 	}
-	objs, err = src.List(ctx)
+	objs, err := src.List(ctx)
 	if err != nil || len(objs) != 1 || objs[0].Claimed {
 		t.Fatalf("List after = %+v, %v; want the new version offered", objs, err)
 	}

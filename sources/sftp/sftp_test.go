@@ -24,21 +24,26 @@ import (
 	"usagedrop/sources/sourcetest"
 )
 
-// newSource is a source for srv's Root logging in by password.
-func newSource(t *testing.T, srv *testutil.SFTP, dir string) *Source {
-	s := New("sftp-test", srv.Addr, srv.User, dir)
-	s.Password, s.KnownHosts, s.Agent = srv.Password, srv.KnownHosts, ""
-	s.Timeout = 5 * time.Second
+// testSource is a source for dir at addr that trusts only knownHosts and
+// no ambient ssh-agent, closed when the test ends.
+func testSource(t testing.TB, addr, user, dir, knownHosts string) *Source {
+	s := New("sftp-test", addr, user, dir)
+	s.KnownHosts, s.Agent, s.Timeout = knownHosts, "", 5*time.Second
 	t.Cleanup(func() { s.Close() })
 	return s
 }
 
+// newSource is a source for dir on the in-process server, by password.
+func newSource(t testing.TB, srv *testutil.SFTP, dir string) *Source {
+	s := testSource(t, srv.Addr, srv.User, dir, srv.KnownHosts)
+	s.Password = srv.Password
+	return s
+}
+
 // newSshdSource is a source for a folder on the real sshd, by key file.
-func newSshdSource(t *testing.T, srv *testutil.Sshd, dir string) *Source {
-	s := New("sshd-test", srv.Addr, srv.User, dir)
-	s.KeyFile, s.KnownHosts, s.Agent = srv.ClientKeyFile, srv.KnownHosts, ""
-	s.Timeout = 5 * time.Second
-	t.Cleanup(func() { s.Close() })
+func newSshdSource(t testing.TB, srv *testutil.Sshd, dir string) *Source {
+	s := testSource(t, srv.Addr, srv.User, dir, srv.KnownHosts)
+	s.KeyFile = srv.ClientKeyFile
 	return s
 }
 
@@ -439,17 +444,11 @@ func BenchmarkOpen(b *testing.B) {
 	}
 	b.Run("in-process", func(b *testing.B) {
 		srv := testutil.NewSFTP(b)
-		src := New("bench", srv.Addr, srv.User, srv.Root)
-		src.Password, src.KnownHosts, src.Agent = srv.Password, srv.KnownHosts, ""
-		defer src.Close()
-		run(b, src, srv.Root)
+		run(b, newSource(b, srv, srv.Root), srv.Root)
 	})
 	b.Run("sshd", func(b *testing.B) {
 		srv := testutil.NewSshd(b)
-		src := New("bench", srv.Addr, srv.User, srv.Root)
-		src.KeyFile, src.KnownHosts, src.Agent = srv.ClientKeyFile, srv.KnownHosts, ""
-		defer src.Close()
-		run(b, src, srv.Root)
+		run(b, newSshdSource(b, srv, srv.Root), srv.Root)
 	})
 }
 

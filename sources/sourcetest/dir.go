@@ -1,6 +1,7 @@
 package sourcetest
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,4 +86,19 @@ func (d *Dir) Deny(t *testing.T, key string) bool {
 		t.Fatal(err)
 	}
 	return true
+}
+
+// ClaimOnly lists src, expects exactly one waiting object, claims it and
+// returns the claimed object; any other outcome fails the test.
+func ClaimOnly(t *testing.T, ctx context.Context, src sources.Source) sources.Object {
+	t.Helper()
+	objs, err := src.List(ctx)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("List = %+v, %v; want one object", objs, err)
+	}
+	c, err := src.Claim(ctx, objs[0])
+	if err != nil {
+		t.Fatalf("Claim %s: %v", objs[0].Key, err)
+	}
+	return c
 }
