@@ -200,16 +200,29 @@ func TestBadRowsImportFails(t *testing.T) {
 	}
 }
 
-func TestTenantFailure(t *testing.T) {
-	r := newRig(t, zuorasim.Options{}, nil)
-	r.sim.SetFaults(zuorasim.Faults{FailImports: 1})
-	p := part(t, "usage.csv", tinyCSV)
-	rc, err := r.fi.Submit(context.Background(), p, "k")
-	if err != nil {
-		t.Fatal(err)
+func TestTenantEndsImport(t *testing.T) {
+	tests := []struct {
+		faults zuorasim.Faults
+		want   State
+	}{
+		{zuorasim.Faults{FailImports: 1}, Failed},
+		{zuorasim.Faults{CancelImports: 1}, Canceled},
 	}
-	if st := r.wait(t, rc); st.State != Failed || st.Message == "" {
-		t.Fatalf("status %+v", st)
+	for _, tt := range tests {
+		t.Run(string(tt.want), func(t *testing.T) {
+			r := newRig(t, zuorasim.Options{}, nil)
+			r.sim.SetFaults(tt.faults)
+			rc, err := r.fi.Submit(context.Background(), part(t, "usage.csv", tinyCSV), "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := r.wait(t, rc); st.State != tt.want || st.Message == "" || st.Imported != 0 {
+				t.Fatalf("status %+v, want %s", st, tt.want)
+			}
+			if n := len(r.sim.Records()); n != 0 {
+				t.Fatalf("%d records", n)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package zuorasim
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -57,6 +58,17 @@ func TestIdempotencyReplay(t *testing.T) {
 	e.decode(e.upload("a.csv", []byte(tinyCSV), "key-2"), http.StatusOK, nil)
 	if n := len(e.sim.Imports()); n != 2 {
 		t.Fatalf("%d imports, want 2 (one per key)", n)
+	}
+}
+
+func TestIdempotencyKeyExpires(t *testing.T) {
+	e := newEnv(t, Options{IdempotencyTTL: 50 * time.Millisecond})
+	var first, second uploadAnswer
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "k"), http.StatusOK, &first)
+	time.Sleep(80 * time.Millisecond)
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "k"), http.StatusOK, &second)
+	if first.CheckImportStatus == second.CheckImportStatus || len(e.sim.Imports()) != 2 {
+		t.Fatalf("an expired key was replayed: %+v %+v", first, second)
 	}
 }
 
@@ -178,6 +190,15 @@ func TestQueryAndImportObject(t *testing.T) {
 	e.decode(e.do("GET", "/v1/object/import/"+id, "", nil, nil), http.StatusOK, &obj)
 	if obj["Name"] != "it's.csv" || obj["ImportType"] != "Usage" || obj["TotalCount"] != 1.0 {
 		t.Fatalf("import object %v", obj)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(q)
+	_ = zw.Close()
+	res.Size = 0
+	e.decode(e.do("POST", "/v1/action/query", "application/json", &gz, map[string]string{"Content-Encoding": "gzip"}), http.StatusOK, &res)
+	if res.Size != 1 {
+		t.Fatalf("gzip query %+v", res)
 	}
 	bad, _ := json.Marshal(map[string]string{"queryString": "select Id from Account"})
 	e.decode(e.do("POST", "/v1/action/query", "application/json", bytes.NewReader(bad), nil), http.StatusBadRequest, nil)

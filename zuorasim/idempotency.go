@@ -6,9 +6,6 @@ import (
 	"time"
 )
 
-// idempotencyTTL is how long Zuora keeps the first answer for a key.
-const idempotencyTTL = 24 * time.Hour
-
 // stored is the first answer given for an Idempotency-Key. Until done is
 // set the first request is still in flight and a duplicate gets 409.
 type stored struct {
@@ -34,8 +31,9 @@ func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(status int)      { r.status = status }
 
 // idempotent wraps a POST handler with Zuora's Idempotency-Key semantics:
-// the first answer for a key (per path) is stored for 24 hours and replayed
-// for a repeat; a repeat while the first is in flight gets 409. Answers
+// the first answer for a key (per path) is stored for Options.IdempotencyTTL
+// (24 hours) and replayed for a repeat; a repeat while the first is in
+// flight gets 409. Answers
 // that say "try again" (429, 5xx) are not stored, so a retry is processed.
 // It also applies the DropAfterRead fault to fresh uploads.
 func (s *Sim) idempotent(h http.HandlerFunc) http.Handler {
@@ -98,7 +96,7 @@ func (s *Sim) claimKey(scope string) (stored, bool) {
 		s.faults.Conflicts--
 		return stored{}, true
 	}
-	if st := s.idem[scope]; st != nil && time.Since(st.at) <= idempotencyTTL {
+	if st := s.idem[scope]; st != nil && time.Since(st.at) <= s.opt.IdempotencyTTL {
 		return *st, true
 	}
 	s.idem[scope] = &stored{at: time.Now()}

@@ -20,6 +20,7 @@
 package zuorasim
 
 import (
+	"compress/gzip"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -57,6 +58,10 @@ type Options struct {
 	// zero means the API sandbox's 1 MB and 1,000 events.
 	MediationMaxBytes  int64
 	MediationMaxEvents int
+	// IdempotencyTTL is how long the answer for an Idempotency-Key is kept.
+	// Zero means Zuora's 24 hours; tests of what happens after expiry set
+	// it short.
+	IdempotencyTTL time.Duration
 	// ConcurrencyLimit is how many requests may be in flight at once; one
 	// more gets 429 with Concurrency-Limit-Remaining: 0, as Zuora does.
 	// Zero means Zuora's default of 40.
@@ -88,6 +93,9 @@ type Faults struct {
 	// FailImports makes the next N imports end Failed, as a tenant-side
 	// failure would.
 	FailImports int
+	// CancelImports makes the next N imports end Canceled, as when
+	// somebody cancels them in Zuora's UI.
+	CancelImports int
 	// Success200False answers the next N uploads HTTP 200 with
 	// {"success":false,"reasons":[...]}; nothing is imported.
 	Success200False int
@@ -116,7 +124,7 @@ type Record struct {
 type Import struct {
 	ID             string
 	Name           string
-	Status         string // Pending, Processing, Completed, Failed
+	Status         string // Pending, Processing, Completed, Failed, Canceled
 	Message        string // StatusReason: why it failed, or a summary
 	Imported       int
 	Total          int
@@ -162,6 +170,9 @@ func New(opt Options) *Sim {
 	}
 	if opt.MediationMaxBytes == 0 {
 		opt.MediationMaxBytes = 1 << 20
+	}
+	if opt.IdempotencyTTL == 0 {
+		opt.IdempotencyTTL = 24 * time.Hour
 	}
 	if opt.ConcurrencyLimit == 0 {
 		opt.ConcurrencyLimit = 40
@@ -303,6 +314,16 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Unlock()
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		gz, err := gzip.NewReader(r.Body)
+		if err != nil {
+			writeReasons(w, http.StatusBadRequest, 90000020, "The body is not gzip: "+err.Error())
+			return
+		}
+		defer gz.Close()
+		r.Body, r.ContentLength = gz, -1
+		r.Header.Del("Content-Encoding")
+	}
 	s.log.Debug("zuorasim request", "method", r.Method, "path", r.URL.Path, "request_id", w.Header().Get("Zuora-Request-Id"))
 	s.mux.ServeHTTP(w, r)
 }

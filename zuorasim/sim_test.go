@@ -127,7 +127,7 @@ func (e *env) waitFinal(statusPath string) (status, message string) {
 			Message      string `json:"message"`
 		}
 		e.decode(e.do("GET", statusPath, "", nil, nil), http.StatusOK, &st)
-		if st.ImportStatus == "Completed" || st.ImportStatus == "Failed" {
+		if st.ImportStatus == "Completed" || st.ImportStatus == "Failed" || st.ImportStatus == "Canceled" {
 			return st.ImportStatus, st.Message
 		}
 		time.Sleep(5 * time.Millisecond)

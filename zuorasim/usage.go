@@ -3,6 +3,7 @@ package zuorasim
 import (
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ type imp struct {
 	due     time.Time // when it reaches its final state
 	pending []Record  // records to import if it completes
 	failure string    // why it fails; empty when it completes
+	final   string    // the state it ends in when it does not complete
 }
 
 // handleUpload is POST /v1/usage: it takes the file, answers with the
@@ -94,6 +96,9 @@ func (s *Sim) newImport(name string, data []byte, key string, wsdl float64) (*im
 	case s.faults.FailImports > 0:
 		s.faults.FailImports--
 		im.failure = "The import failed on the tenant (simulated failure)"
+	case s.faults.CancelImports > 0:
+		s.faults.CancelImports--
+		im.failure, im.final = "The import was canceled (simulated)", "Canceled"
 	}
 	s.imports = append(s.imports, im)
 	s.byID[im.ID] = im
@@ -221,8 +226,9 @@ func (s *Sim) advanceLocked(now time.Time) {
 
 func (s *Sim) finishLocked(im *imp) {
 	if im.failure != "" {
-		im.Status, im.Message, im.Imported = "Failed", im.failure, 0
-		s.log.Info("zuorasim import failed", "import_id", im.ID, "reason", im.failure)
+		im.Status, im.Message, im.Imported = cmp.Or(im.final, "Failed"), im.failure, 0
+		im.pending = nil
+		s.log.Info("zuorasim import ended without records", "import_id", im.ID, "status", im.Status, "reason", im.failure)
 		return
 	}
 	im.Status, im.Imported = "Completed", len(im.pending)
