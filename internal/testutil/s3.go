@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -116,6 +117,19 @@ func (s *S3) Fail(t testing.TB, n, status int, code string) {
 	s.faults.set(n, status, code)
 }
 
+// CutDownloads makes the next n object downloads (GET of an object) stop
+// after the given number of body bytes, the connection closed mid-body
+// as a network failure would.
+func (s *S3) CutDownloads(t testing.TB, n int, after int64) {
+	t.Helper()
+	if s.faults == nil {
+		t.Fatal("CutDownloads: only the in-process S3 injects faults")
+	}
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.cuts, s.faults.cutAfter = n, after
+}
+
 // Failed returns how many requests were answered with an injected fault.
 func (s *S3) Failed() int {
 	if s.faults == nil {
@@ -132,6 +146,45 @@ type faults struct {
 	status int
 	code   string
 	served int
+
+	cuts     int
+	cutAfter int64
+}
+
+// takeCut reports whether r is a download to cut, and after how many bytes.
+func (f *faults) takeCut(r *http.Request) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cuts <= 0 || r.Method != http.MethodGet || r.URL.Query().Has("list-type") {
+		return 0, false
+	}
+	f.cuts--
+	f.served++
+	return f.cutAfter, true
+}
+
+// cutWriter passes the first left bytes of a body, then closes the
+// connection under the client.
+type cutWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (w *cutWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > w.left {
+		p = p[:w.left]
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.left -= int64(n)
+	if err != nil || w.left > 0 {
+		return n, err
+	}
+	rc := http.NewResponseController(w.ResponseWriter)
+	rc.Flush()
+	if conn, _, err := rc.Hijack(); err == nil {
+		conn.Close()
+	}
+	return n, errors.New("download cut by test")
 }
 
 func (f *faults) set(n, status int, code string) {
@@ -160,6 +213,10 @@ func (f *faults) take() (int, string, bool) {
 
 func (f *faults) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if after, ok := f.takeCut(r); ok {
+			h.ServeHTTP(&cutWriter{ResponseWriter: w, left: after}, r)
+			return
+		}
 		status, code, ok := f.take()
 		if !ok {
 			h.ServeHTTP(w, r)

@@ -310,3 +310,43 @@ func TestFinishAfterReplacement(t *testing.T) {
 		t.Errorf("r.csv = %q", got)
 	}
 }
+
+// TestResumeBrokenDownload: a download whose connection breaks mid-body
+// resumes with ranged GETs of the same version and yields the whole file.
+func TestResumeBrokenDownload(t *testing.T) {
+	ctx, srv, st, src := setup(t)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	st.Put(t, "cut.csv", body)
+	c := sourcetest.ClaimOnly(t, ctx, src)
+	srv.CutDownloads(t, 2, 300<<10)
+	rc, err := src.Open(ctx, c.Key)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read across two broken connections: %d of %d bytes, %v", len(got), len(body), err)
+	}
+	if n := srv.Failed(); n != 2 {
+		t.Errorf("%d downloads cut, want 2", n)
+	}
+}
+
+// TestBrokenDownloadGivesUp: a download that keeps breaking fails; it
+// never ends as a short file that looks whole.
+func TestBrokenDownloadGivesUp(t *testing.T) {
+	ctx, srv, st, src := setup(t)
+	st.Put(t, "cut.csv", bytes.Repeat([]byte("x"), 1<<20))
+	c := sourcetest.ClaimOnly(t, ctx, src)
+	srv.CutDownloads(t, 100, 100<<10)
+	rc, err := src.Open(ctx, c.Key)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err == nil {
+		t.Fatalf("a download broken every time returned %d bytes and no error", len(got))
+	}
+}
