@@ -55,6 +55,9 @@ func (r *Rows) cell(b []byte, p int) (int, error) {
 // cellTag reads a cell's start tag and its attributes in one pass (this
 // is the scanner's hottest loop) and returns the position after the tag.
 func (r *Rows) cellTag(b []byte, p int) (a cellAttrs, q int, self bool, err error) {
+	if a, q, self, ok := r.plainCellTag(b, p); ok {
+		return a, q, self, nil
+	}
 	a = cellAttrs{col: r.next, style: -1}
 	for i := tagName(b, p); ; {
 		name, val, next, end, self, err := attrAt(b, p, i)
@@ -73,6 +76,52 @@ func (r *Rows) cellTag(b []byte, p int) (a cellAttrs, q int, self bool, err erro
 		}
 		i = next
 	}
+}
+
+// plainCellTag reads the tag every producer writes, <c r="B2" s="1"
+// t="s">, with single spaces, double quotes and only r, s and t, faster
+// than attrAt can. ok is false for anything else, which cellTag then reads
+// the general way.
+func (r *Rows) plainCellTag(b []byte, p int) (a cellAttrs, q int, self, ok bool) {
+	a = cellAttrs{col: r.next, style: -1}
+	for i := p + 2; i+1 < len(b); {
+		switch b[i] {
+		case '>':
+			return a, i + 1, false, a.col >= r.next
+		case '/':
+			return a, i + 2, true, b[i+1] == '>' && a.col >= r.next
+		case ' ':
+		default:
+			return a, p, false, false
+		}
+		if i+4 >= len(b) || b[i+2] != '=' || b[i+3] != '"' {
+			return a, p, false, false
+		}
+		name, j := b[i+1], i+4
+		e := j
+		for e < len(b) && b[e] != '"' && b[e] != '&' && b[e] != '<' {
+			e++
+		}
+		if e >= len(b) || b[e] != '"' {
+			return a, p, false, false
+		}
+		switch v := b[j:e]; name {
+		case 'r':
+			if a.col, ok = parseCol(v); !ok {
+				return a, p, false, false
+			}
+		case 's':
+			if a.style, ok = atoi(v); !ok {
+				return a, p, false, false
+			}
+		case 't':
+			a.typ = v
+		default:
+			return a, p, false, false
+		}
+		i = e + 1
+	}
+	return a, p, false, false
 }
 
 // set records one attribute of a <c>.
