@@ -87,7 +87,11 @@ func (g *sheetGen) sheet() (string, []string) {
 			if k&0x80 != 0 {
 				ref, col = "", col-k%2 // implies the next column
 			}
-			b.WriteString(g.cell(ref, k>>1))
+			c := g.cell(ref, k>>1)
+			if k&0x40 != 0 { // a tag only the general attribute reader takes
+				c = strings.Replace(strings.Replace(c, `<c`, `<c `, 1), ` t="`, ` t = "`, 1)
+			}
+			b.WriteString(c)
 		}
 		b.WriteString(`</row>`)
 	}
