@@ -271,7 +271,9 @@ func TestTimeoutThenConflict(t *testing.T) {
 	r := newRig(t, zuorasim.Options{}, func(c *Config) {
 		c.HTTPClient = &http.Client{Timeout: 150 * time.Millisecond}
 	})
-	r.sim.SetFaults(zuorasim.Faults{AnswerDelay: 400 * time.Millisecond})
+	// The hold is long against the timeout so that the resend surely
+	// finds the first request still in flight, even on a loaded machine.
+	r.sim.SetFaults(zuorasim.Faults{AnswerDelay: time.Second})
 	p := part(t, "usage.csv", tinyCSV)
 	rc, err := r.fi.Submit(context.Background(), p, "slow-key")
 	if err != nil {

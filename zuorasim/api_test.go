@@ -130,11 +130,13 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// slowUpload starts an upload whose answer the sim holds for 300ms, waits
-// until it is surely in flight, and returns where its HTTP status (or -1)
-// will arrive.
+// slowUpload starts an upload whose answer the sim holds for 500ms, waits
+// until the sim has taken it (so it is surely in flight), and returns
+// where its HTTP status (or -1) will arrive.
 func (e *env) slowUpload(key string) <-chan int {
-	e.sim.SetFaults(Faults{AnswerDelay: 300 * time.Millisecond})
+	e.t.Helper()
+	e.sim.SetFaults(Faults{AnswerDelay: 500 * time.Millisecond})
+	before := len(e.sim.Imports())
 	done := make(chan int, 1)
 	req := uploadRequest(e.t, e, key)
 	go func() {
@@ -146,7 +148,12 @@ func (e *env) slowUpload(key string) <-chan int {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); len(e.sim.Imports()) == before; {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the slow upload never reached the sim")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return done
 }
 
