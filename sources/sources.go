@@ -153,3 +153,16 @@ func CollisionName(name string, now time.Time, free func(string) bool) string {
 	}
 	return candidate
 }
+
+// Notifier is implemented by sources that can hear of new files sooner
+// than a listing finds them, such as S3 with event notifications on an
+// SQS queue. Listing stays the backstop: notifications may be late, lost
+// or shared with another instance.
+type Notifier interface {
+	// Changed blocks until the store reports that files in the drop
+	// folder may have appeared or changed, and returns nil; the caller
+	// then lists. It returns errors.ErrUnsupported when notifications are
+	// not configured, and other errors when they fail; the caller then
+	// relies on listing alone, or calls again after a pause.
+	Changed(ctx context.Context) error
+}

@@ -51,6 +51,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
 	"usagedrop/sources"
@@ -96,6 +97,10 @@ type Source struct {
 	// ImportedDir and FailedDir are folders under Prefix that receive
 	// finished objects; they default to "imported/" and "failed/".
 	ImportedDir, FailedDir string
+	// SQSQueueURL, when set, is an SQS queue that receives the bucket's
+	// S3 event notifications; Changed waits on it so new files are seen
+	// before the next listing. SQSEndpoint overrides the SQS endpoint.
+	SQSQueueURL, SQSEndpoint string
 	// MaxAttempts bounds the SDK's retries of throttled (SlowDown), 5xx
 	// and network failures, with capped exponential backoff and jitter.
 	MaxAttempts int
@@ -110,7 +115,9 @@ type Source struct {
 	orphanAge time.Duration
 
 	mu     sync.Mutex
+	cfg    aws.Config
 	client *s3.Client
+	queue  *sqs.Client
 	// held maps keys this instance claimed to the ETag it claimed, so
 	// Open and Finish act only on those bytes.
 	held map[string]string
@@ -208,6 +215,7 @@ func (s *Source) s3(ctx context.Context) (*s3.Client, error) {
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("s3 source %s: region: required (or set AWS_REGION): %w", s.name, sources.ErrFatal)
 	}
+	s.cfg = cfg
 	s.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if s.Endpoint != "" {
 			o.BaseEndpoint = aws.String(s.Endpoint)

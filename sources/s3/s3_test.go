@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -348,5 +349,71 @@ func TestBrokenDownloadGivesUp(t *testing.T) {
 	rc.Close()
 	if err == nil {
 		t.Fatalf("a download broken every time returned %d bytes and no error", len(got))
+	}
+}
+
+// TestChangedOnEvent: with a queue configured, Changed returns as soon as
+// S3 reports a file in the drop folder, ignores events about anything
+// else, and deletes every message it read.
+func TestChangedOnEvent(t *testing.T) {
+	_, srv, _, src := setup(t)
+	q := testutil.NewSQS(t)
+	src.SQSQueueURL, src.SQSEndpoint = q.QueueURL, q.URL
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- src.Changed(ctx) }()
+	for _, other := range []struct{ bucket, key string }{
+		{"other-bucket", testPrefix + "a.csv"},
+		{srv.Bucket, "elsewhere/a.csv"},
+		{srv.Bucket, testPrefix + "processing/a.csv.claim"},
+		{srv.Bucket, testPrefix + "imported/a.csv"},
+		{srv.Bucket, testPrefix + "upload.csv.part"},
+	} {
+		q.Send(testutil.S3Event(other.bucket, other.key))
+	}
+	q.Send("not an S3 event")
+	select {
+	case err := <-done:
+		t.Fatalf("Changed returned %v on events about other files", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	q.Send(testutil.S3Event(srv.Bucket, testPrefix+"March 2026 données.csv"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Changed: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Changed did not return on an event about a dropped file")
+	}
+	if n := q.Len(); n != 0 {
+		t.Errorf("%d messages left on the queue, want all deleted", n)
+	}
+}
+
+func TestChangedSNSEnvelopeAndErrors(t *testing.T) {
+	_, srv, _, src := setup(t)
+	if err := src.Changed(context.Background()); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Changed without a queue: got %v, want ErrUnsupported", err)
+	}
+	q := testutil.NewSQS(t)
+	src.SQSQueueURL, src.SQSEndpoint = q.QueueURL, q.URL
+	envelope, _ := json.Marshal(map[string]string{"Type": "Notification",
+		"Message": testutil.S3Event(srv.Bucket, testPrefix+"b.csv")})
+	q.Send(string(envelope))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := src.Changed(ctx); err != nil {
+		t.Errorf("Changed on an SNS-wrapped event: %v", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := src.Changed(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Changed on a quiet queue: got %v, want the context's error", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Changed ignored its context for %s", took)
 	}
 }
