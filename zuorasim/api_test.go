@@ -304,3 +304,20 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 	e.decode(e.do("GET", "/v1/usage/nope/status", "", nil, nil), http.StatusNotFound, nil)
 }
+
+func TestInspect(t *testing.T) {
+	e := newEnv(t, Options{})
+	var ans uploadAnswer
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "k"), http.StatusOK, &ans)
+	e.waitFinal(ans.CheckImportStatus)
+	e.sim.SetFaults(Faults{ServerErrors: 5})
+	e.token = ""
+	var imps []Import
+	e.decode(e.do("GET", "/_sim/imports", "", nil, nil), http.StatusOK, &imps)
+	var recs []Record
+	e.decode(e.do("GET", "/_sim/records", "", nil, nil), http.StatusOK, &recs)
+	if len(imps) != 1 || imps[0].Status != "Completed" || len(recs) != 1 || recs[0].ImportID != imps[0].ID {
+		t.Fatalf("imports %+v records %+v", imps, recs)
+	}
+	e.decode(e.do("GET", "/_sim/nothing", "", nil, nil), http.StatusNotFound, nil)
+}

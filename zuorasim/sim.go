@@ -267,6 +267,10 @@ func (s *Sim) Requests() int {
 // ServeHTTP answers one request as Zuora would, after applying the faults
 // due.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/_sim/") {
+		s.serveInspect(w, r)
+		return
+	}
 	reqID := newID()
 	w.Header().Set("Zuora-Request-Id", reqID[:8]+"-"+reqID[8:12]+"-"+reqID[12:16]+"-"+reqID[16:20]+"-"+reqID[20:])
 	if track := r.Header.Get("Zuora-Track-Id"); track != "" {
@@ -326,6 +330,21 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Debug("zuorasim request", "method", r.Method, "path", r.URL.Path, "request_id", w.Header().Get("Zuora-Request-Id"))
 	s.mux.ServeHTTP(w, r)
+}
+
+// serveInspect answers GET /_sim/imports and GET /_sim/records with what
+// Imports and Records return, as JSON, for people and scripts trying the
+// sim (`usagedrop sim`). These paths are not Zuora's: they need no token
+// and no fault applies to them.
+func (s *Sim) serveInspect(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/_sim/imports":
+		writeJSON(w, http.StatusOK, s.Imports())
+	case "/_sim/records":
+		writeJSON(w, http.StatusOK, s.Records())
+	default:
+		http.NotFound(w, r)
+	}
 }
 
 // handleToken issues a bearer token for client credentials.
