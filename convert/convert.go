@@ -24,8 +24,8 @@
 //   - A date cell's time of day is dropped; Zuora's dates are dates.
 //   - UNIQUE_KEY uniqueness keeps an 8-byte hash per key for the drop.
 //   - A compressed workbook inside a zip is inflated, under the zip-bomb
-//     limits, to a temporary file in os.TempDir (workbooks need random
-//     access); a stored one is read in place.
+//     limits, to a temporary file (workbooks need random access): in
+//     Convert's dir, else in os.TempDir; a stored one is read in place.
 package convert
 
 import (
@@ -147,5 +147,5 @@ func Convert(ctx context.Context, name, id string, r io.ReaderAt, size int64, op
 // record to w as one template CSV, with no size limit (for `usagedrop check
 // -o`). The caller discards w when the summary says the file is rejected.
 func WriteTemplate(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, t Template, w io.Writer) (Summary, error) {
-	return writeTemplate(ctx, name, r, size, opt, t, w)
+	return writeTemplate(ctx, name, r, size, opt, t, w, "")
 }

@@ -178,7 +178,7 @@ func convertFile(ctx context.Context, name, id string, r io.ReaderAt, size int64
 	}
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(csvFile, h)}
-	sum, err := writeTemplate(ctx, name, r, size, opt, t, cw)
+	sum, err := writeTemplate(ctx, name, r, size, opt, t, cw, dir)
 	if err != nil {
 		csvFile.Close()
 		return nil, err

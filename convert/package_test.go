@@ -223,3 +223,19 @@ func TestConvertRejectedLeavesNothing(t *testing.T) {
 		t.Fatalf("dir holds %v after a rejection", ents)
 	}
 }
+
+// TestConvertWritesOnlyInDir converts a zip holding a compressed workbook,
+// which must be inflated somewhere: in dir, and gone afterwards. TMPDIR
+// points nowhere, so a write there fails the conversion.
+func TestConvertWritesOnlyInDir(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	b := book{rows: [][]any{{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}, {"A1", "GB", 1.5, "2026-03-02"}}}.bytes(t)
+	path := writeTemp(t, "drop.zip", buildZip(t, zipEntry{name: "usage.xlsx", data: b}))
+	res, dir := convertPath(t, path, Limits{})
+	if res.Rejected() || len(res.Parts) != 1 || res.Records != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != res.Parts[0].Name {
+		t.Errorf("dir holds %v, want only %s", ents, res.Parts[0].Name)
+	}
+}

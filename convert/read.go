@@ -57,6 +57,8 @@ type reader struct {
 	// has columns for; a value in any other field is a bad row, not lost.
 	carry      [numFields]bool
 	limitCarry bool
+
+	tmpDir string // for workbooks inflated out of a zip; "" is os.TempDir
 }
 
 func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader, error) {

@@ -184,7 +184,9 @@ func (r *Record) field(f field) string {
 }
 
 // writeTemplate is WriteTemplate: Read with a template writer as fn.
-func writeTemplate(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, t Template, w io.Writer) (Summary, error) {
+// tmpDir is where a compressed workbook inside a zip is inflated; "" is
+// os.TempDir.
+func writeTemplate(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, t Template, w io.Writer, tmpDir string) (Summary, error) {
 	tw, err := newTemplateWriter(w, t)
 	if err != nil {
 		return Summary{}, fmt.Errorf("write template for %s: %w", name, err)
@@ -194,6 +196,7 @@ func writeTemplate(ctx context.Context, name string, r io.ReaderAt, size int64, 
 		return Summary{}, fmt.Errorf("read %s: %w", name, err)
 	}
 	rd.carry = carries(tw.cols)
+	rd.tmpDir = tmpDir
 	rd.limitCarry = true
 	if err := rd.read(name, r, size); err != nil {
 		return rd.finish(false), fmt.Errorf("read %s: %w", name, err)

@@ -192,7 +192,7 @@ func (rd *reader) readWorkbookMember(name string, f *zip.File) error {
 			return rd.readWorkbook(name, ra, int64(f.UncompressedSize64))
 		}
 	}
-	tmp, err := os.CreateTemp("", "usagedrop-member-*.xlsx")
+	tmp, err := os.CreateTemp(rd.tmpDir, ".usagedrop-member-*.tmp")
 	if err != nil {
 		return fmt.Errorf("inflate %s: %w", name, err)
 	}
