@@ -227,3 +227,24 @@ func TestTokenStaysOnOurHost(t *testing.T) {
 		t.Fatalf("error %+v", e)
 	}
 }
+
+func TestRateLimitWindow(t *testing.T) {
+	r := newRig(t, zuorasim.Options{RequestsPerWindow: 3, RateWindow: time.Second}, nil)
+	start := time.Now()
+	// A token and three uploads: the third upload is the fourth request of
+	// the window and waits for the next one.
+	for i := range 3 {
+		if _, err := r.fi.Submit(context.Background(), part(t, "usage.csv", tinyCSV), "rate-"+string(rune('a'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if elapsed := time.Since(start); elapsed < 900*time.Millisecond {
+		t.Fatalf("done in %v: the rate limit was not met or not honoured", elapsed)
+	}
+	if n := len(r.sim.Imports()); n != 3 {
+		t.Fatalf("%d imports, want 3", n)
+	}
+	if !strings.Contains(r.logs.String(), "status=429") {
+		t.Fatalf("no 429 in the logs:\n%s", r.logs)
+	}
+}

@@ -321,3 +321,18 @@ func TestInspect(t *testing.T) {
 	}
 	e.decode(e.do("GET", "/_sim/nothing", "", nil, nil), http.StatusNotFound, nil)
 }
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, Options{RequestsPerWindow: 2, RateWindow: time.Hour})
+	// The token was the first request of the window.
+	resp := e.do("GET", "/v1/usage/nope/status", "", nil, nil)
+	if resp.Header.Get("ratelimit-remaining") != "0" || resp.Header.Get("ratelimit-limit") != "2" {
+		t.Errorf("headers %v", resp.Header)
+	}
+	e.decode(resp, http.StatusNotFound, nil)
+	resp = e.do("GET", "/v1/usage/nope/status", "", nil, nil)
+	if resp.Header.Get("Retry-After") != "3600" {
+		t.Errorf("Retry-After %q, want the rest of the window", resp.Header.Get("Retry-After"))
+	}
+	e.decode(resp, http.StatusTooManyRequests, nil)
+}

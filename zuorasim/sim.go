@@ -62,6 +62,11 @@ type Options struct {
 	// Zero means Zuora's 24 hours; tests of what happens after expiry set
 	// it short.
 	IdempotencyTTL time.Duration
+	// RequestsPerWindow and RateWindow are the rate limit: requests past
+	// the limit within a window get 429 with Retry-After until the window
+	// ends. Zero means the API sandbox's 2,500 a minute.
+	RequestsPerWindow int
+	RateWindow        time.Duration
 	// ConcurrencyLimit is how many requests may be in flight at once; one
 	// more gets 429 with Concurrency-Limit-Remaining: 0, as Zuora does.
 	// Zero means Zuora's default of 40.
@@ -155,6 +160,9 @@ type Sim struct {
 	seen     map[string]bool // Mediation event identifiers per meter
 	requests int
 	inFlight int
+	// the current rate-limit window
+	windowStart time.Time
+	windowCount int
 }
 
 // New returns a Sim configured by opt.
@@ -173,6 +181,12 @@ func New(opt Options) *Sim {
 	}
 	if opt.IdempotencyTTL == 0 {
 		opt.IdempotencyTTL = 24 * time.Hour
+	}
+	if opt.RequestsPerWindow == 0 {
+		opt.RequestsPerWindow = 2500
+	}
+	if opt.RateWindow == 0 {
+		opt.RateWindow = time.Minute
 	}
 	if opt.ConcurrencyLimit == 0 {
 		opt.ConcurrencyLimit = 40
@@ -280,44 +294,11 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Zuora-Track-Id", track)
 	}
-	w.Header().Set("ratelimit-limit", "2500")
-	w.Header().Set("ratelimit-remaining", "2499")
-	w.Header().Set("ratelimit-reset", "60")
-	w.Header().Set("Concurrency-Limit-Type", "Default")
-	w.Header().Set("Concurrency-Limit-Limit", strconv.Itoa(s.opt.ConcurrencyLimit))
-
-	s.mu.Lock()
-	s.requests++
-	s.inFlight++
-	remaining := s.opt.ConcurrencyLimit - s.inFlight
-	defer func() {
-		s.mu.Lock()
-		s.inFlight--
-		s.mu.Unlock()
-	}()
-	w.Header().Set("Concurrency-Limit-Remaining", strconv.Itoa(max(remaining, 0)))
-	f := &s.faults
-	switch {
-	case remaining < 0:
-		s.mu.Unlock()
-		writeReasons(w, http.StatusTooManyRequests, 90000070, "The concurrency limit of the tenant has been reached")
-		return
-	case f.TooManyRequests > 0:
-		f.TooManyRequests--
-		wait := int(math.Ceil(f.RetryAfter.Seconds()))
-		s.mu.Unlock()
-		w.Header().Set("Retry-After", strconv.Itoa(wait))
-		w.Header().Set("ratelimit-remaining", "0")
-		w.Header().Set("ratelimit-reset", strconv.Itoa(wait))
-		writeReasons(w, http.StatusTooManyRequests, 90000070, "Too many requests")
-		return
-	case f.ServerErrors > 0:
-		f.ServerErrors--
-		s.mu.Unlock()
-		writeReasons(w, http.StatusInternalServerError, 90000060, "Internal Server Error")
+	release, ok := s.admit(w)
+	defer release()
+	if !ok {
 		return
 	}
-	s.mu.Unlock()
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		gz, err := gzip.NewReader(r.Body)
 		if err != nil {
@@ -330,6 +311,56 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Debug("zuorasim request", "method", r.Method, "path", r.URL.Path, "request_id", w.Header().Get("Zuora-Request-Id"))
 	s.mux.ServeHTTP(w, r)
+}
+
+// admit applies the tenant's limits and the faults due to one request and
+// sets the limit headers. When the request goes no further it has been
+// answered and ok is false. release must be called when the request ends.
+func (s *Sim) admit(w http.ResponseWriter) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	s.inFlight++
+	release = func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}
+	now := time.Now()
+	if now.Sub(s.windowStart) >= s.opt.RateWindow {
+		s.windowStart, s.windowCount = now, 0
+	}
+	s.windowCount++
+	reset := int(math.Ceil(s.windowStart.Add(s.opt.RateWindow).Sub(now).Seconds()))
+	concurrent := s.opt.ConcurrencyLimit - s.inFlight
+	h := w.Header()
+	h.Set("ratelimit-limit", strconv.Itoa(s.opt.RequestsPerWindow))
+	h.Set("ratelimit-remaining", strconv.Itoa(max(s.opt.RequestsPerWindow-s.windowCount, 0)))
+	h.Set("ratelimit-reset", strconv.Itoa(reset))
+	h.Set("Concurrency-Limit-Type", "Default")
+	h.Set("Concurrency-Limit-Limit", strconv.Itoa(s.opt.ConcurrencyLimit))
+	h.Set("Concurrency-Limit-Remaining", strconv.Itoa(max(concurrent, 0)))
+	f := &s.faults
+	switch {
+	case concurrent < 0:
+		writeReasons(w, http.StatusTooManyRequests, 90000070, "The concurrency limit of the tenant has been reached")
+	case s.windowCount > s.opt.RequestsPerWindow:
+		h.Set("Retry-After", strconv.Itoa(reset))
+		writeReasons(w, http.StatusTooManyRequests, 90000070, "The rate limit of the tenant has been reached")
+	case f.TooManyRequests > 0:
+		f.TooManyRequests--
+		wait := int(math.Ceil(f.RetryAfter.Seconds()))
+		h.Set("Retry-After", strconv.Itoa(wait))
+		h.Set("ratelimit-remaining", "0")
+		h.Set("ratelimit-reset", strconv.Itoa(wait))
+		writeReasons(w, http.StatusTooManyRequests, 90000070, "Too many requests")
+	case f.ServerErrors > 0:
+		f.ServerErrors--
+		writeReasons(w, http.StatusInternalServerError, 90000060, "Internal Server Error")
+	default:
+		return release, true
+	}
+	return release, false
 }
 
 // serveInspect answers GET /_sim/imports and GET /_sim/records with what
