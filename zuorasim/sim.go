@@ -64,7 +64,9 @@ type Options struct {
 	IdempotencyTTL time.Duration
 	// RequestsPerWindow and RateWindow are the rate limit: requests past
 	// the limit within a window get 429 with Retry-After until the window
-	// ends. Zero means the API sandbox's 2,500 a minute.
+	// ends, and every answer carries ratelimit-* headers. Zero means no
+	// limit (and no headers); 2500 a minute is the API sandbox's. RateWindow
+	// zero means a minute.
 	RequestsPerWindow int
 	RateWindow        time.Duration
 	// ConcurrencyLimit is how many requests may be in flight at once; one
@@ -181,9 +183,6 @@ func New(opt Options) *Sim {
 	}
 	if opt.IdempotencyTTL == 0 {
 		opt.IdempotencyTTL = 24 * time.Hour
-	}
-	if opt.RequestsPerWindow == 0 {
-		opt.RequestsPerWindow = 2500
 	}
 	if opt.RateWindow == 0 {
 		opt.RateWindow = time.Minute
@@ -334,9 +333,12 @@ func (s *Sim) admit(w http.ResponseWriter) (release func(), ok bool) {
 	reset := int(math.Ceil(s.windowStart.Add(s.opt.RateWindow).Sub(now).Seconds()))
 	concurrent := s.opt.ConcurrencyLimit - s.inFlight
 	h := w.Header()
-	h.Set("ratelimit-limit", strconv.Itoa(s.opt.RequestsPerWindow))
-	h.Set("ratelimit-remaining", strconv.Itoa(max(s.opt.RequestsPerWindow-s.windowCount, 0)))
-	h.Set("ratelimit-reset", strconv.Itoa(reset))
+	limited := s.opt.RequestsPerWindow > 0
+	if limited {
+		h.Set("ratelimit-limit", strconv.Itoa(s.opt.RequestsPerWindow))
+		h.Set("ratelimit-remaining", strconv.Itoa(max(s.opt.RequestsPerWindow-s.windowCount, 0)))
+		h.Set("ratelimit-reset", strconv.Itoa(reset))
+	}
 	h.Set("Concurrency-Limit-Type", "Default")
 	h.Set("Concurrency-Limit-Limit", strconv.Itoa(s.opt.ConcurrencyLimit))
 	h.Set("Concurrency-Limit-Remaining", strconv.Itoa(max(concurrent, 0)))
@@ -344,7 +346,7 @@ func (s *Sim) admit(w http.ResponseWriter) (release func(), ok bool) {
 	switch {
 	case concurrent < 0:
 		writeReasons(w, http.StatusTooManyRequests, 90000070, "The concurrency limit of the tenant has been reached")
-	case s.windowCount > s.opt.RequestsPerWindow:
+	case limited && s.windowCount > s.opt.RequestsPerWindow:
 		h.Set("Retry-After", strconv.Itoa(reset))
 		writeReasons(w, http.StatusTooManyRequests, 90000070, "The rate limit of the tenant has been reached")
 	case f.TooManyRequests > 0:
