@@ -18,6 +18,12 @@
 // claim is gone. So for this backend Claim returns the object under the
 // key it already had.
 //
+// # Discovery
+//
+// List is the backstop and always works. With SQSQueueURL set, Changed
+// (notify.go) wakes the caller when S3 event notifications report a new
+// file, so it need not wait for the next listing.
+//
 // # Caveats
 //
 // The lease compares the store's LastModified with the local clock; keep
