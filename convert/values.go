@@ -104,33 +104,63 @@ func isISO(s string) bool {
 // normDate turns a date in the given order (or ISO) into YYYY-MM-DD, and
 // refuses dates that do not exist.
 func normDate(s string, o dateOrder) (string, bool) {
-	a, b, c, la, lb, lc, sep, ok := dateParts(s)
+	return normDateIn(nil, s, o)
+}
+
+// normDateIn is normDate writing its result into an arena (nil for none).
+func normDateIn(a *arena, s string, o dateOrder) (string, bool) {
+	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+		if _, ok := normDateParts(s, o); ok {
+			return s, true // already YYYY-MM-DD: no copy
+		}
+		return "", false
+	}
+	ymd, ok := normDateParts(s, o)
 	if !ok {
 		return "", false
+	}
+	var buf [10]byte
+	formatISOTo(&buf, ymd[0], ymd[1], ymd[2])
+	if a == nil {
+		return string(buf[:]), true
+	}
+	return a.str(buf[:]), true
+}
+
+// normDateParts checks a date and returns its year, month and day.
+func normDateParts(s string, o dateOrder) ([3]int, bool) {
+	a, b, c, la, lb, lc, sep, ok := dateParts(s)
+	if !ok {
+		return [3]int{}, false
 	}
 	var y, m, d int
 	switch {
 	case la == 4 && sep != '.' && lb <= 2 && lc <= 2:
 		y, m, d = a, b, c
 	case lc != 4 || la > 2 || lb > 2:
-		return "", false
+		return [3]int{}, false
 	case o == orderMDY:
 		y, m, d = c, a, b
 	case o == orderDMY:
 		y, m, d = c, b, a
 	default:
-		return "", false
+		return [3]int{}, false
 	}
 	if y < 1900 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
-		return "", false
+		return [3]int{}, false
 	}
-	return formatISO(y, m, d), true
+	return [3]int{y, m, d}, true
 }
 
 // formatISO writes YYYY-MM-DD without time.Format, which showed in the
 // xlsx profile at one call per date cell.
 func formatISO(y, m, d int) string {
 	var buf [10]byte
+	formatISOTo(&buf, y, m, d)
+	return string(buf[:])
+}
+
+func formatISOTo(buf *[10]byte, y, m, d int) {
 	put := func(at, v, w int) {
 		for i := w - 1; i >= 0; i-- {
 			buf[at+i] = byte('0' + v%10)
@@ -142,7 +172,30 @@ func formatISO(y, m, d int) string {
 	put(5, m, 2)
 	buf[7] = '-'
 	put(8, d, 2)
-	return string(buf[:])
+}
+
+// arena hands out strings from a shared, append-only buffer, so that many
+// short values cost one allocation between them. A strings.Builder never
+// changes bytes it has written, only appends (into a new array when it
+// grows), so every string taken from it stays valid and immutable however
+// long it is kept.
+type arena struct {
+	b strings.Builder
+}
+
+const arenaSize = 64 << 10
+
+func (a *arena) str(p []byte) string {
+	if len(p) == 0 {
+		return ""
+	}
+	if a.b.Cap()-a.b.Len() < len(p) {
+		a.b = strings.Builder{}
+		a.b.Grow(max(arenaSize, len(p)))
+	}
+	at := a.b.Len()
+	a.b.Write(p)
+	return a.b.String()[at:]
 }
 
 func daysIn(y, m int) int {
