@@ -13,6 +13,10 @@ import (
 const (
 	maxCols = 16384
 	maxRows = 1048576
+	// maxPadding bounds the empty cells a sheet may make Rows fill in
+	// before its values: a sheet of a value in XFD on every row would
+	// otherwise cost 17 billion of them, from 40 MB of XML.
+	maxPadding = 256 << 20
 )
 
 // Row is one <row> of a sheet. Rows absent from the XML (never written to)
@@ -40,6 +44,7 @@ type Rows struct {
 	prev   int    // number of the previous row
 	inRow  bool   // between <row> and </row>
 	next   int    // column of the next cell without an r attribute
+	padded int    // empty cells filled in so far, within maxPadding
 	text   []byte // text of the current row's cells, made a string per row
 	spans  []span
 	err    error
@@ -293,6 +298,9 @@ func (r *Rows) rowTag(b []byte, p int) (int, bool, error) {
 }
 
 func (r *Rows) startRow(num int, hidden bool) error {
+	if num > maxRows {
+		return fmt.Errorf("a row beyond row %d", maxRows)
+	}
 	if num <= r.prev {
 		return fmt.Errorf("row %d comes after row %d: rows out of order", num, r.prev)
 	}

@@ -82,6 +82,8 @@ func TestSheetXML(t *testing.T) {
 		{name: "cells out of order", rows: `<row r="1"><c r="C1"><v>1</v></c><c r="A1"><v>1</v></c></row>`, wantError: "cells out of order"},
 		{name: "rows out of order", rows: `<row r="5"/><row r="2"/>`, wantError: "row 2 comes after row 5"},
 		{name: "column beyond XFD", rows: `<row r="1"><c r="XFE1"><v>1</v></c></row>`, wantError: "is not a cell of the sheet"},
+		{name: "row beyond the grid", rows: `<row r="1048576"/><row/>`, wantError: "a row beyond row 1048576"},
+		{name: "empty string index", rows: `<row r="1"><c r="A1" t="s"><v></v></c><c r="B1"><v>1</v></c></row>`, want: []Row{{Num: 1, Cells: []Cell{{}, {Kind: Number, Value: "1"}}}}, excelize: true},
 		{name: "row inside a row", rows: `<row r="1"><c r="A1"><v>1</v></c><row r="2"><c r="A2"><v>2</v></c></row></row>`, wantError: "unexpected <row>"},
 		{name: "cell outside a row", rows: `<c r="A1"><v>1</v></c>`, wantError: "unexpected <c>"},
 		{name: "unknown entity", rows: `<row r="1"><c r="A1" t="str"><v>&nbsp;</v></c></row>`, wantError: "unknown entity &nbsp;"},

@@ -44,11 +44,17 @@ func (r *Rows) cell(b []byte, p int) (int, error) {
 	if c.Kind == Number && r.wb.styles.isDate(a.style) {
 		c.DateStyle = true
 	}
+	r.next = a.col + 1
+	if c == (Cell{}) {
+		return q, nil // a styled cell without a value: as if absent
+	}
+	if r.padded += a.col - len(r.row.Cells); r.padded > maxPadding {
+		return p, fmt.Errorf("the sheet's cells are spread too thinly (over %d empty cells between them)", maxPadding)
+	}
 	for len(r.row.Cells) < a.col {
 		r.row.Cells = append(r.row.Cells, Cell{})
 	}
 	r.row.Cells = append(r.row.Cells, c)
-	r.next = a.col + 1
 	return q, nil
 }
 
@@ -257,6 +263,9 @@ func (r *Rows) cellValue(a cellAttrs, cc *cellContent) (Cell, error) {
 		}
 		idx := bytes.TrimSpace(r.text[v[0]:v[1]])
 		r.text = r.text[:v[0]]
+		if len(idx) == 0 {
+			return c, nil // as excelize reads it
+		}
 		n, ok := atoi(idx)
 		s, found := r.wb.sst.get(n)
 		if !ok || !found {
