@@ -68,3 +68,22 @@ func FuzzCSVParser(f *testing.F) {
 		}
 	})
 }
+
+// TestArenaKeepsStrings takes many strings across arena rollovers and
+// checks every one is still intact.
+func TestArenaKeepsStrings(t *testing.T) {
+	var a arena
+	var got []string
+	for i := 0; i < 20000; i++ {
+		got = append(got, a.str([]byte(itoa(i)+"-value")))
+	}
+	got = append(got, a.str(bytes.Repeat([]byte("x"), arenaSize+1)))
+	for i := 0; i < 20000; i++ {
+		if want := itoa(i) + "-value"; got[i] != want {
+			t.Fatalf("string %d = %q, want %q", i, got[i], want)
+		}
+	}
+	if len(got[20000]) != arenaSize+1 || a.str(nil) != "" {
+		t.Fatal("oversized or empty value mishandled")
+	}
+}
