@@ -148,8 +148,8 @@ func TestHeadersSent(t *testing.T) {
 		up.Get("Zuora-Entity-Ids") != "e1" || up.Get("Zuora-Org-Ids") != "o1" || !strings.HasPrefix(up.Get("Authorization"), "Bearer ") {
 		t.Fatalf("upload headers %v", up)
 	}
-	if tok.Get("Authorization") != "" {
-		t.Fatalf("token call carried an Authorization header")
+	if tok.Get("Authorization") != "" || !strings.HasPrefix(tok.Get("Zuora-Track-Id"), "usagedrop-") {
+		t.Fatalf("token call headers %v: an Authorization header, or no track id", tok)
 	}
 }
 

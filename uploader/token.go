@@ -57,11 +57,15 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "usagedrop")
+	track := newTrackID()
+	req.Header.Set("Zuora-Track-Id", track)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return "", 0, &Error{Op: "token", Message: redactURL(err), Retryable: true, Err: err}
 	}
 	defer resp.Body.Close()
+	c.log.Debug("zuora call", "op", "token", "status", resp.StatusCode,
+		"request_id", resp.Header.Get("Zuora-Request-Id"), "track_id", track)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBody))
 	if err != nil {
 		return "", 0, &Error{Op: "token", HTTPStatus: resp.StatusCode, Message: "reading the answer: " + err.Error(), Retryable: true, Err: err}
