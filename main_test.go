@@ -103,8 +103,7 @@ type daemon struct {
 func newDaemon(t *testing.T) *daemon {
 	t.Helper()
 	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 30 * time.Millisecond})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
+	url := httptestServer(t, sim)
 	d := &daemon{t: t, dir: t.TempDir(), sim: sim}
 	d.cfg = filepath.Join(d.dir, "config.yaml")
 	cfg := fmt.Sprintf(`instance: crashy
@@ -124,7 +123,7 @@ sources:
     path: %[1]s/drop
     settle: 100ms
     interval: 200ms
-`, d.dir, srv.URL)
+`, d.dir, url)
 	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -292,4 +291,11 @@ func TestStatusAndMetricsWhileRunning(t *testing.T) {
 			t.Errorf("%s: %s, want %q in:\n%.2000s", path, resp.Status, want, b)
 		}
 	}
+}
+
+// httptestServer serves h on loopback until the test ends.
+func httptestServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

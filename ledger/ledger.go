@@ -121,6 +121,13 @@ type Entry struct {
 	Records     int    `json:"records,omitempty"`
 	Problems    int    `json:"problems,omitempty"`
 	DuplicateOf string `json:"duplicate_of,omitempty"`
+	// Generation counts the earlier drops of the same bytes that this
+	// ledger saw fail or be rejected; it is part of the idempotency keys
+	// and upload names, so a re-drop after a failure is a new request.
+	Generation int `json:"generation,omitempty"`
+	// TakenOver marks a drop taken from another instance whose claim had
+	// lapsed: that instance may have sent it already.
+	TakenOver bool `json:"taken_over,omitempty"`
 	// Finished is set once the file has been moved to imported/ or failed/
 	// with its reports; FinalKey is where it went.
 	Finished bool     `json:"finished,omitempty"`
@@ -204,11 +211,12 @@ func NewID(now time.Time) string {
 	return now.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// Create stores a new entry in state Discovered and returns it.
-func (l *Ledger) Create(source, name, key string, size int64, etag string) (*Entry, error) {
+// Create stores a new entry in state Discovered and returns it. takenOver
+// says the file was another instance's claim whose lease ran out.
+func (l *Ledger) Create(source, name, key string, size int64, etag string, takenOver bool) (*Entry, error) {
 	now := l.now()
 	e := &Entry{
-		ID: NewID(now), Source: source, Name: name, Key: key, Size: size, ETag: etag,
+		ID: NewID(now), Source: source, Name: name, Key: key, Size: size, ETag: etag, TakenOver: takenOver,
 		State: Discovered, Created: now, Updated: now,
 		History: []Event{{At: now, State: Discovered, Note: key}},
 	}
@@ -282,6 +290,9 @@ func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
 				e.History = append(e.History, Event{At: e.Updated, State: Duplicate, Note: "same bytes as " + prev.ID})
 				out = e
 				return put(tx, e)
+			}
+			if err == nil {
+				e.Generation = prev.Generation + 1
 			}
 		}
 		if err := shas.Put([]byte(sha), []byte(id)); err != nil {

@@ -36,7 +36,7 @@ func TestLifecycleSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := l.Create("finance", "march.csv", "march.csv", 10, "etag1")
+	e, err := l.Create("finance", "march.csv", "march.csv", 10, "etag1", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,14 +83,14 @@ func TestSameBytesAreADuplicateUnlessTheFirstImportedNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.first), func(t *testing.T) {
 			l, _ := openTest(t)
-			a, _ := l.Create("s", "a.csv", "a.csv", 1, "")
+			a, _ := l.Create("s", "a.csv", "a.csv", 1, "", false)
 			if _, err := l.Fetched(a.ID, "same"); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := l.Update(a.ID, "", func(e *Entry) error { e.State = tt.first; return nil }); err != nil {
 				t.Fatal(err)
 			}
-			b, _ := l.Create("s", "a (1).csv", "a (1).csv", 1, "")
+			b, _ := l.Create("s", "a (1).csv", "a (1).csv", 1, "", false)
 			b, err := l.Fetched(b.ID, "same")
 			if err != nil {
 				t.Fatal(err)
@@ -101,6 +101,9 @@ func TestSameBytesAreADuplicateUnlessTheFirstImportedNothing(t *testing.T) {
 			if tt.dup && b.DuplicateOf != a.ID {
 				t.Fatalf("DuplicateOf = %q, want %q", b.DuplicateOf, a.ID)
 			}
+			if !tt.dup && b.Generation != 1 {
+				t.Fatalf("a re-drop after %s has generation %d, want 1", tt.first, b.Generation)
+			}
 		})
 	}
 }
@@ -109,10 +112,10 @@ func TestPrune(t *testing.T) {
 	l, _ := openTest(t)
 	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	l.now = func() time.Time { return old }
-	a, _ := l.Create("s", "a.csv", "a.csv", 1, "")
+	a, _ := l.Create("s", "a.csv", "a.csv", 1, "", false)
 	l.Fetched(a.ID, "sha-a")
 	l.Update(a.ID, "", func(e *Entry) error { e.State = Done; e.Finished = true; return nil })
-	b, _ := l.Create("s", "b.csv", "b.csv", 1, "") // old but unfinished: kept
+	b, _ := l.Create("s", "b.csv", "b.csv", 1, "", false) // old but unfinished: kept
 	l.now = time.Now
 	n, err := l.Prune(time.Now().Add(-time.Hour))
 	if err != nil || n != 1 {
@@ -124,7 +127,7 @@ func TestPrune(t *testing.T) {
 	if _, err := l.Get(b.ID); err != nil {
 		t.Fatalf("unfinished entry pruned: %v", err)
 	}
-	c, _ := l.Create("s", "a.csv", "a.csv", 1, "")
+	c, _ := l.Create("s", "a.csv", "a.csv", 1, "", false)
 	if c, _ = l.Fetched(c.ID, "sha-a"); c.State != Fetched {
 		t.Fatalf("bytes of a pruned drop are still claimed: %s", c.State)
 	}

@@ -35,18 +35,24 @@ func BuildSource(c config.Source, instance string, log *slog.Logger) (Source, er
 		}
 		l := local.New(c.Name, c.Path)
 		l.Owner, l.Lease, l.Logger = instance, time.Duration(c.Lease), log
-		if c.ImportedDir != "" {
-			l.ImportedDir = c.ImportedDir
-		}
-		if c.FailedDir != "" {
-			l.FailedDir = c.FailedDir
-		}
+		finishDirs(c, &l.ImportedDir, &l.FailedDir)
 		s.Src = l
 		s.Watch.Dir = c.Path
 	default:
 		return s, buildRemote(&s, c, instance, log)
 	}
 	return s, nil
+}
+
+// finishDirs applies the configured imported/ and failed/ folders over a
+// backend's defaults.
+func finishDirs(c config.Source, imported, failed *string) {
+	if c.ImportedDir != "" {
+		*imported = c.ImportedDir
+	}
+	if c.FailedDir != "" {
+		*failed = c.FailedDir
+	}
 }
 
 // ReadOptions are the convert settings of a source.

@@ -153,6 +153,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { p.accept(ctx, offers) })
+	wg.Go(func() { p.renewLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -184,7 +185,7 @@ func (p *Pipeline) accept(ctx context.Context, offers <-chan sources.Object) {
 			if dup {
 				continue
 			}
-			e, err := p.opt.Ledger.Create(o.Source, o.Name, o.Key, o.Size, o.ETag)
+			e, err := p.opt.Ledger.Create(o.Source, o.Name, o.Key, o.Size, o.ETag, o.Claimed)
 			if err != nil {
 				p.log.Error("cannot record a new drop; it will be offered again", "source", o.Source, "key", o.Key, "err", err)
 				p.release(o.Source, o.Key)

@@ -7,6 +7,7 @@ import (
 
 	"usagedrop/config"
 	"usagedrop/sources/s3"
+	"usagedrop/sources/sftp"
 )
 
 // buildRemote makes the S3 and SFTP backends.
@@ -18,14 +19,18 @@ func buildRemote(s *Source, c config.Source, instance string, log *slog.Logger) 
 		b.AccessKeyID, b.SecretAccessKey = c.AccessKeyID, c.SecretAccessKey.Value()
 		b.SSE, b.SSEKMSKeyID = c.SSE, c.SSEKMSKeyID
 		b.Owner, b.Lease, b.Logger = instance, time.Duration(c.Lease), log
-		if c.ImportedDir != "" {
-			b.ImportedDir = c.ImportedDir
-		}
-		if c.FailedDir != "" {
-			b.FailedDir = c.FailedDir
-		}
+		finishDirs(c, &b.ImportedDir, &b.FailedDir)
 		s.Src = b
 		return nil
+	case "sftp":
+		b := sftp.New(c.Name, c.Address, c.User, c.Path)
+		b.Password, b.KeyFile, b.KeyPassphrase = c.Password.Value(), c.KeyFile, c.KeyPassphrase.Value()
+		b.KnownHosts, b.HostKey, b.Timeout = c.KnownHosts, c.HostKey, time.Duration(c.Timeout)
+		b.Owner, b.Lease, b.Logger = instance, time.Duration(c.Lease), log
+		finishDirs(c, &b.ImportedDir, &b.FailedDir)
+		s.Src = b
+		s.Closers = append(s.Closers, b.Close)
+		return nil
 	}
-	return fmt.Errorf("source %s: type %q is not built yet", c.Name, c.Type)
+	return fmt.Errorf("source %s: unknown type %q", c.Name, c.Type)
 }

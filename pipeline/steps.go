@@ -65,9 +65,18 @@ func (p *Pipeline) claim(ctx context.Context, src *Source, e *ledger.Entry) erro
 	case errors.Is(err, sources.ErrChanged):
 		p.release(e.Source, e.Key)
 		return p.outcome(e.ID, ledger.Vanished, "the file changed before it was taken; it will be taken again once it settles", true)
+	case errors.Is(err, sources.ErrClaimed):
+		mine := path.Join("processing", p.opt.Instance, e.Name)
+		if held, herr := p.heldBy(e, mine); herr != nil || held != "" {
+			// An earlier drop of the same name is still ours in
+			// processing/: wait for it to finish.
+			return errors.Join(fmt.Errorf("claim: an earlier %s is still being worked on: %w", e.Name, err), herr)
+		}
+		// Another live instance has it; should it die, its lapsed claim
+		// is listed again and becomes a new drop here.
+		p.release(e.Source, e.Key)
+		return p.outcome(e.ID, ledger.Vanished, "another instance took the file: "+err.Error(), true)
 	case err != nil:
-		// ErrClaimed lands here too: another instance or an earlier drop
-		// of the same name holds it; try again until it is free or gone.
 		return fmt.Errorf("claim: %w", err)
 	}
 	_, err = p.opt.Ledger.Update(e.ID, c.Key, func(x *ledger.Entry) error {
@@ -162,7 +171,7 @@ func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) er
 	if err := os.MkdirAll(partsDir, 0o750); err != nil {
 		return err
 	}
-	res, err := convert.Convert(ctx, e.Name, shortID(e.ID), f, fi.Size(), src.Read, p.opt.Template, p.opt.Limits, partsDir)
+	res, err := convert.Convert(ctx, e.Name, uploadID(e), f, fi.Size(), src.Read, p.opt.Template, p.opt.Limits, partsDir)
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}
@@ -200,19 +209,26 @@ func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) er
 	return err
 }
 
-// idempotencyKey is stable for one part of one drop across restarts (it is
-// committed with the part), and differs between two drops of the same
-// bytes: if a first drop failed at Zuora and is dropped again within 24 h,
-// Zuora must process it, not replay the failure.
+// idempotencyKey is derived from the bytes, the generation and the part:
+// stable across restarts, and the same on every instance, so that if a
+// daemon dies after sending a part and another takes the file over, Zuora
+// replays the first answer instead of importing twice. The generation
+// makes a re-drop after a failed import a new request: within 24 h Zuora
+// would otherwise replay the failure.
 func idempotencyKey(e *ledger.Entry, part int) string {
-	h := sha256.Sum256(fmt.Appendf(nil, "usagedrop\x00%s\x00%s\x00%d", e.ID, e.SHA256, part))
+	h := sha256.Sum256(fmt.Appendf(nil, "usagedrop\x00%s\x00%d\x00%d", e.SHA256, e.Generation, part))
 	return "ud-" + hex.EncodeToString(h[:20])
 }
 
-// shortID is a short string unique to a drop, for upload names.
-func shortID(id string) string {
-	h := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(h[:4])
+// uploadID is the short string in every upload name of a drop. Like the
+// idempotency key it comes from the bytes, so an instance that takes a
+// file over finds an import the first one made by its name.
+func uploadID(e *ledger.Entry) string {
+	id := e.SHA256[:8]
+	if e.Generation > 0 {
+		id += fmt.Sprintf("g%d", e.Generation)
+	}
+	return id
 }
 
 // keyTTL is how long we trust Zuora to remember an idempotency key (24 h,
@@ -233,15 +249,21 @@ func (p *Pipeline) upload(ctx context.Context, src *Source, e *ledger.Entry) (ti
 		case part.State == ledger.PartAccepted:
 			return p.poll(ctx, src, e, i)
 		default:
-			return 0, p.submit(ctx, e, i)
+			return 0, p.submit(ctx, src, e, i)
 		}
 	}
 	return 0, p.outcome(e.ID, ledger.Done, fmt.Sprintf("%d records imported", e.Records), false)
 }
 
-func (p *Pipeline) submit(ctx context.Context, e *ledger.Entry, i int) error {
+func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i int) error {
 	part := e.Parts[i]
 	if part.State == ledger.PartPending {
+		// Before anything is sent, make sure the file is still ours: a
+		// daemon that was stopped for longer than the lease may have lost
+		// it to another instance, which then imports it.
+		if lost, err := p.lostClaim(ctx, src, e); lost || err != nil {
+			return err
+		}
 		_, err := p.opt.Ledger.Update(e.ID, "submitting "+part.Name, func(x *ledger.Entry) error {
 			x.State = ledger.Uploading
 			x.Parts[i].State = ledger.PartSubmitted
@@ -255,8 +277,10 @@ func (p *Pipeline) submit(ctx context.Context, e *ledger.Entry, i int) error {
 	}
 	var r uploader.Receipt
 	found := false
-	if f, ok := p.opt.Uploader.(uploader.Finder); ok && part.State == ledger.PartSubmitted &&
-		time.Since(part.SubmittedAt) > keyTTL {
+	// Look before sending when the first send may have landed under a key
+	// Zuora has forgotten, or another instance may have sent it.
+	if f, ok := p.opt.Uploader.(uploader.Finder); ok && (e.TakenOver ||
+		part.State == ledger.PartSubmitted && time.Since(part.SubmittedAt) > keyTTL) {
 		var err error
 		if r, found, err = f.Find(ctx, part.Name); err != nil {
 			return fmt.Errorf("look up %s: %w", part.Name, err)
@@ -299,7 +323,6 @@ func (p *Pipeline) failPart(id string, i int, st ledger.PartState, msg string) e
 // entry comes back after a growing wait.
 func (p *Pipeline) poll(ctx context.Context, src *Source, e *ledger.Entry, i int) (time.Duration, error) {
 	part := e.Parts[i]
-	p.renew(ctx, src, e)
 	st, err := p.opt.Uploader.Status(ctx, uploader.Receipt{
 		API: "", ImportID: part.ImportID, StatusURL: part.StatusURL, RequestID: part.RequestID, TrackID: part.TrackID,
 	})
@@ -330,15 +353,68 @@ func (p *Pipeline) poll(ctx context.Context, src *Source, e *ledger.Entry, i int
 	return 0, err
 }
 
-// renew refreshes this instance's claim while a long import runs, so that
-// another daemon does not take the file over.
+// lostClaim renews e's claim and reports whether another instance has
+// taken the file; if so the drop is closed as Vanished, nothing sent.
+func (p *Pipeline) lostClaim(ctx context.Context, src *Source, e *ledger.Entry) (bool, error) {
+	o := sources.Object{Source: e.Source, Key: e.Key, Name: e.Name, ETag: e.ETag, Size: e.Size}
+	_, err := src.Src.Claim(ctx, o)
+	switch {
+	case err == nil:
+		p.mu.Lock()
+		p.renewed[e.ID] = time.Now()
+		p.mu.Unlock()
+		return false, nil
+	case errors.Is(err, sources.ErrClaimed), errors.Is(err, fs.ErrNotExist):
+		return true, p.outcome(e.ID, ledger.Vanished, "another instance took the file over while this one was stopped; nothing was sent from here", true)
+	case errors.Is(err, sources.ErrChanged):
+		// Our own claimed copy changed: we hold the spooled bytes, which
+		// are what we validated, so go on with those.
+		return false, nil
+	}
+	return false, fmt.Errorf("renew claim: %w", err)
+}
+
+// renewLoop refreshes the claims of every drop this instance is working
+// on, a few times per lease, so that a long import or a long wait before a
+// retry never lets another daemon take a file over.
+func (p *Pipeline) renewLoop(ctx context.Context) {
+	every := time.Hour
+	for _, s := range p.sources {
+		if s.Lease > 0 {
+			every = min(every, s.Lease/4)
+		}
+	}
+	t := time.NewTicker(max(every, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		active, err := p.opt.Ledger.Active()
+		if err != nil {
+			p.log.Warn("renew claims: ledger", "err", err)
+			continue
+		}
+		for _, e := range active {
+			src := p.sources[e.Source]
+			if src == nil || src.Lease <= 0 || e.State == ledger.Discovered || e.State == ledger.Vanished {
+				continue
+			}
+			p.renew(ctx, src, e)
+		}
+	}
+}
+
+// renew refreshes e's claim when a third of its lease has passed.
 func (p *Pipeline) renew(ctx context.Context, src *Source, e *ledger.Entry) {
 	p.mu.Lock()
 	last, ok := p.renewed[e.ID]
 	if !ok {
 		last = e.Updated
 	}
-	due := src.Lease > 0 && time.Since(last) >= src.Lease/3
+	due := time.Since(last) >= src.Lease/3
 	if due {
 		p.renewed[e.ID] = time.Now()
 	}
@@ -347,15 +423,8 @@ func (p *Pipeline) renew(ctx context.Context, src *Source, e *ledger.Entry) {
 		return
 	}
 	o := sources.Object{Source: e.Source, Key: e.Key, Name: e.Name, ETag: e.ETag, Size: e.Size}
-	c, err := src.Src.Claim(ctx, o)
-	if err != nil {
+	if _, err := src.Src.Claim(ctx, o); err != nil && ctx.Err() == nil {
 		p.log.Warn("could not renew claim", "id", e.ID, "key", e.Key, "err", err)
-		return
-	}
-	if c.ETag != e.ETag {
-		if _, err := p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error { x.ETag = c.ETag; return nil }); err != nil {
-			p.log.Warn("could not record renewed claim", "id", e.ID, "err", err)
-		}
 	}
 }
 

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"usagedrop/internal/testutil"
+	"usagedrop/zuorasim"
+)
+
+// sharedFolder is one drop folder two daemons watch, and a way to drop
+// files into it out of band.
+type sharedFolder struct {
+	yaml string // the source entry of both configs, without instance-specific keys
+	put  func(t *testing.T, name string, body []byte)
+}
+
+func localFolder(t *testing.T) sharedFolder {
+	dir := filepath.Join(t.TempDir(), "shared")
+	os.MkdirAll(dir, 0o755)
+	return sharedFolder{
+		yaml: fmt.Sprintf("    type: local\n    path: %s\n", dir),
+		put: func(t *testing.T, name string, body []byte) {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p+".part", body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Rename(p+".part", p)
+		},
+	}
+}
+
+func s3Folder(t *testing.T) sharedFolder {
+	srv := testutil.NewS3(t)
+	c := srv.Client()
+	return sharedFolder{
+		yaml: fmt.Sprintf("    type: s3\n    bucket: %s\n    prefix: incoming/\n    region: %s\n    endpoint: %s\n    path_style: true\n    access_key_id: %s\n    secret_access_key: %s\n",
+			srv.Bucket, srv.Region, srv.URL, srv.AccessKeyID, srv.SecretAccessKey),
+		put: func(t *testing.T, name string, body []byte) {
+			_, err := c.PutObject(context.Background(), &s3.PutObjectInput{
+				Bucket: aws.String(srv.Bucket), Key: aws.String("incoming/" + name), Body: bytes.NewReader(body),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+}
+
+func sftpFolder(t *testing.T) sharedFolder {
+	srv := testutil.NewSFTP(t)
+	dir := filepath.Join(srv.Root, "outgoing")
+	os.MkdirAll(dir, 0o755)
+	return sharedFolder{
+		yaml: fmt.Sprintf("    type: sftp\n    address: %s\n    user: %s\n    password: %s\n    known_hosts: %s\n    path: %s\n",
+			srv.Addr, srv.User, srv.Password, srv.KnownHosts, dir),
+		put: func(t *testing.T, name string, body []byte) {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p+".filepart", body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Rename(p+".filepart", p)
+		},
+	}
+}
+
+// Two daemons with separate ledgers watch one folder; 200 files are
+// dropped; one daemon is killed mid-way. Every record reaches Zuora exactly
+// once: claims keep the daemons apart, the survivor takes over the dead
+// one's claims when their lease runs out, and content-derived idempotency
+// keys stop a file the dead one had already sent from being imported again.
+func TestTwoDaemonsOneFolder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drops 200 files per backend")
+	}
+	for name, mk := range map[string]func(*testing.T) sharedFolder{"local": localFolder, "s3": s3Folder, "sftp": sftpFolder} {
+		t.Run(name, func(t *testing.T) { twoDaemons(t, mk(t)) })
+	}
+}
+
+func twoDaemons(t *testing.T, f sharedFolder) {
+	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 20 * time.Millisecond})
+	srv := httptestServer(t, sim)
+	const files, rows = 200, 3
+	start := func(instance string) (*exec.Cmd, *bytes.Buffer) {
+		dir := t.TempDir()
+		cfg := fmt.Sprintf(`instance: %[1]s
+ledger: %[2]s/ledger.db
+spool: %[2]s/spool
+http: "off"
+workers: 4
+zuora:
+  endpoint: %[3]s
+  client_id: test
+  client_secret: test-secret
+  poll: 100ms
+  backoff: 10ms
+  backoff_max: 200ms
+sources:
+  - name: shared
+    settle: 100ms
+    interval: 150ms
+    lease: 3s
+%[4]s`, instance, dir, srv, f.yaml)
+		p := filepath.Join(dir, "config.yaml")
+		os.WriteFile(p, []byte(cfg), 0o600)
+		var logs bytes.Buffer
+		cmd := exec.Command(binary, "run", "-config", p)
+		cmd.Stderr = &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &logs
+	}
+	a, alogs := start("vm-a")
+	b, blogs := start("vm-b")
+	defer func() {
+		b.Process.Signal(syscall.SIGTERM)
+		b.Wait()
+	}()
+	for i := range files {
+		var body strings.Builder
+		body.WriteString("ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,DESCRIPTION\r\n")
+		for j := range rows {
+			fmt.Fprintf(&body, "A%08d,API Calls,%d,03/%02d/2026,,,,file %d row %d\r\n", i, j+1, 13+j, i, j)
+		}
+		f.put(t, fmt.Sprintf("usage %03d é.csv", i), []byte(body.String()))
+	}
+	// Kill one daemon once the work is under way.
+	deadline := time.Now().Add(60 * time.Second)
+	for len(sim.Records()) < files*rows/4 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.Process.Kill()
+	a.Wait()
+
+	deadline = time.Now().Add(90 * time.Second)
+	for len(sim.Records()) < files*rows && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // anything doubled would land now
+	seen := map[string]int{}
+	for _, r := range sim.Records() {
+		seen[r.Description]++
+	}
+	var missing, doubled []string
+	for i := range files {
+		for j := range rows {
+			d := fmt.Sprintf("file %d row %d", i, j)
+			switch seen[d] {
+			case 1:
+			case 0:
+				missing = append(missing, d)
+			default:
+				doubled = append(doubled, d)
+			}
+		}
+	}
+	if len(missing)+len(doubled) > 0 {
+		t.Fatalf("%d records missing (%.5v), %d doubled (%.5v)\n--- vm-a:\n%s\n--- vm-b:\n%s",
+			len(missing), missing, len(doubled), doubled, tail(alogs.String(), 3000), tail(blogs.String(), 3000))
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
