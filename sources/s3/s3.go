@@ -16,13 +16,8 @@
 // conditional deletes. Left in place, a replacement is caught by its ETag
 // (Open answers ErrChanged) and the new bytes are still there after the
 // claim is gone. So for this backend Claim returns the object under the
-// key it already had.
-//
-// # Discovery
-//
-// List is the backstop and always works. With SQSQueueURL set, Changed
-// (notify.go) wakes the caller when S3 event notifications report a new
-// file, so it need not wait for the next listing.
+// key it already had. New files are found by List, or sooner with SQS
+// event notifications (Changed, in notify.go).
 //
 // # Caveats
 //
@@ -471,13 +466,17 @@ func (s *Source) writeClaim(ctx context.Context, c *s3.Client, put *s3.PutObject
 	return nil
 }
 
+// encrypt sets the configured server-side encryption on a write.
 func (s *Source) encrypt(put *s3.PutObjectInput) {
-	if s.SSE != "" {
-		put.ServerSideEncryption = types.ServerSideEncryption(s.SSE)
-	}
+	put.ServerSideEncryption, put.SSEKMSKeyId = s.sse()
+}
+
+func (s *Source) sse() (types.ServerSideEncryption, *string) {
+	var kms *string
 	if s.SSEKMSKeyID != "" {
-		put.SSEKMSKeyId = aws.String(s.SSEKMSKeyID)
+		kms = aws.String(s.SSEKMSKeyID)
 	}
+	return types.ServerSideEncryption(s.SSE), kms
 }
 
 // release deletes the claim on key; a failure only delays the next claim
@@ -653,12 +652,7 @@ func (s *Source) Finish(ctx context.Context, key string, o sources.Outcome) (str
 func (s *Source) move(ctx context.Context, c *s3.Client, key, target, etag string) error {
 	cp := &s3.CopyObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.prefix() + target),
 		CopySource: aws.String(copySource(s.Bucket, s.prefix()+key)), CopySourceIfMatch: aws.String(etag)}
-	if s.SSE != "" {
-		cp.ServerSideEncryption = types.ServerSideEncryption(s.SSE)
-	}
-	if s.SSEKMSKeyID != "" {
-		cp.SSEKMSKeyId = aws.String(s.SSEKMSKeyID)
-	}
+	cp.ServerSideEncryption, cp.SSEKMSKeyId = s.sse()
 	if _, err := c.CopyObject(ctx, cp); err != nil {
 		if err = classify(err); errors.Is(err, errPrecondition) {
 			err = sources.ErrChanged

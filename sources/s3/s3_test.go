@@ -417,3 +417,26 @@ func TestChangedSNSEnvelopeAndErrors(t *testing.T) {
 		t.Errorf("Changed ignored its context for %s", took)
 	}
 }
+
+// TestServerSideEncryption: with SSE set, claims, reports and the moved
+// object are written with it, and the store accepts the requests.
+func TestServerSideEncryption(t *testing.T) {
+	ctx, _, st, src := setup(t)
+	src.SSE = "AES256"
+	st.Put(t, "enc.csv", []byte("secret usage"))
+	c := sourcetest.ClaimOnly(t, ctx, src)
+	key, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: true,
+		Reports: []sources.Report{{Suffix: ".status.txt", Body: []byte("ok")}}})
+	if err != nil {
+		t.Fatalf("Finish with SSE: %v", err)
+	}
+	for _, k := range []string{key, key + ".status.txt"} {
+		out, err := st.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(src.Bucket), Key: aws.String(testPrefix + k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.ServerSideEncryption != "AES256" {
+			t.Errorf("%s: server-side encryption %q, want AES256", k, out.ServerSideEncryption)
+		}
+	}
+}
