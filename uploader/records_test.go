@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"usagedrop/zuorasim"
 )
@@ -144,4 +147,25 @@ func TestIsoDate(t *testing.T) {
 			t.Errorf("isoDate(%q, %q) = %q, want %q", tt.in, tt.format, got, tt.want)
 		}
 	}
+}
+
+// BenchmarkObjectImport1000 sends a part of 1,000 records one call each to
+// the sim over loopback, four at a time.
+func BenchmarkObjectImport1000(b *testing.B) {
+	srv := httptest.NewServer(zuorasim.New(zuorasim.Options{}))
+	defer srv.Close()
+	path := filepath.Join(b.TempDir(), "p.csv")
+	if err := os.WriteFile(path, []byte(genCSV(1000)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	obj := NewObjectImport(NewClient(Config{BaseURL: srv.URL}), "")
+	start := time.Now()
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		if _, err := obj.Submit(context.Background(), Part{Name: "p.csv", Path: path}, "bench-"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(n*1000)/time.Since(start).Seconds(), "records/s")
 }
