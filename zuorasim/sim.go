@@ -114,7 +114,7 @@ type Faults struct {
 // Record is one usage record the sim accepted, normalised: Start and End
 // as YYYY-MM-DD, Qty as sent.
 type Record struct {
-	ImportID       string
+	ImportID       string // the file import's id; "object" or "mediation:<meter>" for the other APIs
 	Account        string
 	UOM            string
 	Qty            string
