@@ -93,6 +93,13 @@ type Zuora struct {
 	// API is the import API: "file" (POST /v1/usage, the default),
 	// "object", "mediation" or "soap".
 	API string `yaml:"api"`
+	// Meter is the Mediation meter's global id (api: mediation).
+	Meter string `yaml:"meter"`
+	// SOAPEndpoint, Username and Password are for api: soap, e.g.
+	// https://apisandbox.zuora.com/apps/services/a/119.0.
+	SOAPEndpoint string `yaml:"soap_endpoint"`
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
 	// Columns is the template header sent to Zuora, in order.
 	Columns   []string `yaml:"columns"`
 	EntityIDs string   `yaml:"entity_ids"`

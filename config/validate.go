@@ -35,6 +35,13 @@ func (c *Config) Validate() error {
 	v.check(c.Instance != "" && !strings.ContainsAny(c.Instance, `/\ `), "instance",
 		"must be a name without slashes or spaces", c.Instance)
 	z := c.Zuora
+	v.check(z.API != "mediation" || z.Meter != "", "zuora.meter", "api: mediation needs the meter's global id", z.Meter)
+	if z.API == "soap" && z.Endpoint != Builtin {
+		u, err := url.Parse(z.SOAPEndpoint)
+		v.check(err == nil && u.Scheme == "https" && strings.Contains(u.Path, "/apps/services/a/"), "zuora.soap_endpoint",
+			"api: soap needs the SOAP URL, e.g. https://apisandbox.zuora.com/apps/services/a/119.0", z.SOAPEndpoint)
+		v.check(z.Username != "" && z.Password != "", "zuora.username", "api: soap needs username and password", z.Username)
+	}
 	if z.Endpoint != Builtin {
 		u, err := url.Parse(z.Endpoint)
 		v.check(err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "",

@@ -97,6 +97,16 @@ func BuildZuora(ctx context.Context, z config.Zuora, log *slog.Logger) (*Zuora, 
 	switch z.API {
 	case "file", "":
 		out.Uploader = uploader.NewFileImport(c)
+	case "object":
+		out.Uploader = uploader.NewObjectImport(c, z.DateFormat)
+	case "mediation":
+		out.Uploader = uploader.NewMediation(c, z.Meter, z.DateFormat)
+	case "soap":
+		endpoint, user, pass := z.SOAPEndpoint, z.Username, z.Password.Value()
+		if out.Sim != nil {
+			endpoint, user, pass = out.BaseURL+"/apps/services/a/119.0", "builtin", "builtin"
+		}
+		out.Uploader = uploader.NewSOAPImport(c, endpoint, user, pass)
 	default:
 		out.Close()
 		return nil, fmt.Errorf("zuora.api %q: %w", z.API, errors.ErrUnsupported)

@@ -105,17 +105,20 @@ type env struct {
 	sim     *zuorasim.Sim
 	url     string
 	ledger  *ledger.Ledger
+	api     string // "file", "object", "mediation" or "soap"
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T) *env { return startAPI(t, "file") }
+
+func startAPI(t *testing.T, api string) *env {
 	t.Helper()
 	dir := t.TempDir()
 	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 50 * time.Millisecond})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, dir: dir, dropDir: filepath.Join(dir, "drop"), sim: sim, url: srv.URL}
+	e := &env{t: t, dir: dir, dropDir: filepath.Join(dir, "drop"), sim: sim, url: srv.URL, api: api}
 	e.run()
 	t.Cleanup(e.stop)
 	return e
@@ -137,10 +140,19 @@ func (e *env) run() {
 		t.Fatal(err)
 	}
 	src.Watch.Interval = 200 * time.Millisecond
-	up := uploader.NewFileImport(uploader.NewClient(uploader.Config{
+	c := uploader.NewClient(uploader.Config{
 		BaseURL: e.url, ClientID: "id", ClientSecret: "secret", Logger: log,
 		BackoffBase: 10 * time.Millisecond, BackoffCap: 100 * time.Millisecond,
-	}))
+	})
+	var up uploader.Uploader = uploader.NewFileImport(c)
+	switch e.api {
+	case "object":
+		up = uploader.NewObjectImport(c, "MM/DD/YYYY")
+	case "mediation":
+		up = uploader.NewMediation(c, "meter-1", "MM/DD/YYYY")
+	case "soap":
+		up = uploader.NewSOAPImport(c, e.url+"/apps/services/a/119.0", "user", "pass")
+	}
 	p := New(Options{
 		Ledger: led, Uploader: up, Sources: []Source{src}, Spool: filepath.Join(e.dir, "spool"),
 		Instance: "test", Template: Template(config.DefaultConfig().Zuora), Workers: 2,
@@ -462,5 +474,29 @@ func TestSlowlyWrittenFileImportedOnceComplete(t *testing.T) {
 	e.ledger.List(func(*ledger.Entry) bool { n++; return true })
 	if n != 1 || len(e.sim.Records()) != 1000 {
 		t.Fatalf("%d ledger entries and %d records, want 1 and 1000", n, len(e.sim.Records()))
+	}
+}
+
+// Every Zuora API takes the same drop to the same records, once, also when
+// the first answer is lost.
+func TestEveryAPI(t *testing.T) {
+	want := loadExpected(t)["partner-template.csv"]
+	for _, api := range []string{"file", "object", "mediation", "soap"} {
+		t.Run(api, func(t *testing.T) {
+			e := startAPI(t, api)
+			e.sim.SetFaults(zuorasim.Faults{ServerErrors: 1})
+			e.drop("partner-template.csv", "march.csv")
+			x := e.waitFinished(1)["march.csv"]
+			if x.State != ledger.Done {
+				t.Fatalf("state %s: %s", x.State, x.LastError)
+			}
+			recs := e.sim.Records()
+			if len(recs) != want.Count {
+				t.Fatalf("zuora holds %d records, want %d", len(recs), want.Count)
+			}
+			if api != "mediation" && digest(recs) != want.Digest {
+				t.Fatalf("records differ from the fixture's (digest %s)", digest(recs))
+			}
+		})
 	}
 }
