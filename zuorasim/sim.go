@@ -309,7 +309,15 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del("Content-Encoding")
 	}
 	s.log.Debug("zuorasim request", "method", r.Method, "path", r.URL.Path, "request_id", w.Header().Get("Zuora-Request-Id"))
-	s.mux.ServeHTTP(w, r)
+	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	// Not deferred: a handler that aborts (a dropped answer) must send
+	// nothing at all.
+	gw := &gzipWriter{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(gw, r)
+	gw.finish()
 }
 
 // admit applies the tenant's limits and the faults due to one request and
