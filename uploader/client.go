@@ -188,20 +188,12 @@ func (c *Client) attempt(ctx context.Context, cl call) (*reply, error) {
 		return nil, err
 	}
 	if !cl.soap {
-		if !strings.EqualFold(req.URL.Host, c.base.Host) {
-			if req.Body != nil {
-				req.Body.Close()
-			}
-			return nil, &Error{Op: cl.op, Message: fmt.Sprintf("refusing to send the token to %s, not the configured %s", req.URL.Host, c.base.Host)}
-		}
-		token, err := c.bearer(ctx)
-		if err != nil {
+		if err := c.authorize(ctx, cl.op, req); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
 			}
 			return nil, err
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
@@ -231,6 +223,20 @@ func (c *Client) attempt(ctx context.Context, cl call) (*reply, error) {
 		return nil, e
 	}
 	return rep, nil
+}
+
+// authorize puts the bearer token on a REST request, which must go to the
+// configured host: the token is never sent anywhere else.
+func (c *Client) authorize(ctx context.Context, op string, req *http.Request) error {
+	if !strings.EqualFold(req.URL.Host, c.base.Host) {
+		return &Error{Op: op, Message: fmt.Sprintf("refusing to send the token to %s, not the configured %s", req.URL.Host, c.base.Host)}
+	}
+	token, err := c.bearer(ctx)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return nil
 }
 
 // newRequest builds the HTTP request for one attempt of cl.
