@@ -24,11 +24,18 @@ type csvParser struct {
 	errLine int // physical line of the last error
 }
 
-// errCSVQuote and errCSVBareQuote mirror encoding/csv's complaints.
+// errCSVQuote and errCSVBareQuote mirror encoding/csv's complaints;
+// errCSVLong bounds memory, since no usage row comes near it.
 var (
 	errCSVQuote     = errors.New(`extraneous or missing " in quoted-field`)
 	errCSVBareQuote = errors.New(`bare " in non-quoted-field`)
+	errCSVLong      = errors.New("record too long")
 )
+
+// maxRecord is the longest record read. A valid usage row is under 1 KiB
+// (DESCRIPTION is at most 200 characters); this leaves room for many
+// ignored columns.
+const maxRecord = 1 << 20
 
 func newCSVParser(r io.Reader, comma byte) *csvParser {
 	return &csvParser{r: bufio.NewReaderSize(r, 64<<10), comma: comma}
@@ -41,6 +48,9 @@ func (p *csvParser) readLine() ([]byte, error) {
 	if err == bufio.ErrBufferFull {
 		p.long = append(p.long[:0], line...)
 		for err == bufio.ErrBufferFull {
+			if len(p.long) > maxRecord {
+				return nil, errCSVLong
+			}
 			line, err = p.r.ReadSlice('\n')
 			p.long = append(p.long, line...)
 		}
@@ -69,6 +79,7 @@ func (p *csvParser) read() ([]string, error) {
 	for {
 		line, err = p.readLine()
 		if err != nil {
+			p.start = p.line + 1 // the record that could not be read
 			return nil, err
 		}
 		if len(line) == 0 {
@@ -141,6 +152,9 @@ func (p *csvParser) field(line []byte) (rest []byte, more bool, err error) {
 			}
 		case len(line) > 0:
 			p.buf = append(p.buf, line...)
+			if len(p.buf) > maxRecord {
+				return nil, false, errCSVLong
+			}
 			next, rerr := p.readLine()
 			if rerr != nil && rerr != io.EOF {
 				return nil, false, rerr

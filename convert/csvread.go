@@ -205,6 +205,8 @@ func (t *csvTable) parseError(err error) error {
 		why = `a value holds a " but is not enclosed in quotes (write it as "..."" with the quote doubled)`
 	case errors.Is(err, errCSVQuote):
 		why = `a quoted value is not closed, or text follows its closing quote`
+	case errors.Is(err, errCSVLong):
+		why = "a row is longer than 1 MiB, which no usage row is (is a quote left open?)"
 	default:
 		return err
 	}

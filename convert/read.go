@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxHeaderSearch is how many rows may stand above the header (titles,
@@ -79,8 +80,20 @@ func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader
 	return rd, nil
 }
 
-// problem keeps p unless the cap is reached, then only counts it.
+// maxValue is how much of a bad value a problem quotes.
+const maxValue = 100
+
+// problem keeps p unless the cap is reached, then only counts it. A long
+// value is cut, so a report stays readable and small.
 func (rd *reader) problem(p Problem) {
+	if len(p.Value) > maxValue {
+		cut := maxValue
+		for cut > 0 && !utf8.RuneStart(p.Value[cut]) {
+			cut--
+		}
+		p.Value = p.Value[:cut] + "…"
+	}
+	p.Value = strings.Clone(p.Value) // not the reader's arena
 	if len(rd.sum.Problems) < rd.max {
 		rd.sum.Problems = append(rd.sum.Problems, p)
 		return

@@ -130,6 +130,9 @@ func TestReadProblems(t *testing.T) {
 		{"totals row", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,,\n,,1,,,,,Total\n", Options{}, 3, "ACCOUNT_ID", "missing"},
 		{"bare quote", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,,ok\nA1,GB,1,2026-02-03,,,,5\" disk\n", Options{}, 3, "", "not valid CSV"},
 		{"line after quoted newline", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,,\"a\nb\"\n\nA1,,1,2026-02-03,,,,\n", Options{}, 4, "UOM", "UOM is missing"},
+		{"long value quoted short", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,," + strings.Repeat("é", 300) + "\n", Options{}, 2, "DESCRIPTION", "200 character"},
+		{"record over 1 MiB", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,,\"" + strings.Repeat("x\n", 600000) + "\"\n", Options{}, 2, "", "longer than 1 MiB"},
+		{"line over 1 MiB", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,," + strings.Repeat("x", 1<<21) + "\n", Options{}, 2, "", "longer than 1 MiB"},
 		{"xls", "a.xls", "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest", Options{}, 0, "", "save it as .xlsx"},
 		{"ods by name", "a.ods", "hello", Options{}, 0, "", "not in that format"},
 		{"unknown extension", "a.pdf", "%PDF-1.4", Options{}, 0, "", "unknown file type"},
@@ -149,6 +152,9 @@ func TestReadProblems(t *testing.T) {
 				t.Fatal("not rejected")
 			}
 			p := sum.Problems[0]
+			if len(p.Value) > maxValue+len("…") {
+				t.Errorf("problem quotes %d bytes of value", len(p.Value))
+			}
 			if p.Line != tt.line || p.Column != tt.column || !strings.Contains(p.Reason, tt.reason) {
 				t.Fatalf("problem %+v, want line %d column %q reason containing %q", p, tt.line, tt.column, tt.reason)
 			}
