@@ -144,7 +144,7 @@ func mapHeader(row []string, over map[string]field) (m mapping, ok bool) {
 	}
 	m.width = len(row)
 	for i, h := range row {
-		h = strings.TrimSpace(h)
+		h = strings.Clone(strings.TrimSpace(h)) // kept in the summary: not the reader's buffer
 		if h == "" {
 			continue
 		}
