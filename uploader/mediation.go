@@ -59,27 +59,7 @@ func (m *Mediation) Submit(ctx context.Context, p Part, idempotencyKey string) (
 	if idempotencyKey == "" || m.Meter == "" {
 		return Receipt{}, &Error{Op: "submit", Message: p.Name + ": Mediation needs an idempotency key and a meter"}
 	}
-	maxEvents, maxBytes := cmp.Or(m.MaxEvents, 1000), cmp.Or(m.MaxBytes, 1<<20)
-	var (
-		batch  bytes.Buffer
-		events int
-		index  int
-	)
-	flush := func() error {
-		if events == 0 {
-			return nil
-		}
-		batch.WriteByte(']')
-		key := idempotencyKey + ":b" + strconv.Itoa(index)
-		_, err := m.c.do(ctx, call{
-			op: "mediation", method: http.MethodPost, url: "/usage/bulk/" + url.PathEscape(m.Meter),
-			body: jsonBody(bytes.Clone(batch.Bytes())), idempotencyKey: key, trackID: trackIDFor(key),
-		})
-		batch.Reset()
-		events = 0
-		index++
-		return err
-	}
+	b := &batcher{m: m, key: idempotencyKey, maxEvents: cmp.Or(m.MaxEvents, 1000), maxBytes: cmp.Or(m.MaxBytes, 1<<20)}
 	err := readTemplate(p, m.DateFormat, func(r row) error {
 		ev, err := json.Marshal(mediationEvent{
 			CustomerID: r.Account, UsageIdentifier: cmp.Or(r.UniqueKey, eventID(idempotencyKey, r.Index)),
@@ -88,34 +68,71 @@ func (m *Mediation) Submit(ctx context.Context, p Part, idempotencyKey string) (
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", p.Name, r.Line, err)
 		}
-		if len(ev)+2 > maxBytes {
-			return fmt.Errorf("%s line %d: one event is larger than the %d bytes of a call", p.Name, r.Line, maxBytes)
+		if len(ev)+2 > b.maxBytes {
+			return fmt.Errorf("%s line %d: one event is larger than the %d bytes of a call", p.Name, r.Line, b.maxBytes)
 		}
-		if events == maxEvents || batch.Len()+1+len(ev)+1 > maxBytes {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		sep := byte(',')
-		if events == 0 {
-			sep = '['
-		}
-		batch.WriteByte(sep)
-		batch.Write(ev)
-		events++
-		return nil
+		return b.add(ctx, ev)
 	})
 	if err == nil {
-		err = flush()
+		err = b.flush(ctx)
 	}
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return Receipt{}, err
-		}
+	var e *Error
+	switch {
+	case err == nil:
+		return Receipt{API: "mediation", TrackID: trackIDFor(idempotencyKey)}, nil
+	case errors.As(err, &e):
+		return Receipt{}, err
+	default:
 		return Receipt{}, &Error{Op: "submit", Message: err.Error(), Err: err}
 	}
-	return Receipt{API: "mediation", TrackID: trackIDFor(idempotencyKey)}, nil
+}
+
+// batcher gathers events into JSON arrays within a call's limits and sends
+// each under a key derived from the part's key and the batch's index, so
+// that the same part always makes the same batches under the same keys.
+type batcher struct {
+	m         *Mediation
+	key       string
+	maxEvents int
+	maxBytes  int
+	buf       bytes.Buffer
+	events    int
+	index     int
+}
+
+// add appends one encoded event, sending the batch first if the event
+// would not fit.
+func (b *batcher) add(ctx context.Context, ev []byte) error {
+	if b.events == b.maxEvents || b.buf.Len()+1+len(ev)+1 > b.maxBytes {
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+	}
+	sep := byte(',')
+	if b.events == 0 {
+		sep = '['
+	}
+	b.buf.WriteByte(sep)
+	b.buf.Write(ev)
+	b.events++
+	return nil
+}
+
+// flush sends the batch, if it has any event.
+func (b *batcher) flush(ctx context.Context) error {
+	if b.events == 0 {
+		return nil
+	}
+	b.buf.WriteByte(']')
+	key := b.key + ":b" + strconv.Itoa(b.index)
+	_, err := b.m.c.do(ctx, call{
+		op: "mediation", method: http.MethodPost, url: "/usage/bulk/" + url.PathEscape(b.m.Meter),
+		body: jsonBody(bytes.Clone(b.buf.Bytes())), idempotencyKey: key, trackID: trackIDFor(key),
+	})
+	b.buf.Reset()
+	b.events = 0
+	b.index++
+	return err
 }
 
 // eventID derives a record's UsageIdentifier from its part's key.
