@@ -99,7 +99,7 @@ func pyQuote(s string) string {
 // env is a pipeline on a temp drop folder, sending to a zuorasim. It can
 // be stopped and run again over the same ledger, spool and folder.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	dropDir string
 	sim     *zuorasim.Sim
@@ -110,9 +110,9 @@ type env struct {
 	done    chan struct{}
 }
 
-func start(t *testing.T) *env { return startAPI(t, "file") }
+func start(t testing.TB) *env { return startAPI(t, "file") }
 
-func startAPI(t *testing.T, api string) *env {
+func startAPI(t testing.TB, api string) *env {
 	t.Helper()
 	dir := t.TempDir()
 	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 50 * time.Millisecond})
@@ -174,7 +174,7 @@ func (e *env) stop() {
 	e.cancel = nil
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -499,4 +499,28 @@ func TestEveryAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkDropToZuora measures the whole path, drop folder to Completed
+// import in the simulator, for files of 10,000 template rows.
+func BenchmarkDropToZuora(b *testing.B) {
+	const rows = 10000
+	var body strings.Builder
+	body.WriteString("ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,DESCRIPTION\r\n")
+	for j := range rows {
+		fmt.Fprintf(&body, "A%08d,API Calls,%d.25,03/%02d/2026,,A-S%08d,,usage row %d\r\n", j%500, j%97, 13+j%15, j%300, j)
+	}
+	e := start(b)
+	e.sim.SetFaults(zuorasim.Faults{})
+	b.ResetTimer()
+	for i := range b.N {
+		e.dropBytes(fmt.Sprintf("bench-%d.csv", i), []byte(strings.Replace(body.String(), "usage row 0\r\n", fmt.Sprintf("usage row 0 of %d\r\n", i), 1)))
+	}
+	e.waitFinished(b.N)
+	b.StopTimer()
+	if n := len(e.sim.Records()); n != b.N*rows {
+		b.Fatalf("zuora holds %d records, want %d", n, b.N*rows)
+	}
+	b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(b.N*body.Len())/1e6/b.Elapsed().Seconds(), "MB/s")
 }

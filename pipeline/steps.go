@@ -443,6 +443,9 @@ func (p *Pipeline) outcome(id string, s ledger.State, note string, finished bool
 		p.log.Info("outcome", "id", id, "state", s, "note", note)
 		if finished {
 			p.opt.Metrics.finished(e)
+			p.mu.Lock()
+			delete(p.renewed, id)
+			p.mu.Unlock()
 		}
 		p.opt.Hook(string(s))
 	}
