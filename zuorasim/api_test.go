@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -69,6 +71,28 @@ func TestIdempotencyKeyExpires(t *testing.T) {
 	e.decode(e.upload("a.csv", []byte(tinyCSV), "k"), http.StatusOK, &second)
 	if first.CheckImportStatus == second.CheckImportStatus || len(e.sim.Imports()) != 2 {
 		t.Fatalf("an expired key was replayed: %+v %+v", first, second)
+	}
+}
+
+// A request whose client gives up mid-body got no answer: its key must
+// not replay the sim's complaint about the cut-off body.
+func TestIdempotencyCutOffRequestNotStored(t *testing.T) {
+	e := newEnv(t, Options{})
+	var buf bytes.Buffer
+	ctype := multipartFile(&buf, "a.csv", []byte(tinyCSV))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /v1/usage HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nIdempotency-Key: cut\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", e.token, ctype, buf.Len())
+	_, _ = conn.Write(buf.Bytes()[:buf.Len()/2])
+	conn.Close()
+	// The sim notices the cut when it reads; give it a moment.
+	time.Sleep(50 * time.Millisecond)
+	var ans uploadAnswer
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "cut"), http.StatusOK, &ans)
+	if !ans.Success || len(e.sim.Imports()) != 1 {
+		t.Fatalf("answer %+v, imports %d", ans, len(e.sim.Imports()))
 	}
 }
 

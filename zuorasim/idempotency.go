@@ -2,6 +2,8 @@ package zuorasim
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net/http"
 	"time"
 )
@@ -33,8 +35,8 @@ func (r *recorder) WriteHeader(status int)      { r.status = status }
 // idempotent wraps a POST handler with Zuora's Idempotency-Key semantics:
 // the first answer for a key (per path) is stored for Options.IdempotencyTTL
 // (24 hours) and replayed for a repeat; a repeat while the first is in
-// flight gets 409. Answers
-// that say "try again" (429, 5xx) are not stored, so a retry is processed.
+// flight gets 409. Answers that say "try again" (429, 5xx), and answers to
+// requests whose body was cut off, are not stored, so a retry is processed.
 // It also applies the DropAfterRead fault to fresh uploads.
 func (s *Sim) idempotent(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,11 +60,14 @@ func (s *Sim) idempotent(h http.HandlerFunc) http.Handler {
 			}
 		}
 		rec := newRecorder()
+		body := &watchedBody{ReadCloser: r.Body}
+		r.Body = body
 		h(rec, r)
 		drop := false
 		s.mu.Lock()
 		if key != "" {
-			if rec.status == http.StatusTooManyRequests || rec.status >= 500 {
+			// A request cut off by its client never got an answer to keep.
+			if rec.status == http.StatusTooManyRequests || rec.status >= 500 || body.broken {
 				delete(s.idem, scope)
 			} else {
 				st := s.idem[scope]
@@ -101,6 +106,21 @@ func (s *Sim) claimKey(scope string) (stored, bool) {
 	}
 	s.idem[scope] = &stored{at: time.Now()}
 	return stored{}, false
+}
+
+// watchedBody notes whether reading a request's body failed (the client
+// went away mid-request) rather than ending cleanly.
+type watchedBody struct {
+	io.ReadCloser
+	broken bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.broken = true
+	}
+	return n, err
 }
 
 func copyHeader(dst, src http.Header) {
