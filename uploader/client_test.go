@@ -230,7 +230,7 @@ func TestTokenStaysOnOurHost(t *testing.T) {
 }
 
 func TestRateLimitWindow(t *testing.T) {
-	r := newRig(t, zuorasim.Options{RequestsPerWindow: 3, RateWindow: time.Second}, nil)
+	r := newRig(t, zuorasim.Options{RequestsPerWindow: 3, RateWindow: 2 * time.Second}, nil)
 	start := time.Now()
 	// A token and three uploads: the third upload is the fourth request of
 	// the window and waits for the next one.
