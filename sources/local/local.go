@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"usagedrop/sources"
@@ -185,11 +184,7 @@ func (s *Source) stat(key string) (sources.Object, error) {
 // etag is size, mtime in nanoseconds and inode: a rewrite changes the
 // first two, a replacement by rename changes the inode.
 func etag(fi fs.FileInfo) string {
-	var ino uint64
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino = uint64(st.Ino)
-	}
-	return fmt.Sprintf("%x-%x-%x", fi.Size(), fi.ModTime().UnixNano(), ino)
+	return fmt.Sprintf("%x-%x-%x", fi.Size(), fi.ModTime().UnixNano(), inode(fi))
 }
 
 // path maps a '/'-separated key to a file path under Dir.
