@@ -284,7 +284,7 @@ func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
 		shas := tx.Bucket(bucketSHA)
 		if owner := shas.Get([]byte(sha)); owner != nil && string(owner) != id {
 			prev, err := get(tx, string(owner))
-			if err == nil && holdsBytes(prev.State) {
+			if err == nil && holdsBytes(prev) {
 				e.State = Duplicate
 				e.DuplicateOf = prev.ID
 				e.History = append(e.History, Event{At: e.Updated, State: Duplicate, Note: "same bytes as " + prev.ID})
@@ -309,12 +309,21 @@ func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
 	return out, nil
 }
 
-// holdsBytes reports whether a drop in state s has imported its bytes or
-// may still do so. A rejected or failed drop imported nothing (Zuora's file
-// import is atomic), so the same bytes may be dropped again.
-func holdsBytes(s State) bool {
-	switch s {
-	case Rejected, Failed, Vanished, Duplicate, Discovered, Claimed:
+// holdsBytes reports whether drop e has imported its bytes or may still do
+// so. A rejected or failed drop imported nothing (Zuora's file import is
+// atomic), so the same bytes may be dropped again; but a failed drop that
+// was split into parts may have had some of them imported, and sending
+// those again would double them.
+func holdsBytes(e *Entry) bool {
+	switch e.State {
+	case Rejected, Vanished, Duplicate, Discovered, Claimed:
+		return false
+	case Failed:
+		for _, p := range e.Parts {
+			if p.State == PartCompleted {
+				return true
+			}
+		}
 		return false
 	}
 	return true

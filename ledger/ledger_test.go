@@ -132,3 +132,21 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("bytes of a pruned drop are still claimed: %s", c.State)
 	}
 }
+
+// A split drop that failed after some parts were imported still holds its
+// bytes: dropping them again would import those parts twice.
+func TestPartlyImportedFailureHoldsBytes(t *testing.T) {
+	l, _ := openTest(t)
+	a, _ := l.Create("s", "big.csv", "big.csv", 1, "", false)
+	l.Fetched(a.ID, "big")
+	l.Update(a.ID, "", func(e *Entry) error {
+		e.State = Failed
+		e.Parts = []Part{{Index: 0, State: PartCompleted}, {Index: 1, State: PartFailed}}
+		return nil
+	})
+	b, _ := l.Create("s", "big.csv", "big.csv", 1, "", false)
+	b, err := l.Fetched(b.ID, "big")
+	if err != nil || b.State != Duplicate {
+		t.Fatalf("re-drop of a partly imported file: %s, %v; want duplicate", b.State, err)
+	}
+}

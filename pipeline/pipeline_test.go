@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"usagedrop/config"
+	"usagedrop/convert"
 	"usagedrop/ledger"
 	"usagedrop/uploader"
 	"usagedrop/zuorasim"
@@ -106,6 +108,8 @@ type env struct {
 	url     string
 	ledger  *ledger.Ledger
 	api     string // "file", "object", "mediation" or "soap"
+	limits  convert.Limits
+	settle  time.Duration // default 100ms
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -134,7 +138,7 @@ func (e *env) run() {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel}))
 	sc := config.DefaultConfig().Sources[0]
 	sc.Path = e.dropDir
-	sc.Settle = config.Duration(100 * time.Millisecond)
+	sc.Settle = config.Duration(cmp.Or(e.settle, 100*time.Millisecond))
 	src, err := BuildSource(sc, "test", log)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +159,7 @@ func (e *env) run() {
 	}
 	p := New(Options{
 		Ledger: led, Uploader: up, Sources: []Source{src}, Spool: filepath.Join(e.dir, "spool"),
-		Instance: "test", Template: Template(config.DefaultConfig().Zuora), Workers: 2,
+		Instance: "test", Template: Template(config.DefaultConfig().Zuora), Workers: 2, Limits: e.limits,
 		PollMax: 200 * time.Millisecond, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, Logger: log,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -448,6 +452,9 @@ var testLogLevel = func() slog.Level {
 // taken once, complete.
 func TestSlowlyWrittenFileImportedOnceComplete(t *testing.T) {
 	e := start(t)
+	e.stop()
+	e.settle = 600 * time.Millisecond // ten times the pause between writes: a loaded CI machine stalls
+	e.run()
 	b, err := os.ReadFile(filepath.Join(fixtures, "partner-template.csv"))
 	if err != nil {
 		t.Fatal(err)
@@ -456,7 +463,7 @@ func TestSlowlyWrittenFileImportedOnceComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const chunks = 40 // 40 × 60ms: well past the 100ms settle, in steps under it
+	const chunks = 40 // 40 × 60ms: well past the settle period, in steps far under it
 	step := len(b)/chunks + 1
 	for i := 0; i < len(b); i += step {
 		if _, err := f.Write(b[i:min(i+step, len(b))]); err != nil {
@@ -523,4 +530,35 @@ func BenchmarkDropToZuora(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(b.N*body.Len())/1e6/b.Elapsed().Seconds(), "MB/s")
+}
+
+// A drop too large for one upload even zipped is split; every part is
+// imported once, in order, and the report lists them.
+func TestSplitDropImportsEveryPartOnce(t *testing.T) {
+	e := start(t)
+	e.stop()
+	e.limits = convert.Limits{MaxBytes: 8000}
+	e.run()
+	e.drop("partner-template.csv", "big.csv")
+	x := e.waitFinished(1)["big.csv"]
+	if x.State != ledger.Done {
+		t.Fatalf("state %s: %s", x.State, x.LastError)
+	}
+	if len(x.Parts) < 2 {
+		t.Fatalf("%d parts, want the 68 kB file split into parts under 8 kB", len(x.Parts))
+	}
+	for _, p := range x.Parts {
+		if p.Size > 8000 || !strings.HasSuffix(p.Name, ".zip") || len(p.Name) > 50 {
+			t.Errorf("part %s: %d bytes", p.Name, p.Size)
+		}
+	}
+	want := loadExpected(t)["partner-template.csv"]
+	if recs := e.sim.Records(); len(recs) != want.Count || digest(recs) != want.Digest {
+		t.Fatalf("zuora holds %d records (digest %s), want the fixture's %d", len(recs), digest(recs), want.Count)
+	}
+	if n := len(e.sim.Imports()); n != len(x.Parts) {
+		t.Fatalf("%d imports for %d parts", n, len(x.Parts))
+	}
+	assertFile(t, filepath.Join(e.dropDir, "imported", "big.csv.status.txt"),
+		fmt.Sprintf("in %d imports", len(x.Parts)), x.Parts[len(x.Parts)-1].ImportID)
 }

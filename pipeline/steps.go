@@ -356,13 +356,9 @@ func (p *Pipeline) poll(ctx context.Context, src *Source, e *ledger.Entry, i int
 // lostClaim renews e's claim and reports whether another instance has
 // taken the file; if so the drop is closed as Vanished, nothing sent.
 func (p *Pipeline) lostClaim(ctx context.Context, src *Source, e *ledger.Entry) (bool, error) {
-	o := sources.Object{Source: e.Source, Key: e.Key, Name: e.Name, ETag: e.ETag, Size: e.Size}
-	_, err := src.Src.Claim(ctx, o)
+	err := p.reclaim(ctx, src, e)
 	switch {
 	case err == nil:
-		p.mu.Lock()
-		p.renewed[e.ID] = time.Now()
-		p.mu.Unlock()
 		return false, nil
 	case errors.Is(err, sources.ErrClaimed), errors.Is(err, fs.ErrNotExist):
 		return true, p.outcome(e.ID, ledger.Vanished, "another instance took the file over while this one was stopped; nothing was sent from here", true)
@@ -372,6 +368,23 @@ func (p *Pipeline) lostClaim(ctx context.Context, src *Source, e *ledger.Entry) 
 		return false, nil
 	}
 	return false, fmt.Errorf("renew claim: %w", err)
+}
+
+// reclaim refreshes e's claim and records the object's new ETag (on some
+// stores a refresh changes it).
+func (p *Pipeline) reclaim(ctx context.Context, src *Source, e *ledger.Entry) error {
+	o := sources.Object{Source: e.Source, Key: e.Key, Name: e.Name, ETag: e.ETag, Size: e.Size}
+	c, err := src.Src.Claim(ctx, o)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.renewed[e.ID] = time.Now()
+	p.mu.Unlock()
+	if c.ETag != e.ETag {
+		_, err = p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error { x.ETag = c.ETag; return nil })
+	}
+	return err
 }
 
 // renewLoop refreshes the claims of every drop this instance is working
@@ -414,16 +427,11 @@ func (p *Pipeline) renew(ctx context.Context, src *Source, e *ledger.Entry) {
 	if !ok {
 		last = e.Updated
 	}
-	due := time.Since(last) >= src.Lease/3
-	if due {
-		p.renewed[e.ID] = time.Now()
-	}
 	p.mu.Unlock()
-	if !due {
+	if time.Since(last) < src.Lease/3 {
 		return
 	}
-	o := sources.Object{Source: e.Source, Key: e.Key, Name: e.Name, ETag: e.ETag, Size: e.Size}
-	if _, err := src.Src.Claim(ctx, o); err != nil && ctx.Err() == nil {
+	if err := p.reclaim(ctx, src, e); err != nil && ctx.Err() == nil {
 		p.log.Warn("could not renew claim", "id", e.ID, "key", e.Key, "err", err)
 	}
 }
@@ -446,6 +454,9 @@ func (p *Pipeline) outcome(id string, s ledger.State, note string, finished bool
 			p.mu.Lock()
 			delete(p.renewed, id)
 			p.mu.Unlock()
+			if err := os.RemoveAll(p.spoolDir(e)); err != nil {
+				p.log.Warn("could not clear spool", "dir", p.spoolDir(e), "err", err)
+			}
 		}
 		p.opt.Hook(string(s))
 	}
