@@ -6,9 +6,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -601,5 +603,74 @@ func TestMissingFolderIsFatal(t *testing.T) {
 	_, err := src.List(context.Background())
 	if !errors.Is(err, sources.ErrFatal) || !strings.Contains(err.Error(), "no-such-folder") {
 		t.Fatalf("List of a missing folder: got %v, want ErrFatal naming it", err)
+	}
+}
+
+// TestRealClientUploadInProgress: while OpenSSH's sftp client uploads a
+// file slowly (-l, a bandwidth limit, with small requests so it applies)
+// into sshd, listings show it growing,
+// which is what the watcher's settle check relies on to wait.
+func TestRealClientUploadInProgress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads for a few seconds")
+	}
+	client, err := exec.LookPath("sftp")
+	if err != nil {
+		testutil.Unavailable(t, "OpenSSH sftp client not found")
+	}
+	srv := testutil.NewSshd(t)
+	dir := sshdFolder(t, srv)
+	local := filepath.Join(t.TempDir(), "partner.csv")
+	body := bytes.Repeat([]byte("2026-03-01,ACC-1,42\n"), 6_000) // 120 kB
+	if err := os.WriteFile(local, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	batch := filepath.Join(t.TempDir(), "batch")
+	os.WriteFile(batch, []byte(fmt.Sprintf("put %s %s/partner.csv\n", local, dir)), 0o644)
+	upload := exec.Command(client, "-b", batch, "-l", "400", "-B", "4096", "-R", "1", "-P", port, "-i", srv.ClientKeyFile,
+		"-o", "UserKnownHostsFile="+srv.KnownHosts, "-o", "StrictHostKeyChecking=yes",
+		"-o", "BatchMode=yes", srv.User+"@127.0.0.1")
+	var out bytes.Buffer
+	upload.Stdout, upload.Stderr = &out, &out
+	if err := upload.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- upload.Wait() }()
+
+	src := newSshdSource(t, srv, dir)
+	ctx := context.Background()
+	var sizes []int64
+	for finished := false; !finished; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("sftp upload: %v\n%s", err, out.String())
+			}
+			finished = true
+		case <-time.After(300 * time.Millisecond):
+		}
+		objs, err := src.List(ctx)
+		if err != nil {
+			t.Fatalf("List during upload: %v", err)
+		}
+		for _, o := range objs {
+			if len(sizes) == 0 || sizes[len(sizes)-1] != o.Size {
+				sizes = append(sizes, o.Size)
+			}
+		}
+	}
+	t.Logf("sizes seen while uploading: %v", sizes)
+	if len(sizes) < 3 {
+		t.Errorf("listings saw sizes %v during a slow upload, want it growing", sizes)
+	}
+	if last := sizes[len(sizes)-1]; last != int64(len(body)) {
+		t.Errorf("final size %d, want %d", last, len(body))
+	}
+	for i := 1; i < len(sizes); i++ {
+		if sizes[i] < sizes[i-1] {
+			t.Errorf("size went back from %d to %d", sizes[i-1], sizes[i])
+		}
 	}
 }
