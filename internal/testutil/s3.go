@@ -1,6 +1,10 @@
-// Package testutil starts real protocol servers for tests: an in-process S3
-// (gofakes3) and SFTP server (pkg/sftp behind x/crypto/ssh), and the real
-// OpenSSH sshd and versitygw S3 gateway as child processes.
+// Package testutil starts real protocol servers for tests: in-process S3
+// (gofakes3, with injectable faults), SFTP (pkg/sftp behind x/crypto/ssh)
+// and SQS (the JSON protocol, enough for event notifications), and the
+// real OpenSSH sshd and versitygw S3 gateway as child processes.
+//
+// NewSshd needs root: it creates the local account usagedrop-sftp
+// (password field "*") on first use and /run/sshd.
 //
 // Helpers that need a binary skip the test when it is missing, except under
 // CI (env CI set), where a missing server is a failure: an integration test
