@@ -85,7 +85,7 @@ func (f *FileImport) Submit(ctx context.Context, p Part, idempotencyKey string) 
 	for conflicts := 0; ; conflicts++ {
 		rep, err := f.c.do(ctx, cl)
 		if err == nil {
-			return f.receipt(rep)
+			return f.receipt(p, rep)
 		}
 		if !isConflict(err) {
 			return Receipt{}, err
@@ -225,12 +225,19 @@ func (v *verifier) Read(b []byte) (int, error) {
 }
 
 // receipt reads the answer to an upload.
-func (f *FileImport) receipt(rep *reply) (Receipt, error) {
+func (f *FileImport) receipt(p Part, rep *reply) (Receipt, error) {
 	var ans struct {
 		CheckImportStatus string `json:"checkImportStatus"`
+		Size              int64  `json:"size"`
 	}
 	if err := json.Unmarshal(rep.body, &ans); err != nil || ans.CheckImportStatus == "" {
-		return Receipt{}, &Error{Op: "submit", HTTPStatus: rep.status, Message: fmt.Sprintf("the answer has no checkImportStatus: %.200s", rep.body)}
+		// Zuora took the request but the answer is unreadable: the import
+		// may exist, so this is not a failure of the part. A later try
+		// finds it (by key, or by name once the key has expired).
+		return Receipt{}, &Error{Op: "submit", HTTPStatus: rep.status, Retryable: true, Message: fmt.Sprintf("the answer has no checkImportStatus: %.200s", rep.body)}
+	}
+	if ans.Size != 0 && p.Size != 0 && ans.Size != p.Size {
+		f.c.log.Warn("zuora received a different number of bytes than the part has", "part", p.Name, "sent", p.Size, "received", ans.Size, "track_id", rep.trackID)
 	}
 	r := Receipt{API: "file", StatusURL: f.c.onOurHost(ans.CheckImportStatus), RequestID: rep.requestID, TrackID: rep.trackID}
 	if m := statusPath.FindStringSubmatch(strings.SplitN(r.StatusURL, "?", 2)[0]); m != nil {

@@ -523,3 +523,23 @@ func BenchmarkSubmitStream4MB(b *testing.B) {
 	var got atomic.Int64
 	benchmarkSubmit(b, newSink(b, &got), false)
 }
+
+// An answer Zuora gave but nobody can read may hide an import that exists:
+// the part must stay retryable, never failed.
+func TestUnreadableAnswerIsRetryable(t *testing.T) {
+	sim := zuorasim.New(zuorasim.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/v1/usage" {
+			_, _ = io.Copy(io.Discard, req.Body)
+			_, _ = io.WriteString(w, `{"success":true}`)
+			return
+		}
+		sim.ServeHTTP(w, req)
+	}))
+	defer srv.Close()
+	fi := NewFileImport(NewClient(Config{BaseURL: srv.URL}))
+	_, err := fi.Submit(context.Background(), part(t, "a.csv", tinyCSV), "k")
+	if e := zerr(t, err); !e.Retryable || !strings.Contains(e.Message, "no checkImportStatus") {
+		t.Fatalf("error %+v, want retryable", e)
+	}
+}
