@@ -110,6 +110,7 @@ type env struct {
 	api     string // "file", "object", "mediation" or "soap"
 	limits  convert.Limits
 	settle  time.Duration // default 100ms
+	hook    func(point string)
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -161,6 +162,7 @@ func (e *env) run() {
 		Ledger: led, Uploader: up, Sources: []Source{src}, Spool: filepath.Join(e.dir, "spool"),
 		Instance: "test", Template: Template(config.DefaultConfig().Zuora), Workers: 2, Limits: e.limits,
 		PollMax: 200 * time.Millisecond, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, Logger: log,
+		Hook: e.hook,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ledger, e.cancel, e.done = led, cancel, make(chan struct{})
@@ -561,4 +563,33 @@ func TestSplitDropImportsEveryPartOnce(t *testing.T) {
 	}
 	assertFile(t, filepath.Join(e.dropDir, "imported", "big.csv.status.txt"),
 		fmt.Sprintf("in %d imports", len(x.Parts)), x.Parts[len(x.Parts)-1].ImportID)
+}
+
+// A file that is written to again after it was taken (its writer paused
+// longer than the settle period) is not sent: it may be a prefix. It goes
+// to failed/ whole, with the reason.
+func TestFileChangedAfterClaimIsNotSent(t *testing.T) {
+	e := start(t)
+	e.stop()
+	e.hook = func(point string) {
+		if point != "claimed" {
+			return
+		}
+		f, err := os.OpenFile(filepath.Join(e.dropDir, "processing", "test", "late.csv"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		time.Sleep(10 * time.Millisecond) // a later mtime, whatever the clock's grain
+		f.WriteString("A00000001,GB,1,03/20/2026,,,,written late\r\n")
+	}
+	e.run()
+	e.drop("partner-template.csv", "late.csv")
+	x := e.waitFinished(1)["late.csv"]
+	if x.State != ledger.Failed || len(e.sim.Records()) != 0 {
+		t.Fatalf("state %s with %d records in zuora; want failed and none", x.State, len(e.sim.Records()))
+	}
+	assertFile(t, filepath.Join(e.dropDir, "failed", "late.csv"), "written late")
+	assertFile(t, filepath.Join(e.dropDir, "failed", "late.csv.status.txt"), "still changing after it was taken")
 }

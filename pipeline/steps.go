@@ -120,22 +120,35 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 	if errors.Is(err, fs.ErrNotExist) {
 		return p.outcome(e.ID, ledger.Failed, "the file disappeared from "+path.Dir(e.Key)+" before it could be read", true)
 	}
-	if err != nil {
-		return fmt.Errorf("open: %w", err)
+	if err == nil {
+		defer rc.Close()
+		dst := p.originalPath(e)
+		if err = os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+			return err
+		}
+		h := sha256.New()
+		err = writeAtomic(dst, func(w io.Writer) error {
+			_, err := io.Copy(io.MultiWriter(w, h), rc)
+			return err
+		})
+		if err == nil {
+			return p.fetched(e, hex.EncodeToString(h.Sum(nil)))
+		}
 	}
-	defer rc.Close()
-	dst := p.originalPath(e)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return err
+	if errors.Is(err, sources.ErrChanged) {
+		// Still being written after it had been quiet for the whole
+		// settle period: whatever we read may be a prefix. Nothing is
+		// sent; the user gets the file back in failed/ with the reason.
+		return p.outcome(e.ID, ledger.Failed, "the file was still changing after it was taken, so it may have been incomplete; "+
+			"nothing was sent. Drop it again once it is complete (programs that write slowly should write under a .part or .tmp name and rename the file when done)", false)
 	}
-	h := sha256.New()
-	if err := writeAtomic(dst, func(w io.Writer) error {
-		_, err := io.Copy(io.MultiWriter(w, h), rc)
-		return err
-	}); err != nil {
-		return fmt.Errorf("fetch %s: %w", e.Key, err)
-	}
-	e, err = p.opt.Ledger.Fetched(e.ID, hex.EncodeToString(h.Sum(nil)))
+	return fmt.Errorf("fetch %s: %w", e.Key, err)
+}
+
+// fetched records the spooled copy's hash, which also decides whether the
+// same bytes were already taken.
+func (p *Pipeline) fetched(e *ledger.Entry, sha string) error {
+	e, err := p.opt.Ledger.Fetched(e.ID, sha)
 	if err != nil {
 		return err
 	}
