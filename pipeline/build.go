@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,8 +90,14 @@ func BuildZuora(ctx context.Context, z config.Zuora, log *slog.Logger) (*Zuora, 
 		out.Close = func() { srv.Close() }
 		id, secret = "builtin", "builtin"
 	}
+	wsdl := ""
+	if slices.Contains(z.Columns, "PRODUCT_RATE_PLAN_CHARGE_ID") {
+		// Zuora reads that column only from WSDL version 146 on.
+		wsdl = "146.0"
+	}
 	c := uploader.NewClient(uploader.Config{
-		BaseURL: out.BaseURL, ClientID: id, ClientSecret: secret,
+		WSDLVersion: wsdl,
+		BaseURL:     out.BaseURL, ClientID: id, ClientSecret: secret,
 		EntityIDs: z.EntityIDs, OrgIDs: z.OrgIDs, Logger: log,
 		BackoffBase: time.Duration(z.Backoff), BackoffCap: min(time.Duration(z.BackoffMax), time.Minute),
 	})

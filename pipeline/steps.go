@@ -132,6 +132,11 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 			return err
 		})
 		if err == nil {
+			// One more look, now that the copy is whole: a write that came
+			// after the read ended would otherwise go unseen.
+			err = p.reclaim(ctx, src, e)
+		}
+		if err == nil {
 			return p.fetched(e, hex.EncodeToString(h.Sum(nil)))
 		}
 	}
