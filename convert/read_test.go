@@ -118,6 +118,7 @@ func TestReadProblems(t *testing.T) {
 		{"contradicting date after the order is settled", "a.csv", tmplHeader + "A1,GB,1,03/14/2026,,,,\nA1,GB,1,14/03/2026,,,,\n", Options{}, 3, "STARTDATE", "format is invalid"},
 		{"missing header", "a.csv", "x,y\n1,2\n", Options{}, 0, "", "missing ACCOUNT_ID, UOM, QTY, STARTDATE"},
 		{"missing column names the found ones", "a.csv", "Account,Quantity,Date\nA1,1,2026-03-01\n", Options{}, 0, "", `"Account", "Quantity", "Date"`},
+		{"configured ISO refuses other dates", "a.csv", tmplHeader + "A1,GB,1,03/04/2026,,,,\n", Options{DateFormat: "YYYY-MM-DD"}, 2, "STARTDATE", "format is invalid"},
 		{"negative qty", "a.csv", tmplHeader + "A1,GB,-1,2026-03-01,,,,\n", Options{}, 2, "QTY", "less than 0"},
 		{"exponent qty", "a.csv", tmplHeader + "A1,GB,1E+3,2026-03-01,,,,\n", Options{}, 2, "QTY", "not a number"},
 		{"14 digits", "a.csv", tmplHeader + "A1,GB,12345678901234,2026-03-01,,,,\n", Options{}, 2, "QTY", "13 digits"},

@@ -12,10 +12,11 @@ const (
 	orderUnknown dateOrder = iota
 	orderMDY
 	orderDMY
+	orderISO // configured YYYY-MM-DD: nothing else is a date
 )
 
-// parseDateFormat reads Options.DateFormat. ISO is accepted with either
-// configured order, so "YYYY-MM-DD" leaves the order unknown.
+// parseDateFormat reads Options.DateFormat. ISO is accepted with any
+// configured order.
 func parseDateFormat(s string) (dateOrder, error) {
 	switch strings.ToUpper(strings.TrimSpace(s)) {
 	case "":
@@ -25,7 +26,7 @@ func parseDateFormat(s string) (dateOrder, error) {
 	case "DD/MM/YYYY", "DD.MM.YYYY", "DD-MM-YYYY", "D/M/YYYY", "D.M.YYYY":
 		return orderDMY, nil
 	case "YYYY-MM-DD":
-		return orderUnknown, nil
+		return orderISO, nil
 	}
 	return orderUnknown, fmt.Errorf("date_format %q is not one of MM/DD/YYYY, DD/MM/YYYY, DD.MM.YYYY, YYYY-MM-DD", s)
 }
