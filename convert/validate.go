@@ -34,9 +34,11 @@ type fileRules struct {
 // judge them. It is shared by every member of a drop, because UNIQUE_KEY
 // must be unique in the whole drop.
 type validator struct {
-	dates arena // converted dates: one allocation for thousands
-	seed  maphash.Seed
-	keys  map[uint64]struct{} // hashes of UNIQUE_KEYs seen; 8 bytes a row, and only when the column is used
+	dates     arena             // converted dates: one allocation for thousands
+	dateCache map[string]string // raw date → YYYY-MM-DD; usage files repeat a few dozen dates
+	cacheFor  dateOrder
+	seed      maphash.Seed
+	keys      map[uint64]struct{} // hashes of UNIQUE_KEYs seen; 8 bytes a row, and only when the column is used
 }
 
 func newValidator() *validator {
@@ -98,13 +100,13 @@ func (v *validator) record(row []string, m *mapping, fr fileRules, errs []rowErr
 	raw = cell(row, m, fStart)
 	if raw == "" {
 		bad(colStart, "", "The STARTDATE is missing")
-	} else if d, ok := normDateIn(&v.dates, raw, fr.order); ok {
+	} else if d, ok := v.date(raw, fr.order); ok {
 		rec.Start = d
 	} else {
 		bad(colStart, raw, "The STARTDATE format is invalid")
 	}
 	if raw = cell(row, m, fEnd); raw != "" {
-		if d, ok := normDateIn(&v.dates, raw, fr.order); ok {
+		if d, ok := v.date(raw, fr.order); ok {
 			rec.End = d
 			if rec.Start != "" && d < rec.Start {
 				bad(colEnd, raw, "The Usage STARTDATE cannot be after the ENDDATE")
@@ -131,6 +133,27 @@ func (v *validator) record(row []string, m *mapping, fr fileRules, errs []rowErr
 		}
 	}
 	return rec, errs
+}
+
+// maxDateCache bounds the cache; a file with more distinct dates than this
+// just parses them.
+const maxDateCache = 4096
+
+// date is normDate through a small cache. Keys and values are copies, so
+// the cache never holds on to the reader's buffers.
+func (v *validator) date(raw string, o dateOrder) (string, bool) {
+	if d, ok := v.dateCache[raw]; ok && v.cacheFor == o {
+		return d, true
+	}
+	d, ok := normDateIn(&v.dates, raw, o)
+	if !ok {
+		return "", false
+	}
+	if v.cacheFor != o || len(v.dateCache) >= maxDateCache || v.dateCache == nil {
+		v.dateCache, v.cacheFor = make(map[string]string, 64), o
+	}
+	v.dateCache[strings.Clone(raw)] = strings.Clone(d)
+	return d, true
 }
 
 // limited reads an optional text field and checks its length in characters.
