@@ -116,12 +116,12 @@ func TestReadZip(t *testing.T) {
 // the same text, 03/04/2026, is 3 April in one and 4 March in the other.
 func TestReadZipDateOrderPerMember(t *testing.T) {
 	dmy := []byte(tmplHeader + "A1,GB,1,14/03/2026,,,,\nA1,GB,1,03/04/2026,,,,\n")
-	mdy := []byte(tmplHeader + "A2,GB,1,03/14/2026,,,,\nA2,GB,1,03/04/2026,,,,\n")
+	mdy := []byte(tmplHeader + "A2,GB,1,03/04/2026,,,,\nA2,GB,1,03/14/2026,,,,\n")
 	recs, sum := readFile(t, writeTemp(t, "drop.zip", buildZip(t, zipEntry{name: "eu.csv", data: dmy}, zipEntry{name: "us.csv", data: mdy})), Options{})
 	if sum.Rejected() || len(recs) != 4 {
 		t.Fatalf("records %+v, problems %+v", recs, sum.Problems)
 	}
-	if recs[1].Start != "2026-04-03" || recs[3].Start != "2026-03-04" {
-		t.Fatalf("03/04/2026 read as %s and %s, want 2026-04-03 then 2026-03-04", recs[1].Start, recs[3].Start)
+	if recs[1].Start != "2026-04-03" || recs[2].Start != "2026-03-04" {
+		t.Fatalf("03/04/2026 read as %s and %s, want 2026-04-03 then 2026-03-04", recs[1].Start, recs[2].Start)
 	}
 }
