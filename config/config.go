@@ -146,6 +146,9 @@ type Source struct {
 	SecretAccessKey Secret `yaml:"secret_access_key"`
 	SSE             string `yaml:"sse"`
 	SSEKMSKeyID     string `yaml:"sse_kms_key_id"`
+	// SQSQueueURL, when set, is a queue of S3 event notifications for the
+	// bucket: new files are seen at once instead of at the next listing.
+	SQSQueueURL string `yaml:"sqs_queue_url"`
 
 	// how to read the files
 	DateFormat   string            `yaml:"date_format"`

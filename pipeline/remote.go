@@ -17,7 +17,7 @@ func buildRemote(s *Source, c config.Source, instance string, log *slog.Logger) 
 		b := s3.New(c.Name, c.Bucket, c.Prefix)
 		b.Region, b.Endpoint, b.PathStyle = c.Region, c.Endpoint, c.PathStyle
 		b.AccessKeyID, b.SecretAccessKey = c.AccessKeyID, c.SecretAccessKey.Value()
-		b.SSE, b.SSEKMSKeyID = c.SSE, c.SSEKMSKeyID
+		b.SSE, b.SSEKMSKeyID, b.SQSQueueURL = c.SSE, c.SSEKMSKeyID, c.SQSQueueURL
 		b.Owner, b.Lease, b.Logger = instance, time.Duration(c.Lease), log
 		finishDirs(c, &b.ImportedDir, &b.FailedDir)
 		s.Src = b

@@ -55,7 +55,11 @@ func (p *Pipeline) claim(ctx context.Context, src *Source, e *ledger.Entry) erro
 		}
 		c, err = src.Src.Claim(ctx, o)
 		if errors.Is(err, sources.ErrChanged) {
-			c, err = o, nil
+			// Ours, but written to since it was listed: hand it back.
+			if _, err := p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error { x.Key = o.Key; return nil }); err != nil {
+				return err
+			}
+			return p.outcome(e.ID, ledger.Failed, stillChanging, false)
 		}
 	}
 	switch {
@@ -144,11 +148,13 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 		// Still being written after it had been quiet for the whole
 		// settle period: whatever we read may be a prefix. Nothing is
 		// sent; the user gets the file back in failed/ with the reason.
-		return p.outcome(e.ID, ledger.Failed, "the file was still changing after it was taken, so it may have been incomplete; "+
-			"nothing was sent. Drop it again once it is complete (programs that write slowly should write under a .part or .tmp name and rename the file when done)", false)
+		return p.outcome(e.ID, ledger.Failed, stillChanging, false)
 	}
 	return fmt.Errorf("fetch %s: %w", e.Key, err)
 }
+
+const stillChanging = "the file was still changing after it was taken, so it may have been incomplete; " +
+	"nothing was sent. Drop it again once it is complete (programs that write slowly should write under a .part or .tmp name and rename the file when done)"
 
 // fetched records the spooled copy's hash, which also decides whether the
 // same bytes were already taken.

@@ -101,6 +101,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- sources.Object) error {
 			defer stop()
 		}
 	}
+	if n, ok := w.src.(sources.Notifier); ok {
+		go w.listen(ctx, n)
+	}
 	failures := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -223,6 +226,31 @@ func (w *Watcher) notify(ctx context.Context) (stop func(), err error) {
 		}
 	}()
 	return func() { fw.Close(); <-done }, nil
+}
+
+// listen wakes a listing whenever the source's notifications say files
+// may have changed. Listing stays the backstop, so a failing notifier only
+// costs latency.
+func (w *Watcher) listen(ctx context.Context, n sources.Notifier) {
+	failures := 0
+	for ctx.Err() == nil {
+		err := n.Changed(ctx)
+		switch {
+		case err == nil:
+			failures = 0
+			w.Wake()
+			continue
+		case errors.Is(err, errors.ErrUnsupported) || ctx.Err() != nil:
+			return
+		}
+		failures++
+		wait := backoff(failures, w.opt.Interval)
+		w.log.Warn("change notifications failed; listing on schedule meanwhile", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
 }
 
 func backoff(failures int, limit time.Duration) time.Duration {

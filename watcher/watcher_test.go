@@ -4,11 +4,17 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"usagedrop/internal/testutil"
 	"usagedrop/sources"
 	"usagedrop/sources/local"
+	"usagedrop/sources/s3"
 )
 
 func start(t *testing.T, settle time.Duration, events bool) (dir string, w *Watcher, out chan sources.Object) {
@@ -102,4 +108,30 @@ func TestChangedFileIsOfferedAgain(t *testing.T) {
 	expectOne(t, out, "usage.csv", 3)
 	os.WriteFile(p, []byte("second"), 0o644)
 	expectOne(t, out, "usage.csv", 6)
+}
+
+// With S3 event notifications, a new object is offered at once rather
+// than at the next listing.
+func TestNotificationsWakeAListing(t *testing.T) {
+	srv := testutil.NewS3(t)
+	q := testutil.NewSQS(t)
+	src := s3.New("bucket", srv.Bucket, "in/")
+	src.Endpoint, src.PathStyle, src.Region = srv.URL, true, srv.Region
+	src.AccessKeyID, src.SecretAccessKey = srv.AccessKeyID, srv.SecretAccessKey
+	src.SQSQueueURL, src.SQSEndpoint = q.QueueURL, q.URL
+	w := New(src, Options{Settle: 0, Interval: time.Hour})
+	out := make(chan sources.Object, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx, out) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(300 * time.Millisecond) // the first listing, of an empty folder, is done
+	_, err := srv.Client().PutObject(ctx, &awss3.PutObjectInput{
+		Bucket: aws.String(srv.Bucket), Key: aws.String("in/usage.csv"), Body: strings.NewReader("abc"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Send(testutil.S3Event(srv.Bucket, "in/usage.csv"))
+	expectOne(t, out, "usage.csv", 3)
 }
