@@ -245,12 +245,7 @@ func TestSecondDaemonOnLedgerExits(t *testing.T) {
 // and /healthz answer.
 func TestStatusAndMetricsWhileRunning(t *testing.T) {
 	d := newDaemon(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cfg, _ := os.ReadFile(d.cfg)
 	os.WriteFile(d.cfg, bytes.Replace(cfg, []byte(`http: "off"`), []byte("http: "+addr), 1), 0o600)
 	cmd := d.start()
@@ -281,14 +276,9 @@ func TestStatusAndMetricsWhileRunning(t *testing.T) {
 		"/healthz": "ok",
 		"/metrics": `usagedrop_records_imported_total{source="drop"} 1000`,
 	} {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
-			t.Errorf("%s: %s, want %q in:\n%.2000s", path, resp.Status, want, b)
+		b, code := httpGet(t, "http://"+addr+path)
+		if code != 200 || !strings.Contains(b, want) {
+			t.Errorf("%s: %d, want %q in:\n%.2000s", path, code, want, b)
 		}
 	}
 }
@@ -298,4 +288,24 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// freeAddr is a loopback address nobody listens on.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func httpGet(t *testing.T, url string) (string, int) {
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), resp.StatusCode
 }

@@ -179,3 +179,33 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// An SFTP server whose host key is not the one known stops that source
+// with a message naming the host and the key it saw; the daemon goes on
+// with its other sources and says so on /healthz.
+func TestWrongHostKeyStopsOnlyThatSource(t *testing.T) {
+	srv := testutil.NewSFTP(t)
+	other := testutil.NewSFTP(t) // its known_hosts names another key
+	wrong := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(wrong, []byte(testutil.KnownHostsLine(srv.Addr, other.HostKey)+"\n"), 0o600)
+	d := newDaemon(t)
+	addr := freeAddr(t)
+	cfg, _ := os.ReadFile(d.cfg)
+	cfg = bytes.Replace(cfg, []byte(`http: "off"`), []byte("http: "+addr), 1)
+	cfg = append(cfg, fmt.Sprintf("  - name: partner\n    type: sftp\n    address: %s\n    user: %s\n    password: %s\n    known_hosts: %s\n    path: %s\n",
+		srv.Addr, srv.User, srv.Password, wrong, srv.Root)...)
+	os.WriteFile(d.cfg, cfg, 0o600)
+	cmd := d.start()
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	d.drop(1)
+	if !d.waitImported(1, 20*time.Second) {
+		t.Fatalf("the local source stopped too:\n%s", d.logs.String())
+	}
+	body, code := httpGet(t, "http://"+addr+"/healthz")
+	if code != 503 || !strings.Contains(body, "source partner stopped") || !strings.Contains(body, "SHA256:") {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	if !strings.Contains(d.logs.String(), srv.Addr) {
+		t.Fatalf("the log does not name the host %s:\n%s", srv.Addr, d.logs.String())
+	}
+}
