@@ -14,6 +14,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"usagedrop/internal/testutil"
 	"usagedrop/zuorasim"
@@ -207,5 +210,140 @@ func TestWrongHostKeyStopsOnlyThatSource(t *testing.T) {
 	}
 	if !strings.Contains(d.logs.String(), srv.Addr) {
 		t.Fatalf("the log does not name the host %s:\n%s", srv.Addr, d.logs.String())
+	}
+}
+
+// remoteDaemon runs one daemon on a remote folder with a fresh simulator.
+func remoteDaemon(t *testing.T, f sharedFolder, settle string) (*zuorasim.Sim, *bytes.Buffer) {
+	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 20 * time.Millisecond})
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`instance: vm
+ledger: %[1]s/ledger.db
+spool: %[1]s/spool
+http: "off"
+zuora:
+  endpoint: %[2]s
+  client_id: test
+  client_secret: test-secret
+  poll: 100ms
+  backoff: 10ms
+  backoff_max: 500ms
+sources:
+  - name: remote
+    settle: %[3]s
+    interval: 300ms
+%[4]s`, dir, httptestServer(t, sim), settle, f.yaml)
+	p := filepath.Join(dir, "config.yaml")
+	os.WriteFile(p, []byte(cfg), 0o600)
+	var logs bytes.Buffer
+	cmd := exec.Command(binary, "run", "-config", p)
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	return sim, &logs
+}
+
+func templateRows(file, rows int) []byte {
+	var b strings.Builder
+	b.WriteString("ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,DESCRIPTION\r\n")
+	for j := range rows {
+		fmt.Fprintf(&b, "A%08d,API Calls,%d,03/%02d/2026,,,,file %d row %d\r\n", file, j+1, 13+j%15, file, j)
+	}
+	return []byte(b.String())
+}
+
+func waitRecords(sim *zuorasim.Sim, n int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for len(sim.Records()) < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // anything doubled would land now
+}
+
+// A partner's SFTP upload that takes 10 s is not taken early: the daemon
+// imports it once, whole.
+func TestSlowSFTPUploadTakenWhole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads for 10 s")
+	}
+	srv := testutil.NewSFTP(t)
+	dir := filepath.Join(srv.Root, "in")
+	os.MkdirAll(dir, 0o755)
+	sim, logs := remoteDaemon(t, sharedFolder{yaml: fmt.Sprintf(
+		"    type: sftp\n    address: %s\n    user: %s\n    password: %s\n    known_hosts: %s\n    path: %s\n",
+		srv.Addr, srv.User, srv.Password, srv.KnownHosts, dir)}, "2s")
+
+	hk, err := knownhosts.New(srv.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ssh.Dial("tcp", srv.Addr, &ssh.ClientConfig{User: srv.User, Auth: []ssh.AuthMethod{ssh.Password(srv.Password)}, HostKeyCallback: hk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client, err := sftp.NewClient(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	w, err := client.Create(dir + "/partner upload.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := templateRows(1, 2000)
+	const chunks = 20 // one every 500 ms: 10 s in all
+	step := len(body)/chunks + 1
+	for i := 0; i < len(body); i += step {
+		if _, err := w.Write(body[i:min(i+step, len(body))]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if n := len(sim.Imports()); n > 0 {
+			t.Fatalf("an import started while the upload was at %d of %d bytes:\n%s", i+step, len(body), logs.String())
+		}
+	}
+	w.Close()
+	waitRecords(sim, 2000, 20*time.Second)
+	if n := len(sim.Records()); n != 2000 {
+		t.Fatalf("zuora holds %d records, want 2000 once:\n%s", n, logs.String())
+	}
+}
+
+// S3 answering 500 and SlowDown for a while loses and doubles nothing.
+func TestS3FaultsLoseNothing(t *testing.T) {
+	srv := testutil.NewS3(t)
+	c := srv.Client()
+	f := sharedFolder{yaml: fmt.Sprintf("    type: s3\n    bucket: %s\n    prefix: in/\n    region: %s\n    endpoint: %s\n    path_style: true\n    access_key_id: %s\n    secret_access_key: %s\n",
+		srv.Bucket, srv.Region, srv.URL, srv.AccessKeyID, srv.SecretAccessKey)}
+	const files, rows = 20, 50
+	for i := range files {
+		_, err := c.PutObject(context.Background(), &s3.PutObjectInput{
+			Bucket: aws.String(srv.Bucket), Key: aws.String(fmt.Sprintf("in/usage-%02d.csv", i)), Body: bytes.NewReader(templateRows(i, rows)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Fail(t, 8, 500, "InternalError")
+	sim, logs := remoteDaemon(t, f, "100ms")
+	time.Sleep(time.Second)
+	srv.Fail(t, 8, 503, "SlowDown")
+	waitRecords(sim, files*rows, 60*time.Second)
+	seen := map[string]int{}
+	for _, r := range sim.Records() {
+		seen[r.Description]++
+	}
+	for i := range files {
+		for j := range rows {
+			if n := seen[fmt.Sprintf("file %d row %d", i, j)]; n != 1 {
+				t.Fatalf("file %d row %d imported %d times (failures injected: %d)\n%s", i, j, n, srv.Failed(), tail(logs.String(), 4000))
+			}
+		}
+	}
+	if srv.Failed() < 12 {
+		t.Fatalf("only %d failures were injected; the test did not test much", srv.Failed())
 	}
 }
