@@ -118,15 +118,50 @@ func excelizeRows(t testing.TB, b []byte, sheet string) [][]string {
 	return rows
 }
 
-// sameAsExcelize checks every cell of every sheet against excelize.
+// sameAsExcelize checks every cell of every sheet against excelize, and
+// that number cells are date-styled exactly where excelize displays them
+// as something other than a number.
 func sameAsExcelize(t testing.TB, b []byte) {
 	t.Helper()
 	wb := openBytes(t, b)
-	for _, s := range wb.Sheets() {
-		got := values(readAll(t, wb, s.Name))
-		want := excelizeRows(t, b, s.Name)
-		diffRows(t, s.Name, got, want)
+	f, err := excelize.OpenReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("excelize open: %v", err)
 	}
+	defer f.Close()
+	for _, s := range wb.Sheets() {
+		rows := readAll(t, wb, s.Name)
+		diffRows(t, s.Name, values(rows), excelizeRows(t, b, s.Name))
+		for _, r := range rows {
+			for i, c := range r.Cells {
+				if c.Kind != Number {
+					continue
+				}
+				shown, err := f.GetCellValue(s.Name, cellName(i, r.Num))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.DateStyle == looksNumeric(shown) {
+					t.Errorf("sheet %q cell %s: DateStyle %v, but excelize shows %q", s.Name, cellName(i, r.Num), c.DateStyle, shown)
+				}
+			}
+		}
+	}
+}
+
+// looksNumeric reports text a number format makes of a number, as opposed
+// to a date or time: a sign, digits, separators, an exponent.
+func looksNumeric(s string) bool {
+	s = strings.TrimSpace(strings.TrimPrefix(s, "-"))
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c == ',' || c == '.' || c == 'E' || c == '+' || c == '-' && strings.ContainsRune(s, 'E')) {
+			return false
+		}
+	}
+	return true
 }
 
 func diffRows(t testing.TB, sheet string, got, want [][]string) {
