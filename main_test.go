@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ type daemon struct {
 	dir  string
 	cfg  string
 	sim  *zuorasim.Sim
-	logs bytes.Buffer
+	logs logBuffer
 }
 
 func newDaemon(t *testing.T) *daemon {
@@ -228,7 +229,7 @@ func TestSecondDaemonOnLedgerExits(t *testing.T) {
 	first := d.start()
 	defer func() { first.Process.Signal(syscall.SIGTERM); first.Wait() }()
 	time.Sleep(500 * time.Millisecond)
-	var logs bytes.Buffer
+	var logs logBuffer
 	second := exec.Command(binary, "run", "-config", d.cfg)
 	second.Stderr = &logs
 	start := time.Now()
@@ -308,4 +309,23 @@ func httpGet(t *testing.T, url string) (string, int) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b), resp.StatusCode
+}
+
+// logBuffer collects a daemon's stderr; tests read it while the process
+// still writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
