@@ -248,3 +248,32 @@ func TestNotAWorkbook(t *testing.T) {
 		})
 	}
 }
+
+// TestRowsConcurrently reads two sheets of one workbook at once, in turns,
+// as a caller probing one sheet while reading another would.
+func TestRowsConcurrently(t *testing.T) {
+	rows := func(prefix string) string {
+		var b strings.Builder
+		for r := 1; r <= 5000; r++ {
+			b.WriteString(`<row r="` + itoa(r) + `"><c r="A` + itoa(r) + `" t="inlineStr"><is><t>` + prefix + itoa(r) + `</t></is></c></row>`)
+		}
+		return sheetXML(b.String())
+	}
+	wb := openBytes(t, rawWorkbook{sheets: []string{rows("a"), rows("b")}}.bytes(t))
+	one, err := wb.Rows(context.Background(), "Sheet1")
+	must(t, err)
+	defer one.Close()
+	two, err := wb.Rows(context.Background(), "Sheet2")
+	must(t, err)
+	defer two.Close()
+	n := 0
+	for one.Next() && two.Next() {
+		n++
+		if a, b := one.Row().Cells[0].Value, two.Row().Cells[0].Value; a != "a"+itoa(n) || b != "b"+itoa(n) {
+			t.Fatalf("row %d: %q and %q", n, a, b)
+		}
+	}
+	if n != 5000 || one.Err() != nil || two.Err() != nil {
+		t.Fatalf("%d rows in turns; errors %v, %v", n, one.Err(), two.Err())
+	}
+}
