@@ -1,6 +1,8 @@
 package convert
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -73,7 +75,12 @@ func cellDate(c xlsx.Cell, date1904 bool) string {
 func (t *sheetTable) Row() []string { return t.row }
 func (t *sheetTable) Line() int     { return t.line }
 func (t *sheetTable) Err() error {
-	if err := t.rows.Err(); err != nil {
+	err := t.rows.Err()
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// A shutdown, not a fault of the workbook.
+		return err
+	}
+	if err != nil {
 		return reject("the worksheet cannot be read (%v); open the workbook in Excel and save it again", err)
 	}
 	return nil

@@ -2,6 +2,9 @@ package convert
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +158,28 @@ func TestReadWorkbookInZip(t *testing.T) {
 		if sum.Rejected() || len(recs) != 2 || recs[0].Qty != "1.5" || recs[0].Start != "2026-03-02" {
 			t.Fatalf("store=%v: records %+v, problems %+v", store, recs, sum.Problems)
 		}
+	}
+}
+
+// A read cut short by shutdown is an error to retry, never a rejection of
+// a good workbook.
+func TestCancelledWorkbookReadIsNotARejection(t *testing.T) {
+	p := copyFixture(t, "finance-team-march.xlsx")
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	sum, err := Read(ctx, "finance-team-march.xlsx", f, fi.Size(), Options{}, func(Record) error {
+		if n++; n == 10 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || sum.Rejected() {
+		t.Fatalf("err %v, rejected %v (%+v); want context.Canceled and no rejection", err, sum.Rejected(), sum.Problems)
 	}
 }

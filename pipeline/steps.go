@@ -196,6 +196,10 @@ func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) er
 		return err
 	}
 	res, err := convert.Convert(ctx, e.Name, uploadID(e), f, fi.Size(), src.Read, p.opt.Template, p.opt.Limits, partsDir)
+	if err == nil && ctx.Err() != nil {
+		// Stopped mid-file: whatever was found is not the file's fault.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}
