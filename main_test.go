@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"usagedrop/internal/testutil"
 	"usagedrop/zuorasim"
 )
 
@@ -43,11 +44,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const fixtures = "../shared/fixtures"
-
 func TestCheckNamesBadRows(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"check", filepath.Join(fixtures, "bad-rows.csv")}, &out, &errb)
+	code := run(context.Background(), []string{"check", testutil.CopyFixture(t, "bad-rows.csv")}, &out, &errb)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s%s", code, out.String(), errb.String())
 	}
@@ -64,7 +63,7 @@ func TestCheckNamesBadRows(t *testing.T) {
 func TestCheckWritesTemplate(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "out.csv")
 	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"check", "-o", dst, filepath.Join(fixtures, "eu-export.csv")}, &out, &errb)
+	code := run(context.Background(), []string{"check", "-o", dst, testutil.CopyFixture(t, "eu-export.csv")}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
 	}
@@ -145,7 +144,7 @@ func (d *daemon) start(env ...string) *exec.Cmd {
 
 // drop writes n distinct template files into the drop folder.
 func (d *daemon) drop(n int) {
-	b, err := os.ReadFile(filepath.Join(fixtures, "partner-template.csv"))
+	b, err := os.ReadFile(filepath.Join(testutil.Fixtures(d.t), "partner-template.csv"))
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -44,8 +44,11 @@ func localFolder(t *testing.T) sharedFolder {
 	}
 }
 
-func s3Folder(t *testing.T) sharedFolder {
-	srv := testutil.NewS3(t)
+func s3Folder(t *testing.T) sharedFolder { return s3FolderOn(testutil.NewS3(t)) }
+
+func versitygwFolder(t *testing.T) sharedFolder { return s3FolderOn(testutil.Versitygw(t)) }
+
+func s3FolderOn(srv *testutil.S3) sharedFolder {
 	c := srv.Client()
 	return sharedFolder{
 		yaml: fmt.Sprintf("    type: s3\n    bucket: %s\n    prefix: incoming/\n    region: %s\n    endpoint: %s\n    path_style: true\n    access_key_id: %s\n    secret_access_key: %s\n",
@@ -63,16 +66,34 @@ func s3Folder(t *testing.T) sharedFolder {
 
 func sftpFolder(t *testing.T) sharedFolder {
 	srv := testutil.NewSFTP(t)
-	dir := filepath.Join(srv.Root, "outgoing")
-	os.MkdirAll(dir, 0o755)
+	return sftpFolderOn(t, srv.Root, -1, -1, fmt.Sprintf("    address: %s\n    user: %s\n    password: %s\n    known_hosts: %s\n",
+		srv.Addr, srv.User, srv.Password, srv.KnownHosts))
+}
+
+// sshdFolder is a folder served by the real OpenSSH sshd, as a user of its
+// own, with key authentication.
+func sshdFolder(t *testing.T) sharedFolder {
+	srv := testutil.NewSshd(t)
+	return sftpFolderOn(t, srv.Root, srv.UID, srv.GID, fmt.Sprintf("    address: %s\n    user: %s\n    key_file: %s\n    known_hosts: %s\n",
+		srv.Addr, srv.User, srv.ClientKeyFile, srv.KnownHosts))
+}
+
+func sftpFolderOn(t *testing.T, root string, uid, gid int, login string) sharedFolder {
+	dir := filepath.Join(root, "outgoing")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
 	return sharedFolder{
-		yaml: fmt.Sprintf("    type: sftp\n    address: %s\n    user: %s\n    password: %s\n    known_hosts: %s\n    path: %s\n",
-			srv.Addr, srv.User, srv.Password, srv.KnownHosts, dir),
+		yaml: "    type: sftp\n" + login + fmt.Sprintf("    path: %s\n", dir),
 		put: func(t *testing.T, name string, body []byte) {
 			p := filepath.Join(dir, name)
 			if err := os.WriteFile(p+".filepart", body, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			os.Chown(p+".filepart", uid, gid)
 			os.Rename(p+".filepart", p)
 		},
 	}
@@ -87,7 +108,9 @@ func TestTwoDaemonsOneFolder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drops 200 files per backend")
 	}
-	for name, mk := range map[string]func(*testing.T) sharedFolder{"local": localFolder, "s3": s3Folder, "sftp": sftpFolder} {
+	for name, mk := range map[string]func(*testing.T) sharedFolder{
+		"local": localFolder, "s3": s3Folder, "s3-versitygw": versitygwFolder, "sftp": sftpFolder, "sftp-sshd": sshdFolder,
+	} {
 		t.Run(name, func(t *testing.T) { twoDaemons(t, mk(t)) })
 	}
 }

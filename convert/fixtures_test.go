@@ -2,114 +2,28 @@ package convert
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
+
+	"usagedrop/internal/testutil"
 )
 
-// fixtureDir holds the shared fixtures; they are read-only and copied into
-// a temp dir before use.
-const fixtureDir = "/work/shared/fixtures"
+func loadExpected(t *testing.T) map[string]testutil.Expectation { return testutil.Expected(t) }
 
-type expectation struct {
-	Outcome string `json:"outcome"`
-	Count   int    `json:"count"`
-	Digest  string `json:"digest"`
-	BadRows []struct {
-		Line   int    `json:"line"`
-		Column string `json:"column"`
-	} `json:"bad_rows"`
-}
+func copyFixture(t *testing.T, name string) string { return testutil.CopyFixture(t, name) }
 
-func loadExpected(t *testing.T) map[string]expectation {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "expected.json"))
-	if err != nil {
-		t.Skipf("shared fixtures not available: %v", err)
-	}
-	var exp map[string]expectation
-	if err := json.Unmarshal(b, &exp); err != nil {
-		t.Fatalf("expected.json: %v", err)
-	}
-	return exp
-}
-
-// copyFixture copies a shared fixture into the test's temp dir.
-func copyFixture(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, name))
-	if err != nil {
-		t.Fatalf("fixture %s: %v", name, err)
-	}
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// pyQuote is Python's json string encoding with ensure_ascii=False.
-func pyQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			if r < 0x20 {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-// canonical is json.dumps(rec, sort_keys=True, ensure_ascii=False).
-func canonical(r Record) string {
-	kv := [][2]string{
-		{"account", r.Account}, {"charge", r.Charge}, {"description", r.Description},
-		{"end", r.End}, {"qty", r.Qty}, {"start", r.Start},
-		{"subscription", r.Subscription}, {"uom", r.UOM},
-	}
-	parts := make([]string, len(kv))
-	for i, p := range kv {
-		parts[i] = pyQuote(p[0]) + ": " + pyQuote(p[1])
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
-}
-
-// digest is the documented digest of a set of records.
+// digest is expected.json's digest of a set of records.
 func digest(recs []Record) string {
-	lines := make([]string, len(recs))
+	fr := make([]testutil.FixtureRecord, len(recs))
 	for i, r := range recs {
-		lines[i] = canonical(r)
+		fr[i] = testutil.FixtureRecord{Account: r.Account, UOM: r.UOM, Qty: r.Qty, Start: r.Start, End: r.End,
+			Subscription: r.Subscription, Charge: r.Charge, Description: r.Description}
 	}
-	sort.Strings(lines)
-	h := sha256.Sum256([]byte(strings.Join(lines, "\n")))
-	return hex.EncodeToString(h[:])
+	return testutil.Digest(fr)
 }
 
 // readFile runs Read over a file on disk and collects its records.

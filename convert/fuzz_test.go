@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"usagedrop/internal/testutil"
 )
 
 var (
@@ -46,7 +48,7 @@ func checkRecords(t *testing.T, data []byte, name string) {
 
 // addSeeds adds the shared fixtures with the given extension and testdata.
 func addSeeds(f *testing.F, exts ...string) {
-	for _, dir := range []string{fixtureDir, "testdata"} {
+	for _, dir := range []string{testutil.Fixtures(f), "testdata"} {
 		for _, ext := range exts {
 			paths, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
 			for _, p := range paths {

@@ -3,99 +3,33 @@ package pipeline
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"usagedrop/config"
 	"usagedrop/convert"
+	"usagedrop/internal/testutil"
 	"usagedrop/ledger"
 	"usagedrop/uploader"
 	"usagedrop/zuorasim"
 )
 
-const fixtures = "../../shared/fixtures"
+func loadExpected(t *testing.T) map[string]testutil.Expectation { return testutil.Expected(t) }
 
-// expectation is one file's entry in fixtures/expected.json.
-type expectation struct {
-	Outcome string `json:"outcome"`
-	Count   int    `json:"count"`
-	Digest  string `json:"digest"`
-	BadRows []struct {
-		Line   int    `json:"line"`
-		Column string `json:"column"`
-	} `json:"bad_rows"`
-}
-
-func loadExpected(t *testing.T) map[string]expectation {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures, "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]expectation
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// digest is the fixtures' record digest: sha256 over records as canonical
-// JSON lines (Python's json.dumps with sorted keys and raw UTF-8), sorted,
-// joined by "\n".
+// digest is expected.json's digest of what the simulator imported.
 func digest(recs []zuorasim.Record) string {
-	lines := make([]string, len(recs))
+	fr := make([]testutil.FixtureRecord, len(recs))
 	for i, r := range recs {
-		kv := [][2]string{{"account", r.Account}, {"charge", r.Charge}, {"description", r.Description},
-			{"end", r.End}, {"qty", r.Qty}, {"start", r.Start}, {"subscription", r.Subscription}, {"uom", r.UOM}}
-		var b strings.Builder
-		b.WriteByte('{')
-		for j, p := range kv {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(pyQuote(p[0]) + ": " + pyQuote(p[1]))
-		}
-		b.WriteByte('}')
-		lines[i] = b.String()
+		fr[i] = testutil.FixtureRecord{Account: r.Account, UOM: r.UOM, Qty: r.Qty, Start: r.Start, End: r.End,
+			Subscription: r.Subscription, Charge: r.Charge, Description: r.Description}
 	}
-	sort.Strings(lines)
-	h := sha256.Sum256([]byte(strings.Join(lines, "\n")))
-	return hex.EncodeToString(h[:])
-}
-
-func pyQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	return testutil.Digest(fr)
 }
 
 // env is a pipeline on a temp drop folder, sending to a zuorasim. It can
@@ -190,7 +124,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // drop copies a fixture into the drop folder under name.
 func (e *env) drop(fixture, name string) {
 	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures, fixture))
+	b, err := os.ReadFile(filepath.Join(testutil.Fixtures(e.t), fixture))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -281,7 +215,7 @@ func TestFixturesEndToEnd(t *testing.T) {
 			if len(x.Parts) != 0 {
 				t.Errorf("%s: rejected drop has parts %v", name, x.Parts)
 			}
-			orig, _ := os.ReadFile(filepath.Join(fixtures, name))
+			orig, _ := os.ReadFile(filepath.Join(testutil.Fixtures(t), name))
 			kept, err := os.ReadFile(filepath.Join(e.dropDir, "failed", name))
 			if err != nil || string(kept) != string(orig) {
 				t.Errorf("%s: original not kept byte for byte in failed/: %v", name, err)
@@ -407,7 +341,7 @@ func TestZuoraFailureThenRedrop(t *testing.T) {
 // file, and nothing is imported twice.
 func TestStopAndResume(t *testing.T) {
 	e := start(t)
-	template, err := os.ReadFile(filepath.Join(fixtures, "partner-template.csv"))
+	template, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), "partner-template.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +391,7 @@ func TestSlowlyWrittenFileImportedOnceComplete(t *testing.T) {
 	e.stop()
 	e.settle = 600 * time.Millisecond // ten times the pause between writes: a loaded CI machine stalls
 	e.run()
-	b, err := os.ReadFile(filepath.Join(fixtures, "partner-template.csv"))
+	b, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), "partner-template.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,11 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"usagedrop/internal/testutil"
 	"usagedrop/zuorasim"
 )
-
-// fixtures is the shared, read-only folder of real users' files.
-const fixtures = "/work/shared/fixtures"
 
 const tinyCSV = "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID\nA1,GB,1,03/01/2026,,,\nA2,GB,2.5,03/02/2026,03/03/2026,,\n"
 
@@ -104,9 +102,9 @@ func part(t *testing.T, name, content string) Part {
 // fixturePart copies a shared fixture into a temp dir as a Part.
 func fixturePart(t *testing.T, name string) Part {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures, name))
+	b, err := os.ReadFile(testutil.CopyFixture(t, name))
 	if err != nil {
-		t.Skipf("fixture %s: %v", name, err)
+		t.Fatal(err)
 	}
 	return part(t, name, string(b))
 }

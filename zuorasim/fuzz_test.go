@@ -5,13 +5,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"usagedrop/internal/testutil"
 )
 
 // FuzzParseUsage feeds arbitrary files to the sim's template reader: it
 // must never panic, and what it accepts must be whole and normalised.
 func FuzzParseUsage(f *testing.F) {
 	for _, name := range []string{"partner-template.csv", "bad-rows.csv"} {
-		if b, err := os.ReadFile(filepath.Join(fixtures, name)); err == nil {
+		if b, err := os.ReadFile(filepath.Join(testutil.Fixtures(f), name)); err == nil {
 			f.Add(b)
 		}
 	}

@@ -10,15 +10,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-)
 
-// fixtures is the shared, read-only folder of real users' files.
-const fixtures = "/work/shared/fixtures"
+	"usagedrop/internal/testutil"
+)
 
 // env is a sim behind a real HTTP server and a token for it.
 type env struct {
@@ -138,9 +136,9 @@ func (e *env) waitFinal(statusPath string) (status, message string) {
 
 func readFixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures, name))
+	b, err := os.ReadFile(testutil.CopyFixture(t, name))
 	if err != nil {
-		t.Skipf("fixture %s: %v", name, err)
+		t.Fatal(err)
 	}
 	return b
 }

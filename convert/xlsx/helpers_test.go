@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"usagedrop/internal/testutil"
+
 	"github.com/xuri/excelize/v2"
 )
 
@@ -18,10 +20,7 @@ import (
 // are read-only.
 func fixture(t testing.TB, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", name))
-	if err != nil {
-		src, err = os.ReadFile(filepath.Join("/work/shared/fixtures", name))
-	}
+	src, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), name))
 	if err != nil {
 		t.Fatalf("read fixture %s: %v", name, err)
 	}
