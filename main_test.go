@@ -105,39 +105,52 @@ func newDaemon(t *testing.T) *daemon {
 	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 30 * time.Millisecond})
 	url := httptestServer(t, sim)
 	d := &daemon{t: t, dir: t.TempDir(), sim: sim}
-	d.cfg = filepath.Join(d.dir, "config.yaml")
-	cfg := fmt.Sprintf(`instance: crashy
-ledger: %[1]s/ledger.db
-spool: %[1]s/spool
-http: "off"
-zuora:
-  endpoint: %[2]s
-  client_id: test
-  client_secret: test-secret
-  poll: 200ms
-  backoff: 10ms
-  backoff_max: 200ms
-sources:
-  - name: drop
-    type: local
-    path: %[1]s/drop
-    settle: 100ms
-    interval: 200ms
-`, d.dir, url)
-	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	d.cfg = writeConfig(t, d.dir, "crashy", url, fmt.Sprintf("name: drop\n    type: local\n    path: %s/drop\n", d.dir))
 	os.MkdirAll(filepath.Join(d.dir, "drop"), 0o755)
 	return d
 }
 
 // start runs the daemon with extra environment variables.
-func (d *daemon) start(env ...string) *exec.Cmd {
-	cmd := exec.Command(binary, "run", "-config", d.cfg)
+func (d *daemon) start(env ...string) *exec.Cmd { return spawn(d.t, d.cfg, &d.logs, env...) }
+
+// writeConfig writes a daemon config for the tests into dir: quick polls,
+// settling and backoffs, no status endpoint, and one source, given as its
+// YAML keys after "- " (name first). It returns the file's path.
+func writeConfig(t *testing.T, dir, instance, zuoraURL, source string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`instance: %s
+ledger: %s/ledger.db
+spool: %s/spool
+http: "off"
+workers: 4
+zuora:
+  endpoint: %s
+  client_id: test
+  client_secret: test-secret
+  poll: 100ms
+  backoff: 10ms
+  backoff_max: 300ms
+sources:
+  - interval: 200ms
+    %s`, instance, dir, dir, zuoraURL, source)
+	if !strings.Contains(source, "settle:") {
+		cfg += "    settle: 100ms\n"
+	}
+	p := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// spawn starts the built daemon on cfg, its stderr going to logs.
+func spawn(t *testing.T, cfg string, logs *logBuffer, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, "run", "-config", cfg)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = &d.logs
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
-		d.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return cmd
 }

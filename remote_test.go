@@ -120,34 +120,9 @@ func twoDaemons(t *testing.T, f sharedFolder) {
 	srv := httptestServer(t, sim)
 	const files, rows = 200, 3
 	start := func(instance string) (*exec.Cmd, *logBuffer) {
-		dir := t.TempDir()
-		cfg := fmt.Sprintf(`instance: %[1]s
-ledger: %[2]s/ledger.db
-spool: %[2]s/spool
-http: "off"
-workers: 4
-zuora:
-  endpoint: %[3]s
-  client_id: test
-  client_secret: test-secret
-  poll: 100ms
-  backoff: 10ms
-  backoff_max: 200ms
-sources:
-  - name: shared
-    settle: 100ms
-    interval: 150ms
-    lease: 3s
-%[4]s`, instance, dir, srv, f.yaml)
-		p := filepath.Join(dir, "config.yaml")
-		os.WriteFile(p, []byte(cfg), 0o600)
 		var logs logBuffer
-		cmd := exec.Command(binary, "run", "-config", p)
-		cmd.Stderr = &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd, &logs
+		cfg := writeConfig(t, t.TempDir(), instance, srv, "name: shared\n    lease: 3s\n"+f.yaml)
+		return spawn(t, cfg, &logs), &logs
 	}
 	a, alogs := start("vm-a")
 	b, blogs := start("vm-b")
@@ -156,12 +131,7 @@ sources:
 		b.Wait()
 	}()
 	for i := range files {
-		var body strings.Builder
-		body.WriteString("ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,DESCRIPTION\r\n")
-		for j := range rows {
-			fmt.Fprintf(&body, "A%08d,API Calls,%d,03/%02d/2026,,,,file %d row %d\r\n", i, j+1, 13+j, i, j)
-		}
-		f.put(t, fmt.Sprintf("usage %03d é.csv", i), []byte(body.String()))
+		f.put(t, fmt.Sprintf("usage %03d é.csv", i), templateRows(i, rows))
 	}
 	// Kill one daemon once the work is under way.
 	deadline := time.Now().Add(60 * time.Second)
@@ -239,31 +209,9 @@ func TestWrongHostKeyStopsOnlyThatSource(t *testing.T) {
 // remoteDaemon runs one daemon on a remote folder with a fresh simulator.
 func remoteDaemon(t *testing.T, f sharedFolder, settle string) (*zuorasim.Sim, *logBuffer) {
 	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 20 * time.Millisecond})
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`instance: vm
-ledger: %[1]s/ledger.db
-spool: %[1]s/spool
-http: "off"
-zuora:
-  endpoint: %[2]s
-  client_id: test
-  client_secret: test-secret
-  poll: 100ms
-  backoff: 10ms
-  backoff_max: 500ms
-sources:
-  - name: remote
-    settle: %[3]s
-    interval: 300ms
-%[4]s`, dir, httptestServer(t, sim), settle, f.yaml)
-	p := filepath.Join(dir, "config.yaml")
-	os.WriteFile(p, []byte(cfg), 0o600)
 	var logs logBuffer
-	cmd := exec.Command(binary, "run", "-config", p)
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, t.TempDir(), "vm", httptestServer(t, sim), "name: remote\n    settle: "+settle+"\n"+f.yaml)
+	cmd := spawn(t, cfg, &logs)
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
 	return sim, &logs
 }
