@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -163,11 +164,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 func (p *Pipeline) Stopped() map[string]error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]error, len(p.stopped))
-	for k, v := range p.stopped {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.stopped)
 }
 
 // accept turns each complete file a watcher offers into a ledger entry.
