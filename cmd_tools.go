@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -140,15 +141,19 @@ func checkLine(name string, pr convert.Problem) string {
 // runStatus prints the ledger. While a daemon holds the ledger it asks the
 // daemon's status endpoint instead.
 func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "config file (default: the embedded default)")
-	asJSON := fs.Bool("json", false, "one JSON object per line")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("status", flag.ContinueOnError)
+	cfgPath := flags.String("config", "", "config file (default: the embedded default)")
+	asJSON := flags.Bool("json", false, "one JSON object per line")
+	if err := flags.Parse(args); err != nil {
 		return errUsage
 	}
 	cfg, err := loadConfig(*cfgPath, nil)
 	if err != nil {
 		return err
+	}
+	if _, err := os.Stat(cfg.Ledger); errors.Is(err, fs.ErrNotExist) {
+		// Opening would create it; say so instead.
+		return fmt.Errorf("no ledger at %s: this daemon has seen no files yet (or -config names another)", cfg.Ledger)
 	}
 	var entries []*ledger.Entry
 	led, err := ledger.Open(cfg.Ledger, ledger.Options{Timeout: 300 * time.Millisecond})
