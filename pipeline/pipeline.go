@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -122,6 +124,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if len(active) > 0 {
 		p.log.Info("resuming unfinished drops", "count", len(active))
 	}
+	p.sweepSpool(active)
 	for _, e := range active {
 		if e.State == ledger.Discovered {
 			// Still in the drop folder: the watcher will offer it again,
@@ -157,6 +160,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	wg.Go(func() { p.renewLoop(ctx) })
 	wg.Wait()
 	return nil
+}
+
+// sweepSpool removes what a crash left in the spool for drops that are no
+// longer active: their outcome was committed, the clean-up was not.
+func (p *Pipeline) sweepSpool(active []*ledger.Entry) {
+	keep := make(map[string]bool, len(active))
+	for _, e := range active {
+		keep[e.ID] = true
+	}
+	dirs, err := os.ReadDir(p.opt.Spool)
+	if err != nil {
+		return // nothing spooled yet
+	}
+	for _, d := range dirs {
+		if keep[d.Name()] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(p.opt.Spool, d.Name())); err != nil {
+			p.log.Warn("could not clear spool", "dir", d.Name(), "err", err)
+		}
+	}
 }
 
 // Stopped returns the sources that stopped for an error an operator must

@@ -365,8 +365,13 @@ func TestStopAndResume(t *testing.T) {
 	if finished == n {
 		t.Logf("all %d finished before the stop; the resume path was not exercised", n)
 	}
+	stray := filepath.Join(e.dir, "spool", "20200101T000000.000000000Z-deadbeef")
+	os.MkdirAll(stray, 0o750)
 	e.run()
 	got := e.waitFinished(n)
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("a spool dir of no active drop survived the start: %v", err)
+	}
 	for name, x := range got {
 		if x.State != ledger.Done {
 			t.Errorf("%s: %s %s", name, x.State, x.LastError)
