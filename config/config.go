@@ -222,20 +222,18 @@ func Parse(r io.Reader) (*Config, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("environment variables not set: %s", strings.Join(missing, ", "))
 	}
+	// Unknown keys and wrong types are found in the text as written, so
+	// that their line numbers are the operator's; errors about a ${VAR}
+	// not yet expanded are left to the second decode.
+	if err := decodeStrict(raw, DefaultConfig()); err != nil {
+		return nil, err
+	}
 	c := DefaultConfig()
 	c.Sources = nil
 	c.lines = map[string]int{}
 	collectLines(&root, "", c.lines)
 	if len(root.Content) > 0 {
-		// Decoding through a re-encoded document keeps KnownFields, which
-		// Node.Decode does not offer.
-		b, err := yaml.Marshal(&root)
-		if err != nil {
-			return nil, fmt.Errorf("parse config: %w", err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		if err := root.Decode(c); err != nil {
 			return nil, fmt.Errorf("parse config: %w", err)
 		}
 	}
@@ -244,6 +242,32 @@ func Parse(r io.Reader) (*Config, error) {
 	}
 	c.applyDefaults()
 	return c, nil
+}
+
+func decodeStrict(raw []byte, into *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	err := dec.Decode(into)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		if strings.Contains(err.Error(), "${") {
+			return nil
+		}
+		return fmt.Errorf("parse config: %w", err)
+	}
+	var real []string
+	for _, m := range te.Errors {
+		if !strings.Contains(m, "${") {
+			real = append(real, m)
+		}
+	}
+	if len(real) == 0 {
+		return nil
+	}
+	return fmt.Errorf("parse config:\n  %s", strings.Join(real, "\n  "))
 }
 
 func expandEnv(n *yaml.Node, missing *[]string) {

@@ -49,10 +49,13 @@ func TestDefaultConfigIsValid(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Setenv("NOT_A_NUMBER", "abc")
 	tests := []struct {
 		name, yaml, want string
 	}{
 		{"unknown key", "ledgr: x\n", "field ledgr not found"},
+		{"unknown key's line, below comments and blanks", "# c\nledger: x\n\nzuora:\n  # c\n  clientid: a\n", "line 6: field clientid not found"},
+		{"env value of an int is checked once expanded", "workers: ${NOT_A_NUMBER}\n", "cannot unmarshal"},
 		{"unset env", "zuora:\n  client_id: ${NOPE_NOT_SET_42}\n", "NOPE_NOT_SET_42"},
 		{"bad duration", "sources:\n  - name: a\n    type: local\n    path: /x\n    settle: soon\n", `not a duration like 2s or 5m (got "soon")`},
 	}
