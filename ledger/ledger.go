@@ -137,9 +137,6 @@ type Entry struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Active reports whether the entry still needs work.
-func (e *Entry) Active() bool { return !e.Finished }
-
 // Errors a caller decides on.
 var (
 	// ErrLocked means another process has the ledger open.

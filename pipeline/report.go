@@ -25,12 +25,12 @@ const (
 // writeErrorsCSV keeps a rejected file's problems in the spool until the
 // file is finished: the ledger holds only their count.
 func writeErrorsCSV(dst string, s convert.Summary) error {
-	return writeAtomic(dst, func(w io.Writer) error { return ErrorsCSV(w, s) })
+	return writeAtomic(dst, func(w io.Writer) error { return errorsCSV(w, s) })
 }
 
-// ErrorsCSV writes the problems of s as the CSV a finance user opens next
+// errorsCSV writes the problems of s as the CSV a finance user opens next
 // to the rejected file: one row per problem, in file order.
-func ErrorsCSV(w io.Writer, s convert.Summary) error {
+func errorsCSV(w io.Writer, s convert.Summary) error {
 	// A BOM, so that Excel opens the UTF-8 file as UTF-8.
 	if _, err := io.WriteString(w, "\ufeff"); err != nil {
 		return err
@@ -52,9 +52,9 @@ func ErrorsCSV(w io.Writer, s convert.Summary) error {
 	return cw.Error()
 }
 
-// Describe is one problem in the words of `usagedrop check`:
+// describe is one problem in the words of `usagedrop check`:
 // `line 8: UOM: The UOM is missing (got "")`.
-func Describe(pr convert.Problem) string {
+func describe(pr convert.Problem) string {
 	var b strings.Builder
 	if pr.Member != "" {
 		b.WriteString(pr.Member + ": ")
@@ -78,9 +78,9 @@ func Describe(pr convert.Problem) string {
 func rejectNote(s convert.Summary) string {
 	n := len(s.Problems) + s.MoreProblems
 	if n == 1 {
-		return "rejected: " + Describe(s.Problems[0])
+		return "rejected: " + describe(s.Problems[0])
 	}
-	return fmt.Sprintf("rejected: %d problems, first: %s", n, Describe(s.Problems[0]))
+	return fmt.Sprintf("rejected: %d problems, first: %s", n, describe(s.Problems[0]))
 }
 
 func ignoredWarning(cols []string) []string {
