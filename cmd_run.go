@@ -66,7 +66,7 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer led.Close()
 
-	z, err := pipeline.BuildZuora(ctx, cfg.Zuora, log)
+	z, err := pipeline.BuildZuora(cfg.Zuora, log)
 	if err != nil {
 		return err
 	}

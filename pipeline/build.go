@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 
 	"usagedrop/config"
 	"usagedrop/convert"
-	"usagedrop/sources"
 	"usagedrop/sources/local"
 	"usagedrop/uploader"
 	"usagedrop/watcher"
@@ -75,7 +73,7 @@ type Zuora struct {
 
 // BuildZuora connects to the tenant, or starts the simulator on a loopback
 // port for the builtin endpoint.
-func BuildZuora(ctx context.Context, z config.Zuora, log *slog.Logger) (*Zuora, error) {
+func BuildZuora(z config.Zuora, log *slog.Logger) (*Zuora, error) {
 	out := &Zuora{BaseURL: z.Endpoint, Close: func() {}}
 	id, secret := z.ClientID, z.ClientSecret.Value()
 	if z.Endpoint == config.Builtin {
@@ -125,5 +123,3 @@ func BuildZuora(ctx context.Context, z config.Zuora, log *slog.Logger) (*Zuora, 
 func Template(z config.Zuora) convert.Template {
 	return convert.Template{Columns: z.Columns, DateFormat: z.DateFormat}
 }
-
-var _ sources.Source = (*local.Source)(nil)
