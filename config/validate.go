@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ValidationError lists every problem found in a config at once, so an
@@ -116,7 +117,7 @@ func (v *validator) source(i int, s Source) {
 		v.check(slices.Contains(TemplateColumns, col), k("columns."+col),
 			"maps a column that Zuora's template does not have", col)
 	}
-	v.check(s.Settle >= 0, k("settle"), "must not be negative", s.Settle)
+	v.check(s.Settle >= 0, k("settle"), "must not be negative", time.Duration(s.Settle))
 }
 
 // IsValidation reports whether err came from Validate.
