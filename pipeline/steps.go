@@ -275,7 +275,7 @@ func (p *Pipeline) upload(ctx context.Context, src *Source, e *ledger.Entry) (ti
 		case part.State.Final():
 			return 0, p.outcome(e.ID, ledger.Failed, fmt.Sprintf("part %d %s: %s", part.Index+1, part.State, part.Message), false)
 		case part.State == ledger.PartAccepted:
-			return p.poll(ctx, src, e, i)
+			return p.poll(ctx, e, i)
 		default:
 			return 0, p.submit(ctx, src, e, i)
 		}
@@ -349,10 +349,10 @@ func (p *Pipeline) failPart(id string, i int, st ledger.PartState, msg string) e
 
 // poll asks Zuora once where part i stands; while it is not final the
 // entry comes back after a growing wait.
-func (p *Pipeline) poll(ctx context.Context, src *Source, e *ledger.Entry, i int) (time.Duration, error) {
+func (p *Pipeline) poll(ctx context.Context, e *ledger.Entry, i int) (time.Duration, error) {
 	part := e.Parts[i]
 	st, err := p.opt.Uploader.Status(ctx, uploader.Receipt{
-		API: "", ImportID: part.ImportID, StatusURL: part.StatusURL, RequestID: part.RequestID, TrackID: part.TrackID,
+		ImportID: part.ImportID, StatusURL: part.StatusURL, RequestID: part.RequestID, TrackID: part.TrackID,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("status of %s: %w", part.Name, err)
