@@ -6,7 +6,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,18 +17,7 @@ import (
 
 // fixture copies a shared fixture into the test's temp dir: the originals
 // are read-only.
-func fixture(t testing.TB, name string) string {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), name))
-	if err != nil {
-		t.Fatalf("read fixture %s: %v", name, err)
-	}
-	dst := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(dst, src, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
+func fixture(t testing.TB, name string) string { return testutil.CopyFixture(t, name) }
 
 func openBytes(t testing.TB, b []byte) *Workbook {
 	t.Helper()
