@@ -1,0 +1,5 @@
+package hostile
+
+// csvFiles are CSV drops: line ends, wide rows, control characters, huge
+// cells and columns.
+func csvFiles() []File { return nil }
