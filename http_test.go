@@ -50,9 +50,9 @@ func newAPIRig(t *testing.T, auth config.HTTPAuth, stopped map[string]error) *ap
 	return &apiRig{t: t, led: led, path: path, base: "http://" + srv.Addr}
 }
 
-// add creates n entries named name-0, name-1, ...; fn, when set, changes
-// each one.
-func (r *apiRig) add(n int, name string, fn func(e *ledger.Entry)) {
+// add creates n entries named name-0, name-1, ...; fn, when set, takes
+// each one through ledger transitions.
+func (r *apiRig) add(n int, name string, fn func(id string) error) {
 	r.t.Helper()
 	for i := range n {
 		e, err := r.led.Create("drop", fmt.Sprintf("%s-%d", name, i), "processing/x/"+name, 10, "", false)
@@ -60,12 +60,28 @@ func (r *apiRig) add(n int, name string, fn func(e *ledger.Entry)) {
 			r.t.Fatal(err)
 		}
 		if fn != nil {
-			if _, err := r.led.Update(e.ID, "changed", func(x *ledger.Entry) error { fn(x); return nil }); err != nil {
+			if err := fn(e.ID); err != nil {
 				r.t.Fatal(err)
 			}
 		}
 		r.ids = append(r.ids, e.ID)
 	}
+}
+
+// rejectWith takes entry id to Rejected with warnings, then records a
+// failed finish whose error is lastErr.
+func (r *apiRig) rejectWith(id, lastErr string, warnings []string) error {
+	if _, err := r.led.Claimed(id, "processing/x/"+id, "", 10); err != nil {
+		return err
+	}
+	if _, err := r.led.Fetched(id, id); err != nil {
+		return err
+	}
+	if _, err := r.led.Rejected(id, 1, warnings, "rejected"); err != nil {
+		return err
+	}
+	_, err := r.led.Retry(id, ledger.Failure{Step: ledger.StepFinish, Cause: ledger.CauseOther, Err: lastErr})
+	return err
 }
 
 // get fetches path with the request changed by set, and returns the body
@@ -160,13 +176,13 @@ func TestHTTPDropsPaged(t *testing.T) {
 
 func TestHTTPOneDropWithHistory(t *testing.T) {
 	r := newAPIRig(t, config.HTTPAuth{}, nil)
-	r.add(1, "one", func(e *ledger.Entry) { e.State = ledger.Claimed })
+	r.add(1, "one", func(id string) error { _, err := r.led.Claimed(id, "processing/x/one", "", 10); return err })
 	b, resp := r.get("/v1/drops/"+r.ids[0], nil)
 	var e ledger.Entry
 	if resp.StatusCode != 200 || json.Unmarshal(b, &e) != nil {
 		t.Fatalf("%s: %s", resp.Status, b)
 	}
-	if e.ID != r.ids[0] || len(e.History) != 2 || e.History[1].Note != "changed" {
+	if e.ID != r.ids[0] || len(e.History) != 2 || e.History[1].State != ledger.Claimed {
 		t.Fatalf("entry %+v", e)
 	}
 	if _, resp := r.get("/v1/drops/20990101T000000.000000000Z-00000000", nil); resp.StatusCode != 404 {
@@ -224,29 +240,30 @@ func TestDropViewKeepsBytesThatAreNotUTF8(t *testing.T) {
 func TestHTTPAnswersBounded(t *testing.T) {
 	r := newAPIRig(t, config.HTTPAuth{}, nil)
 	huge := strings.Repeat("x", 100<<10)
-	r.add(200, "big", func(e *ledger.Entry) {
-		e.LastError = huge
-		e.Warnings = []string{huge, huge, huge, huge, huge}
+	r.add(200, "big", func(id string) error {
+		return r.rejectWith(id, huge, []string{huge, huge, huge, huge, huge})
 	})
-	r.add(1, "giant", func(e *ledger.Entry) {
+	r.add(1, "giant", func(id string) error {
+		var w []string
 		for range 100 {
-			e.Warnings = append(e.Warnings, huge)
+			w = append(w, huge)
 		}
+		return r.rejectWith(id, "", w)
 	})
 	all, sizes := r.pages("/v1/drops?limit=1000")
-	if len(all) != 201 || len(sizes) < 2 {
-		t.Fatalf("%d entries in pages %v; want 201 in more than one page", len(all), sizes)
+	if len(all) != 201 {
+		t.Fatalf("%d entries in pages %v; want 201", len(all), sizes)
 	}
 	for _, e := range all[:200] {
-		if len(e.LastError) > fieldMax || len(e.Warnings) != 5 || len(e.Warnings[0]) > fieldMax {
+		if len(e.LastError) > fieldMax || len(e.Warnings) == 0 || len(e.Warnings[0]) > fieldMax {
 			t.Fatalf("fields not clipped: last error %d bytes, %d warnings", len(e.LastError), len(e.Warnings))
 		}
 		if !strings.Contains(e.LastError, "more bytes)") {
 			t.Fatalf("clipped without saying so: %.100s", e.LastError[len(e.LastError)-60:])
 		}
 	}
-	if g := all[200]; g.Name != "giant-0" || len(g.Warnings) != 0 {
-		t.Fatalf("an entry past entryMax keeps its warnings in a list: %d", len(g.Warnings))
+	if g := all[200]; g.Name != "giant-0" || len(g.Warnings) > 20 {
+		t.Fatalf("entry %q keeps %d warnings", g.Name, len(g.Warnings))
 	}
 	b, resp := r.get("/v1/drops/"+r.ids[200], nil)
 	if resp.StatusCode != 200 || len(b) > responseMax {
