@@ -237,7 +237,8 @@ func xlsxDeep() []File {
 		// 9 M levels in workbook.xml: 1.62 GB and accepted on main at b94ab9c.
 		xf("xlsx-deep", "deep-workbook", "reject", newBook().with("xl/workbook.xml", wrap(wbHead, deep("a", n9), `</workbook>`))),
 		xf("xlsx-deep", "deep-workbook-in-sheets", "reject", newBook().with("xl/workbook.xml", wrap(wbHead[:strings.Index(wbHead, "<sheets>")+8], deep("sheet", n), `</sheets></workbook>`))),
-		xf("xlsx-deep", "deep-workbook-1000", "accept", newBook().with("xl/workbook.xml", wrap(wbHead, deep("a", 1000), `</workbook>`))),
+		xf("xlsx-deep", "deep-workbook-30", "accept", newBook().with("xl/workbook.xml", wrap(wbHead, deep("a", 30), `</workbook>`))),
+		xf("xlsx-deep", "deep-workbook-1000", "reject", newBook().with("xl/workbook.xml", wrap(wbHead, deep("a", 1000), `</workbook>`))),
 		xf("xlsx-deep", "deep-root-rels", "reject", newBook().with("_rels/.rels", wrap(xlsxRelsNS+`<Relationship Id="rId1" Type="`+xlsxRelType+`officeDocument" Target="xl/workbook.xml"/>`, deep("Relationship", n), `</Relationships>`))),
 		xf("xlsx-deep", "deep-workbook-rels", "reject", newBook().with("xl/_rels/workbook.xml.rels", wrap(xlsxRelsNS+`<Relationship Id="rId1" Type="`+xlsxRelType+`worksheet" Target="worksheets/sheet1.xml"/>`, deep("x", n), `</Relationships>`))),
 		xf("xlsx-deep", "deep-styles", "reject", newBook().with("xl/styles.xml", wrap(`<styleSheet><cellXfs>`, deep("xf", n), `</cellXfs></styleSheet>`))),
