@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"usagedrop/convert"
+	"usagedrop/internal/safetext"
 	"usagedrop/ledger"
 	"usagedrop/pipeline"
 	"usagedrop/zuorasim"
@@ -139,7 +140,8 @@ func checkLine(name string, pr convert.Problem) string {
 }
 
 // runStatus prints the ledger. While a daemon holds the ledger it asks the
-// daemon's status endpoint instead.
+// daemon's status endpoint instead, with the config's http_auth. Names and
+// errors are shown as dropView shows them: escaped to one line, clipped.
 func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("status", flag.ContinueOnError)
 	cfgPath := flags.String("config", "", "config file (default: the embedded default)")
@@ -159,10 +161,10 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	led, err := ledger.Open(cfg.Ledger, ledger.Options{Timeout: 300 * time.Millisecond})
 	switch {
 	case err == nil:
-		err = led.List(func(e *ledger.Entry) bool { entries = append(entries, e); return true })
+		err = led.List(func(e *ledger.Entry) bool { entries = append(entries, dropView(e, false)); return true })
 		led.Close()
 	case errors.Is(err, ledger.ErrLocked) && cfg.HTTP != "off":
-		entries, err = fetchDrops(ctx, cfg.HTTP)
+		entries, err = fetchDrops(ctx, cfg.HTTP, cfg.HTTPAuth)
 	}
 	if err != nil {
 		return err
@@ -170,7 +172,6 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		for _, e := range entries {
-			e.History = nil
 			if err := enc.Encode(e); err != nil {
 				return err
 			}
@@ -198,7 +199,7 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 			state += " (finishing)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Source, e.Name, state,
-			dash(strings.Join(ids, ",")), dash(strings.Join(zs, ",")), e.Attempts, dash(sha), dash(e.LastError))
+			dash(strings.Join(ids, ",")), dash(strings.Join(zs, ",")), e.Attempts, dash(sha), dash(safetext.Clip(e.LastError, 200)))
 	}
 	return tw.Flush()
 }
@@ -208,25 +209,6 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func fetchDrops(ctx context.Context, addr string) ([]*ledger.Entry, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/drops", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("the ledger is held by a running daemon, and its status endpoint did not answer: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status endpoint: %s", resp.Status)
-	}
-	var out []*ledger.Entry
-	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
 
 // runSim serves the Zuora simulator until interrupted.

@@ -71,12 +71,34 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// HTTP is the address of the status, health and metrics endpoint;
 	// "off" disables it.
-	HTTP    string   `yaml:"http"`
-	Zuora   Zuora    `yaml:"zuora"`
-	Sources []Source `yaml:"sources"`
+	HTTP string `yaml:"http"`
+	// HTTPAuth guards every endpoint but /healthz. It is required when
+	// HTTP listens on anything but this machine.
+	HTTPAuth HTTPAuth `yaml:"http_auth"`
+	Zuora    Zuora    `yaml:"zuora"`
+	Sources  []Source `yaml:"sources"`
 
 	lines map[string]int // key path → YAML line, for messages
 }
+
+// HTTPAuth says who may read the status and metrics endpoints: clients
+// send a bearer token, or a user and password (HTTP basic). The secrets
+// are read from files, so they stay out of the config and the process
+// list.
+type HTTPAuth struct {
+	// TokenFile holds the bearer token ("Authorization: Bearer TOKEN").
+	TokenFile string `yaml:"token_file"`
+	// User and PasswordFile are for basic auth.
+	User         string `yaml:"user"`
+	PasswordFile string `yaml:"password_file"`
+
+	// Token and Password are what the files hold, once parsed.
+	Token    Secret `yaml:"-"`
+	Password Secret `yaml:"-"`
+}
+
+// Enabled reports whether requests must carry credentials.
+func (a HTTPAuth) Enabled() bool { return a.TokenFile != "" || a.User != "" }
 
 // Zuora says how to reach the tenant.
 type Zuora struct {
@@ -327,6 +349,12 @@ func (c *Config) readSecretFiles() error {
 		return nil
 	}
 	if err := read("zuora.client_secret_file", c.Zuora.ClientSecretFile, &c.Zuora.ClientSecret); err != nil {
+		return err
+	}
+	if err := read("http_auth.token_file", c.HTTPAuth.TokenFile, &c.HTTPAuth.Token); err != nil {
+		return err
+	}
+	if err := read("http_auth.password_file", c.HTTPAuth.PasswordFile, &c.HTTPAuth.Password); err != nil {
 		return err
 	}
 	for i := range c.Sources {

@@ -74,18 +74,38 @@ type Options struct {
 	// Encoding overrides detection: "utf-8", "utf-16le", "utf-16be",
 	// "windows-1252".
 	Encoding string
-	// MaxProblems caps the problems kept; the rest are only counted.
-	// Zero means 100.
-	MaxProblems int
+	// Caps bound what one drop may cost; zero fields take DefaultCaps.
+	Caps Caps
 }
 
 // Summary tells what a read found.
 type Summary struct {
 	Records      int
 	Problems     []Problem
-	MoreProblems int      // problems beyond MaxProblems
+	MoreProblems int      // problems beyond Caps.MaxProblems
 	Ignored      []string // source columns that map to no template column
+	MoreIgnored  int      // ignored columns beyond Caps.MaxHeaderCells
+	// Rows accounts for every row of every table read (a CSV, a zip
+	// member, a worksheet), in reading order.
+	Rows []RowCount
 }
+
+// RowCount accounts for the rows of one table: every row read is sent,
+// reported, or skipped, and In is counted apart from the three, as the
+// table yields rows. A table whose counts do not add up rejects the file.
+// A table refused before its rows were read (no header, a line the first
+// pass could not parse) has no RowCount: its file-level problem covers it.
+type RowCount struct {
+	Member   string `json:"member,omitempty"`
+	Sheet    string `json:"sheet,omitempty"`
+	In       int    `json:"in"`       // rows the table yielded, header and titles included
+	Out      int    `json:"out"`      // records sent on to the template
+	Reported int    `json:"reported"` // rows with at least one problem
+	Skipped  int    `json:"skipped"`  // title, header and blank rows
+}
+
+// Balanced reports whether every row read is accounted for.
+func (c RowCount) Balanced() bool { return c.In == c.Out+c.Reported+c.Skipped }
 
 // Rejected reports whether the file must not be sent.
 func (s *Summary) Rejected() bool { return len(s.Problems) > 0 }

@@ -108,7 +108,7 @@ func sniffDelimiter(sample string, over map[string]field) rune {
 			if err != nil {
 				break
 			}
-			if m, ok := mapHeader(rec, over); ok && m.width > bestWidth {
+			if m, ok := mapHeader(rec, over, 0); ok && m.width > bestWidth {
 				best, bestWidth = d, m.width
 				break
 			}
@@ -159,13 +159,14 @@ func sniffCSV(open streamOpener, override string, over map[string]field) (dialec
 	if err != nil {
 		return d, err
 	}
-	text, _ := io.ReadAll(d.decode(bytes.NewReader(head)))
+	text, _ := io.ReadAll(&eolReader{r: d.decode(bytes.NewReader(head))})
 	d.comma = sniffDelimiter(string(text), over)
 	return d, nil
 }
 
 // csvTable reads the records of a delimited text file.
 type csvTable struct {
+	caps    *Caps
 	rc      io.Closer
 	p       *csvParser
 	row     []string
@@ -174,12 +175,12 @@ type csvTable struct {
 	err     error
 }
 
-func openCSV(open streamOpener, d dialect) (*csvTable, error) {
+func openCSV(open streamOpener, d dialect, c *Caps) (*csvTable, error) {
 	rc, err := open()
 	if err != nil {
 		return nil, err
 	}
-	return &csvTable{rc: rc, p: newCSVParser(d.decode(rc), byte(d.comma))}, nil
+	return &csvTable{caps: c, rc: rc, p: newCSVParser(d.decode(rc), byte(d.comma), c)}, nil
 }
 
 func (t *csvTable) Next() bool {
@@ -199,25 +200,33 @@ func (t *csvTable) Next() bool {
 // parseError turns a parse failure into words for the user, placed on the
 // row it belongs to.
 func (t *csvTable) parseError(err error) error {
+	line := t.line + t.p.start - t.endLine
 	var why string
 	switch {
 	case errors.Is(err, errCSVBareQuote):
-		why = `a value holds a " but is not enclosed in quotes (write it as "..."" with the quote doubled)`
+		why = `the line is not valid CSV: a value holds a " but is not enclosed in quotes (write it as "..."" with the quote doubled)`
 	case errors.Is(err, errCSVQuote):
-		why = `a quoted value is not closed, or text follows its closing quote`
+		why = `the line is not valid CSV: a quoted value is not closed, or text follows its closing quote`
 	case errors.Is(err, errCSVLong):
-		why = "a row is longer than 1 MiB, which no usage row is (is a quote left open?)"
+		why = fmt.Sprintf("the row is longer than %d bytes, which no usage row is (max_row_bytes); is a quote left open?", t.caps.MaxRowBytes)
+	case errors.Is(err, errCSVWide):
+		why = fmt.Sprintf("the row has more than %d values, more than any usage file holds (max_columns); is the delimiter right?", t.caps.MaxColumns)
+	case errors.Is(err, errCSVCell):
+		why = fmt.Sprintf("the row has a value longer than %d bytes, which no usage value is (max_cell_bytes); is a quote left open?", t.caps.MaxCellBytes)
 	default:
 		return err
 	}
-	line := t.line + t.p.start - t.endLine
-	return &errRejected{reason: "the line is not valid CSV: " + why, line: line}
+	return &errRejected{reason: why, line: line}
 }
 
 func (t *csvTable) Row() []string { return t.row }
 func (t *csvTable) Line() int     { return t.line }
 func (t *csvTable) Err() error    { return t.err }
 func (t *csvTable) Close() error  { return t.rc.Close() }
+
+// clean reports that the current row holds no control character, so the
+// reader need not look at it value by value.
+func (t *csvTable) clean() bool { return !t.p.suspect }
 
 // fileStream opens a file on disk from its start, for each pass.
 func fileStream(r io.ReaderAt, size int64) streamOpener {
@@ -227,7 +236,7 @@ func fileStream(r io.ReaderAt, size int64) streamOpener {
 }
 
 // csvUnit prepares a delimited text file for the two passes.
-func csvUnit(member string, open streamOpener, opt Options, over map[string]field) (unit, error) {
+func csvUnit(member string, open streamOpener, opt Options, over map[string]field, c *Caps) (unit, error) {
 	d, err := sniffCSV(open, opt.Encoding, over)
 	if err != nil {
 		return unit{}, fmt.Errorf("%w", err)
@@ -236,6 +245,6 @@ func csvUnit(member string, open streamOpener, opt Options, over map[string]fiel
 		member:         member,
 		commaAmbiguous: d.comma == ',',
 		pointAmbiguous: d.comma != ',',
-		open:           func() (table, error) { return openCSV(open, d) },
+		open:           func() (table, error) { return openCSV(open, d, c) },
 	}, nil
 }

@@ -99,6 +99,10 @@ type mapping struct {
 	ignored []string // source headers that feed no field
 	found   []string // non-empty source headers, for messages
 	dup     string   // a problem when two source columns claim one field
+
+	// moreFound and moreIgnored count the names past the cap on names
+	// kept: a header of thousands of columns costs no more than its cap.
+	moreFound, moreIgnored int
 }
 
 // columnOf resolves one source header to a field, the source's `columns:`
@@ -138,20 +142,30 @@ func overrides(cols map[string]string) (map[string]field, error) {
 
 // mapHeader maps a candidate header row. ok is false unless every required
 // field is present, which is how the header row is told from title rows.
-func mapHeader(row []string, over map[string]field) (m mapping, ok bool) {
+// At most keep names are kept in found and in ignored; the rest are
+// counted.
+func mapHeader(row []string, over map[string]field, keep int) (m mapping, ok bool) {
 	for i := range m.col {
 		m.col[i] = -1
 	}
 	m.width = len(row)
 	for i, h := range row {
-		h = strings.Clone(strings.TrimSpace(h)) // kept in the summary: not the reader's buffer
+		h = strings.TrimSpace(h)
 		if h == "" {
 			continue
 		}
-		m.found = append(m.found, h)
+		if len(m.found) < keep {
+			m.found = append(m.found, strings.Clone(h)) // kept in the summary: not the reader's buffer
+		} else {
+			m.moreFound++
+		}
 		f, known := columnOf(h, over)
 		if !known {
-			m.ignored = append(m.ignored, h)
+			if len(m.ignored) < keep {
+				m.ignored = append(m.ignored, strings.Clone(h))
+			} else {
+				m.moreIgnored++
+			}
 			continue
 		}
 		if prev := m.col[f]; prev >= 0 {
@@ -195,6 +209,9 @@ func (m *mapping) missingProblem() string {
 			q[i] = fmt.Sprintf("%q", f)
 		}
 		found = strings.Join(q, ", ")
+		if m.moreFound > 0 {
+			found += fmt.Sprintf(" and %d more", m.moreFound)
+		}
 	}
 	return fmt.Sprintf("no header row with the required columns: missing %s; the columns found were %s (rename them, or map them under columns: in the source's settings)",
 		strings.Join(m.missing(), ", "), found)

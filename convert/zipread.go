@@ -11,15 +11,12 @@ import (
 	"strings"
 )
 
-// Limits on what a dropped zip may expand to. A zip bomb is refused from
-// its directory when it declares too much, and while streaming when it
-// lies: no member yields more bytes than it declared.
-const (
-	maxExpanded   = 1 << 30 // all members together
-	maxRatio      = 200     // expanded / compressed, for members over ratioFloor
-	ratioFloor    = 1 << 20 // small members may compress as well as they like
-	maxZipMembers = 1000
-)
+// ratioFloor is the size under which a zip entry may compress as well as
+// it likes: Caps.MaxZipRatio applies above it. What a zip may expand to is
+// in Caps: a zip bomb is refused from its directory when it declares too
+// much, and while streaming when it lies: no member yields more bytes than
+// it declared.
+const ratioFloor = 1 << 20
 
 // zipNames lists the entries of a zip, for format detection.
 func zipNames(r io.ReaderAt, size int64) (map[string]bool, error) {
@@ -75,18 +72,18 @@ func hasDotDot(name string) bool {
 }
 
 // checkDeclared refuses an archive whose directory already declares a bomb.
-func checkDeclared(files []*zip.File) error {
-	if len(files) > maxZipMembers {
-		return reject("the zip holds %d entries, more than the %d usagedrop accepts", len(files), maxZipMembers)
+func checkDeclared(files []*zip.File, c *Caps) error {
+	if len(files) > c.MaxZipEntries {
+		return reject("the zip holds %d entries, more than the %d usagedrop accepts (max_zip_entries)", len(files), c.MaxZipEntries)
 	}
 	var total uint64
 	for _, f := range files {
 		total += f.UncompressedSize64
-		if total > maxExpanded {
-			return reject("the zip expands to more than %d bytes; refusing it as a possible zip bomb", maxExpanded)
+		if total > uint64(c.MaxZipBytes) || total < f.UncompressedSize64 {
+			return reject("the zip expands to more than %d bytes (max_zip_bytes); refusing it as a possible zip bomb", c.MaxZipBytes)
 		}
-		if f.UncompressedSize64 > ratioFloor && f.UncompressedSize64/max(f.CompressedSize64, 1) > maxRatio {
-			return reject("the zip entry %q expands %d times; refusing it as a possible zip bomb", f.Name, f.UncompressedSize64/max(f.CompressedSize64, 1))
+		if ratio := f.UncompressedSize64 / max(f.CompressedSize64, 1); f.UncompressedSize64 > ratioFloor && ratio > uint64(c.MaxZipRatio) {
+			return reject("the zip entry %q expands %d times (max_zip_ratio %d); refusing it as a possible zip bomb", f.Name, ratio, c.MaxZipRatio)
 		}
 	}
 	return nil
@@ -140,7 +137,7 @@ func (rd *reader) readZip(r io.ReaderAt, size int64) error {
 	if err != nil {
 		return reject("the zip file is damaged or incomplete (%v)", err)
 	}
-	if err := checkDeclared(zr.File); err != nil {
+	if err := checkDeclared(zr.File, &rd.caps); err != nil {
 		return err
 	}
 	var members []*zip.File
@@ -172,7 +169,7 @@ func (rd *reader) readMember(name string, f *zip.File) error {
 	if ext == ".xlsx" || ext == ".xlsm" {
 		return rd.failed(u, rd.readWorkbookMember(name, f))
 	}
-	cu, err := csvUnit(name, memberStream(f), rd.opt, rd.over)
+	cu, err := csvUnit(name, memberStream(f), rd.opt, rd.over, &rd.caps)
 	if err != nil {
 		return rd.failed(u, err)
 	}

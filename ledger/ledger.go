@@ -1,9 +1,64 @@
-// Package ledger records what happened to every dropped file, in bbolt.
+// Package ledger records what happened to every dropped file, in bbolt,
+// and is the state machine those files move through.
 //
 // One Entry per drop, holding its parts. Every transition is committed
 // before the side effect that follows it, so a daemon that crashes at any
 // point resumes from the last committed state: it never uploads a part
 // under a second idempotency key and never forgets a file.
+//
+// # Transitions
+//
+// The ledger's API is its transitions, not a generic update: the pipeline
+// decides when a drop moves, the ledger decides whether it may. Each
+// transition is checked against one table (transitions.go); an illegal one
+// returns an error satisfying errors.Is(err, ErrTransition) and changes
+// nothing. Finished entries take no transition at all.
+//
+//	transition     from                                       to
+//	Claimed        discovered                                 claimed
+//	Fetched        claimed                                    fetched | duplicate
+//	Refetch        fetched                                    claimed
+//	Converted      fetched                                    converted
+//	Rejected       fetched                                    rejected
+//	PartSubmitted  converted | uploading                      uploading   part pending | submitted → submitted
+//	PartAccepted   uploading                                  uploading   part submitted → accepted
+//	PartStatus     uploading                                  uploading   part accepted → accepted
+//	PartFinal      uploading                                  uploading   part submitted | accepted → Completed | Failed | Canceled
+//	Outcome        uploading (every part Completed)           done
+//	Outcome        discovered | claimed | fetched |
+//	               converted | uploading                      failed
+//	Outcome        discovered | claimed | converted |
+//	               uploading                                  vanished
+//	Finished       done | rejected | failed | duplicate |
+//	               vanished                                   (same), finished
+//	Begin, End,    any unfinished state                       (same)
+//	Retry, Renewed
+//
+// # Attempts
+//
+// Begin is committed before a step runs and records which step it is. A
+// step that ends, by a transition or by Retry, clears it; so a Begin that
+// finds the previous one still open knows that the step killed the daemon
+// (or the machine went down under it). After Options.MaxStarts such starts
+// without progress, Begin itself sets the drop aside as a Failed outcome
+// ("this file stopped the service 3 times while being converted"), and the
+// file goes to failed/ with its bytes. Retry records a step that failed:
+// a failure the file causes counts towards the same bound; an outage of
+// Zuora, of a source or of spool space never does, and is shown as
+// "waiting for Zuora since ..." instead. Nothing is set aside while a part
+// may be in Zuora's hands (submitted or accepted): failing the drop then
+// could hide an import that completes.
+//
+// # Names and text
+//
+// Names and keys are kept as the raw bytes they were dropped with; JSON
+// would turn bytes that are not UTF-8 into U+FFFD, so such a name is also
+// stored in base64 (name_b64, key_b64, final_key_b64) and restored on read.
+// Every note, error, warning and message is escaped for display and
+// clipped to MaxText bytes, and the history keeps its first and latest
+// events with the middle folded into a count, so no drop can make its
+// entry large. Ledgers written before these fields exist read unchanged:
+// every new field is optional.
 //
 // # Caveats
 //
@@ -26,6 +81,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"usagedrop/internal/safetext"
 )
 
 // State is where a drop stands.
@@ -135,6 +192,23 @@ type Entry struct {
 	Parts    []Part   `json:"parts,omitempty"`
 	History  []Event  `json:"history,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Folded counts the history events dropped from the middle of a long
+	// history (see MaxHistory).
+	Folded int `json:"folded,omitempty"`
+
+	// Step is the step begun and not yet ended; one still set when Begin
+	// is called again means the daemon died during it.
+	Step Step `json:"step,omitempty"`
+	// Crashes counts the starts of a step that never ended, since the
+	// drop last moved on.
+	Crashes int `json:"crashes,omitempty"`
+	// Failures counts the failures the file itself caused since the drop
+	// last moved on.
+	Failures int `json:"failures,omitempty"`
+	// WaitingFor names what the drop waits for ("Zuora", "the source",
+	// "space in the spool") and WaitingSince when the wait began.
+	WaitingFor   string    `json:"waiting_for,omitempty"`
+	WaitingSince time.Time `json:"waiting_since,omitzero"`
 }
 
 // Errors a caller decides on.
@@ -143,6 +217,10 @@ var (
 	ErrLocked = errors.New("ledger is in use by another process")
 	// ErrNotFound means no entry has that id.
 	ErrNotFound = errors.New("no such ledger entry")
+	// ErrTransition means a transition is not allowed from the entry's
+	// state; the entry was not changed. Errors carrying it are
+	// *TransitionError.
+	ErrTransition = errors.New("transition not allowed")
 )
 
 var (
@@ -156,6 +234,10 @@ type Options struct {
 	// Timeout is how long to wait for another process to release the
 	// ledger before failing with ErrLocked. Zero means one second.
 	Timeout time.Duration
+	// MaxStarts is how many times a step may start without the drop
+	// moving on, by dying under it or failing for a reason the file
+	// causes, before the drop is set aside. Zero means 3.
+	MaxStarts int
 	// NoSync skips fsync on commit. Only for tests and benchmarks: a crash
 	// can then lose the last transitions, which breaks exactly-once.
 	NoSync bool
@@ -163,14 +245,20 @@ type Options struct {
 
 // Ledger is an open ledger file.
 type Ledger struct {
-	db  *bolt.DB
-	now func() time.Time
+	db        *bolt.DB
+	now       func() time.Time
+	maxStarts int
 }
+
+var _ Store = (*Ledger)(nil)
 
 // Open opens or creates the ledger at path.
 func Open(path string, opt Options) (*Ledger, error) {
 	if opt.Timeout == 0 {
 		opt.Timeout = time.Second
+	}
+	if opt.MaxStarts <= 0 {
+		opt.MaxStarts = 3
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
@@ -194,7 +282,7 @@ func Open(path string, opt Options) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	return &Ledger{db: db, now: time.Now}, nil
+	return &Ledger{db: db, now: time.Now, maxStarts: opt.MaxStarts}, nil
 }
 
 // Close closes the ledger file.
@@ -215,7 +303,7 @@ func (l *Ledger) Create(source, name, key string, size int64, etag string, taken
 	e := &Entry{
 		ID: NewID(now), Source: source, Name: name, Key: key, Size: size, ETag: etag, TakenOver: takenOver,
 		State: Discovered, Created: now, Updated: now,
-		History: []Event{{At: now, State: Discovered, Note: key}},
+		History: []Event{{At: now, State: Discovered, Note: Text(key)}},
 	}
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		if err := put(tx, e); err != nil {
@@ -224,106 +312,9 @@ func (l *Ledger) Create(source, name, key string, size int64, etag string, taken
 		return tx.Bucket(bucketActive).Put([]byte(e.ID), nil)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create entry for %s: %w", key, err)
+		return nil, fmt.Errorf("create entry for %s: %w", safetext.Name(key), err)
 	}
 	return e, nil
-}
-
-// Update applies fn to the stored entry with id and commits the result. If
-// fn changes State, an event with note is added to the history. fn must not
-// do I/O: it runs inside the write transaction.
-func (l *Ledger) Update(id string, note string, fn func(e *Entry) error) (*Entry, error) {
-	var out *Entry
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		e, err := get(tx, id)
-		if err != nil {
-			return err
-		}
-		before := e.State
-		if err := fn(e); err != nil {
-			return err
-		}
-		e.Updated = l.now()
-		if e.State != before || note != "" {
-			e.History = append(e.History, Event{At: e.Updated, State: e.State, Note: note})
-		}
-		if err := put(tx, e); err != nil {
-			return err
-		}
-		if e.Finished {
-			if err := tx.Bucket(bucketActive).Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		out = e
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("update %s: %w", id, err)
-	}
-	return out, nil
-}
-
-// Fetched records the sha256 of a drop's bytes and moves it to Fetched,
-// unless the same bytes were already taken by another drop that imported
-// them or may still import them: then the entry becomes a Duplicate of that
-// one. Both happen in one transaction, so two drops of the same bytes can
-// never both pass.
-func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
-	var out *Entry
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		e, err := get(tx, id)
-		if err != nil {
-			return err
-		}
-		e.SHA256 = sha
-		e.Updated = l.now()
-		shas := tx.Bucket(bucketSHA)
-		if owner := shas.Get([]byte(sha)); owner != nil && string(owner) != id {
-			prev, err := get(tx, string(owner))
-			if err == nil && holdsBytes(prev) {
-				e.State = Duplicate
-				e.DuplicateOf = prev.ID
-				e.History = append(e.History, Event{At: e.Updated, State: Duplicate, Note: "same bytes as " + prev.ID})
-				out = e
-				return put(tx, e)
-			}
-			if err == nil {
-				e.Generation = prev.Generation + 1
-			}
-		}
-		if err := shas.Put([]byte(sha), []byte(id)); err != nil {
-			return err
-		}
-		e.State = Fetched
-		e.History = append(e.History, Event{At: e.Updated, State: Fetched, Note: "sha256 " + sha})
-		out = e
-		return put(tx, e)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("record fetch of %s: %w", id, err)
-	}
-	return out, nil
-}
-
-// holdsBytes reports whether drop e has imported its bytes or may still do
-// so. A rejected or failed drop imported nothing (Zuora's file import is
-// atomic), so the same bytes may be dropped again; but a failed drop that
-// was split into parts may have had some of them imported, and sending
-// those again would double them.
-func holdsBytes(e *Entry) bool {
-	switch e.State {
-	case Rejected, Vanished, Duplicate, Discovered, Claimed:
-		return false
-	case Failed:
-		for _, p := range e.Parts {
-			if p.State == PartCompleted {
-				return true
-			}
-		}
-		return false
-	}
-	return true
 }
 
 // Get returns the entry with id.

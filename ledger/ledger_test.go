@@ -1,8 +1,10 @@
 package ledger
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,14 +38,18 @@ func TestLifecycleSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := l.Create("finance", "march.csv", "march.csv", 10, "etag1", false)
+	name := "m\xe4rz\n.csv" // Latin-1 bytes and a newline: not UTF-8
+	e, err := l.Create("finance", name, name, 10, "etag1", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Update(e.ID, "", func(e *Entry) error { e.State = Claimed; e.Key = "processing/vm/march.csv"; return nil }); err != nil {
+	if _, err := l.Claimed(e.ID, "processing/vm/"+name, "etag2", 10); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Fetched(e.ID, "abc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Begin(e.ID, StepConvert); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
@@ -57,13 +63,17 @@ func TestLifecycleSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(active) != 1 || active[0].State != Fetched || active[0].Key != "processing/vm/march.csv" || active[0].SHA256 != "abc" {
+	if len(active) != 1 || active[0].State != Fetched || active[0].Key != "processing/vm/"+name || active[0].Name != name ||
+		active[0].SHA256 != "abc" || active[0].Step != StepConvert {
 		t.Fatalf("after reopen: %+v", active)
 	}
 	if got := len(active[0].History); got != 3 {
 		t.Fatalf("history has %d events, want 3", got)
 	}
-	if _, err := l.Update(e.ID, "moved", func(e *Entry) error { e.State = Done; e.Finished = true; return nil }); err != nil {
+	if _, err := l.Outcome(e.ID, Failed, "gave up", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Finished(e.ID, "failed/"+name, "moved"); err != nil {
 		t.Fatal(err)
 	}
 	active, _ = l.Active()
@@ -72,39 +82,27 @@ func TestLifecycleSurvivesReopen(t *testing.T) {
 	}
 }
 
-func TestSameBytesAreADuplicateUnlessTheFirstImportedNothing(t *testing.T) {
-	tests := []struct {
-		first State
-		dup   bool
-	}{
-		{Fetched, true}, {Converted, true}, {Uploading, true}, {Done, true},
-		{Rejected, false}, {Failed, false},
+// An entry written before the transition table, raw names and attempt
+// fields existed reads as it did.
+func TestReadsEntriesOfEarlierVersions(t *testing.T) {
+	old := `{"id":"20261130T101500.000000000Z-0a0b0c0d","source":"finance","name":"march.csv","key":"processing/vm/march.csv",` +
+		`"size":68000,"sha256":"ab","state":"uploading","created":"2026-11-30T10:15:00Z","updated":"2026-11-30T10:16:00Z",` +
+		`"attempts":2,"last_error":"zuora submit: 503","parts":[{"index":0,"name":"march-ab.zip","path":"/spool/x/parts/0",` +
+		`"size":9000,"sha256":"cd","records":1000,"idempotency_key":"ud-1","state":"submitted","submitted_at":"2026-11-30T10:16:00Z"}],` +
+		`"history":[{"at":"2026-11-30T10:15:00Z","state":"discovered","note":"march.csv"}]}`
+	var e Entry
+	if err := json.Unmarshal([]byte(old), &e); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(string(tt.first), func(t *testing.T) {
-			l, _ := openTest(t)
-			a, _ := l.Create("s", "a.csv", "a.csv", 1, "", false)
-			if _, err := l.Fetched(a.ID, "same"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := l.Update(a.ID, "", func(e *Entry) error { e.State = tt.first; return nil }); err != nil {
-				t.Fatal(err)
-			}
-			b, _ := l.Create("s", "a (1).csv", "a (1).csv", 1, "", false)
-			b, err := l.Fetched(b.ID, "same")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := b.State == Duplicate; got != tt.dup {
-				t.Fatalf("second drop state %s, want duplicate=%v", b.State, tt.dup)
-			}
-			if tt.dup && b.DuplicateOf != a.ID {
-				t.Fatalf("DuplicateOf = %q, want %q", b.DuplicateOf, a.ID)
-			}
-			if !tt.dup && b.Generation != 1 {
-				t.Fatalf("a re-drop after %s has generation %d, want 1", tt.first, b.Generation)
-			}
-		})
+	if e.Name != "march.csv" || e.State != Uploading || e.Attempts != 2 || len(e.Parts) != 1 || e.Parts[0].State != PartSubmitted || e.Step != "" {
+		t.Fatalf("old entry read as %+v", e)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "_b64") {
+		t.Fatalf("a UTF-8 name was stored in base64: %s", b)
 	}
 }
 
@@ -113,8 +111,12 @@ func TestPrune(t *testing.T) {
 	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	l.now = func() time.Time { return old }
 	a, _ := l.Create("s", "a.csv", "a.csv", 1, "", false)
+	l.Claimed(a.ID, "processing/i/a.csv", "", 1)
 	l.Fetched(a.ID, "sha-a")
-	l.Update(a.ID, "", func(e *Entry) error { e.State = Done; e.Finished = true; return nil })
+	l.Rejected(a.ID, 1, nil, "bad")
+	if _, err := l.Finished(a.ID, "failed/a.csv", ""); err != nil {
+		t.Fatal(err)
+	}
 	b, _ := l.Create("s", "b.csv", "b.csv", 1, "", false) // old but unfinished: kept
 	l.now = time.Now
 	n, err := l.Prune(time.Now().Add(-time.Hour))
@@ -128,25 +130,22 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("unfinished entry pruned: %v", err)
 	}
 	c, _ := l.Create("s", "a.csv", "a.csv", 1, "", false)
+	l.Claimed(c.ID, "processing/i/a.csv", "", 1)
 	if c, _ = l.Fetched(c.ID, "sha-a"); c.State != Fetched {
 		t.Fatalf("bytes of a pruned drop are still claimed: %s", c.State)
 	}
 }
 
-// A split drop that failed after some parts were imported still holds its
-// bytes: dropping them again would import those parts twice.
-func TestPartlyImportedFailureHoldsBytes(t *testing.T) {
-	l, _ := openTest(t)
-	a, _ := l.Create("s", "big.csv", "big.csv", 1, "", false)
-	l.Fetched(a.ID, "big")
-	l.Update(a.ID, "", func(e *Entry) error {
-		e.State = Failed
-		e.Parts = []Part{{Index: 0, State: PartCompleted}, {Index: 1, State: PartFailed}}
-		return nil
-	})
-	b, _ := l.Create("s", "big.csv", "big.csv", 1, "", false)
-	b, err := l.Fetched(b.ID, "big")
-	if err != nil || b.State != Duplicate {
-		t.Fatalf("re-drop of a partly imported file: %s, %v; want duplicate", b.State, err)
+// MaxStarts is the ledger's to set.
+func TestMaxStartsOption(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "l.db"), Options{MaxStarts: 1, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	e, _ := l.Create("s", "a.csv", "a.csv", 1, "", false)
+	l.Begin(e.ID, StepClaim)
+	if e, _ = l.Begin(e.ID, StepClaim); e.State != Failed || !strings.Contains(e.LastError, "stopped the service 1 times") {
+		t.Fatalf("MaxStarts 1: %s %q", e.State, e.LastError)
 	}
 }

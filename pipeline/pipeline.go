@@ -7,21 +7,35 @@
 // it. On start every unfinished entry is resumed from its state; on stop
 // the workers leave at the next step boundary and the ledger says where
 // each file stands, so `systemctl stop` loses nothing.
+//
+// The pipeline decides when a drop moves; the ledger decides whether it
+// may, and how many tries a drop gets. Before each step the worker
+// commits ledger.Begin, so a file that kills the daemon is seen at the
+// next start; drops caught mid-step by a crash are resumed first, one at
+// a time, so the next crash is charged to the file that caused it and no
+// other. A panic in a step is recovered and ends that drop, not the
+// daemon. Every failure is classified once (classify): what the file
+// causes is bounded, an outage of Zuora, a source or the spool's disk is
+// waited out with backoff and shown as such.
 package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"usagedrop/convert"
+	"usagedrop/internal/safetext"
 	"usagedrop/ledger"
 	"usagedrop/sources"
 	"usagedrop/uploader"
@@ -39,7 +53,7 @@ type Source struct {
 
 // Options configure a Pipeline.
 type Options struct {
-	Ledger   *ledger.Ledger
+	Ledger   ledger.Store
 	Uploader uploader.Uploader
 	Sources  []Source
 	Spool    string
@@ -57,8 +71,9 @@ type Options struct {
 	// Metrics, if set, counts outcomes and retries.
 	Metrics *Metrics
 	// Hook, if set, is called after each committed transition with its
-	// name ("claimed", "fetched", "submitted", ...). The crash tests use
-	// it to kill the daemon at every state in turn.
+	// name ("claimed", "fetched", "submitted", ...), and as "converting
+	// NAME" just before a file is converted. The crash and poison tests
+	// use it to kill the daemon at every state in turn, or on one file.
 	Hook func(point string)
 }
 
@@ -125,6 +140,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.log.Info("resuming unfinished drops", "count", len(active))
 	}
 	p.sweepSpool(active)
+	p.resumeSuspects(ctx, active)
 	for _, e := range active {
 		if e.State == ledger.Discovered {
 			// Still in the drop folder: the watcher will offer it again,
@@ -160,6 +176,30 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	wg.Go(func() { p.renewLoop(ctx) })
 	wg.Wait()
 	return nil
+}
+
+// resumeSuspects takes the drops that were mid-step when the daemon died
+// one at a time, before anything else runs: should one of them kill the
+// daemon again, that start is charged to it alone (ledger.Begin counts
+// it), and after Options.MaxStarts of them the ledger sets it aside.
+func (p *Pipeline) resumeSuspects(ctx context.Context, active []*ledger.Entry) {
+	for _, e := range active {
+		if e.Step == "" || ctx.Err() != nil {
+			continue
+		}
+		p.log.Warn("resuming alone a drop that was being worked on when the service stopped",
+			"id", e.ID, "name", safetext.Name(e.Name), "step", e.Step, "crashes", e.Crashes+1)
+		p.mu.Lock()
+		p.queued[e.ID] = true
+		p.mu.Unlock()
+		wait := p.advance(ctx, e.ID)
+		p.mu.Lock()
+		delete(p.queued, e.ID)
+		p.mu.Unlock()
+		if wait > 0 {
+			p.later(ctx, e.ID, wait)
+		}
+	}
 }
 
 // sweepSpool removes what a crash left in the spool for drops that are no
@@ -208,11 +248,11 @@ func (p *Pipeline) accept(ctx context.Context, offers <-chan sources.Object) {
 			}
 			e, err := p.opt.Ledger.Create(o.Source, o.Name, o.Key, o.Size, o.ETag, o.Claimed)
 			if err != nil {
-				p.log.Error("cannot record a new drop; it will be offered again", "source", o.Source, "key", o.Key, "err", err)
+				p.log.Error("cannot record a new drop; it will be offered again", "source", o.Source, "key", safetext.Name(o.Key), "err", err)
 				p.release(o.Source, o.Key)
 				continue
 			}
-			p.log.Info("new drop", "id", e.ID, "source", o.Source, "name", o.Name, "size", o.Size)
+			p.log.Info("new drop", "id", e.ID, "source", o.Source, "name", safetext.Name(o.Name), "size", o.Size)
 			p.opt.Hook("discovered")
 			p.enqueue(ctx, e.ID)
 		}
@@ -278,8 +318,12 @@ func (p *Pipeline) work(ctx context.Context) {
 // long to wait before trying again, or 0 when the entry is finished or ctx
 // has ended.
 func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
+	begun := false // a step this call began ended without a transition
 	for ctx.Err() == nil {
 		e, err := p.opt.Ledger.Get(id)
+		if err == nil && begun && e.Step != "" {
+			e, err = p.opt.Ledger.End(id)
+		}
 		if err != nil {
 			p.log.Error("ledger read failed", "id", id, "err", err)
 			return p.opt.RetryMax
@@ -292,7 +336,21 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			p.log.Warn("drop belongs to a source no longer configured; leaving it", "id", id, "source", e.Source)
 			return 0
 		}
-		wait, err := p.step(ctx, src, e)
+		step := stepOf(e)
+		if step != "" {
+			x, err := p.opt.Ledger.Begin(id, step)
+			if err != nil {
+				p.log.Error("ledger write failed", "id", id, "err", err)
+				return p.opt.RetryMax
+			}
+			if x.Finished || stepOf(x) != step {
+				p.log.Warn("drop set aside", "id", id, "name", safetext.Name(x.Name), "reason", x.LastError)
+				continue
+			}
+			e = x
+		}
+		wait, err := p.safeStep(ctx, src, e)
+		begun = step != ""
 		if err == nil {
 			if wait > 0 {
 				return wait
@@ -300,33 +358,135 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			continue
 		}
 		if ctx.Err() != nil {
+			// Stopping is not the file's fault: the step ended.
+			if step != "" {
+				if _, err := p.opt.Ledger.End(id); err != nil {
+					p.log.Warn("ledger write failed while stopping", "id", id, "err", err)
+				}
+			}
 			return 0
 		}
-		return p.retry(e, err)
+		if wait := p.retry(e, step, err); wait > 0 {
+			return wait
+		}
 	}
 	return 0
 }
 
-// retry records a passing failure and returns the wait before the next try.
-func (p *Pipeline) retry(e *ledger.Entry, cause error) time.Duration {
+// stepOf is the step e's state calls for, as ledger.Begin counts it: ""
+// when the next thing to do only reads Zuora's answer (poll) or commits
+// an outcome already decided.
+func stepOf(e *ledger.Entry) ledger.Step {
+	if e.State.Outcome() {
+		return ledger.StepFinish
+	}
+	switch e.State {
+	case ledger.Discovered:
+		return ledger.StepClaim
+	case ledger.Claimed:
+		return ledger.StepFetch
+	case ledger.Fetched:
+		return ledger.StepConvert
+	}
+	for _, part := range e.Parts {
+		switch {
+		case part.State == ledger.PartCompleted:
+			continue
+		case part.State.Final(), part.State == ledger.PartAccepted:
+			return ""
+		}
+		return ledger.StepUpload
+	}
+	return ""
+}
+
+// safeStep is step with a panic turned into an error, so that one file
+// that trips a bug ends as an outcome instead of ending the daemon.
+func (p *Pipeline) safeStep(ctx context.Context, src *Source, e *ledger.Entry) (wait time.Duration, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("panic while working on a drop", "id", e.ID, "name", safetext.Name(e.Name), "state", e.State,
+				"panic", v, "stack", string(debug.Stack()))
+			err = &panicError{v}
+		}
+	}()
+	return p.step(ctx, src, e)
+}
+
+// retry records a failed step and returns the wait before the next try,
+// or 0 when the ledger set the drop aside (it is then finished next).
+func (p *Pipeline) retry(e *ledger.Entry, step ledger.Step, cause error) time.Duration {
 	d := fullJitter(p.opt.RetryBase, p.opt.RetryMax, e.Attempts)
 	var ue *uploader.Error
 	if errors.As(cause, &ue) && ue.RetryAfter > d {
 		d = ue.RetryAfter
 	}
-	_, err := p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error {
-		x.Attempts++
-		x.LastError = cause.Error()
-		x.NextTry = time.Now().Add(d)
-		return nil
-	})
+	x, err := p.opt.Ledger.Retry(e.ID, ledger.Failure{Step: step, Cause: classify(cause), Err: cause.Error(), Next: time.Now().Add(d)})
 	if err != nil {
-		p.log.Error("ledger update failed", "id", e.ID, "err", err)
+		p.log.Error("ledger write failed", "id", e.ID, "err", err)
+		return d
 	}
 	p.opt.Metrics.retried(e)
-	p.log.Warn("step failed; will retry", "id", e.ID, "name", e.Name, "state", e.State,
-		"attempt", e.Attempts+1, "retry_in", d.Round(time.Millisecond), "err", cause)
+	if x.State != e.State {
+		p.log.Warn("drop set aside", "id", e.ID, "name", safetext.Name(e.Name), "reason", x.LastError)
+		return 0
+	}
+	p.log.Warn("step failed; will retry", "id", e.ID, "name", safetext.Name(e.Name), "state", e.State,
+		"attempt", x.Attempts, "retry_in", d.Round(time.Millisecond), "err", ledger.Text(x.LastError))
 	return d
+}
+
+// Marks on an error for classify, set where the error arises.
+type (
+	// sourceError is a failure of the source: its network, its
+	// permissions, its disk. An outage, waited out.
+	sourceError struct{ err error }
+	// fileError is a failure that reading the file itself caused.
+	fileError struct{ err error }
+	// panicError is a panic recovered in a step.
+	panicError struct{ v any }
+)
+
+func (e sourceError) Error() string { return e.err.Error() }
+func (e sourceError) Unwrap() error { return e.err }
+func (e fileError) Error() string   { return e.err.Error() }
+func (e fileError) Unwrap() error   { return e.err }
+func (e *panicError) Error() string { return fmt.Sprint(e.v) }
+
+// sourceReader marks the errors of a reader on a source as the source's.
+type sourceReader struct{ r io.Reader }
+
+func (s sourceReader) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	if err != nil && err != io.EOF {
+		err = sourceError{err}
+	}
+	return n, err
+}
+
+// classify says whose fault a failed step was; the ledger bounds the
+// file's faults and waits out the others. A full spool disk anywhere but
+// on the source is ours to wait for, even when convert met it.
+func classify(err error) ledger.Cause {
+	var (
+		pe *panicError
+		se sourceError
+		ue *uploader.Error
+		fe fileError
+	)
+	switch {
+	case errors.As(err, &pe):
+		return ledger.CausePanic
+	case errors.As(err, &se), errors.Is(err, sources.ErrFatal):
+		return ledger.CauseSource
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
+		return ledger.CauseSpace
+	case errors.As(err, &ue):
+		return ledger.CauseZuora
+	case errors.As(err, &fe):
+		return ledger.CauseFile
+	}
+	return ledger.CauseOther
 }
 
 // fullJitter is random(0, min(max, base·2^n)), never less than a tenth of

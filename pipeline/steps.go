@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"usagedrop/convert"
+	"usagedrop/internal/atomicfile"
+	"usagedrop/internal/safetext"
 	"usagedrop/ledger"
 	"usagedrop/sources"
 	"usagedrop/uploader"
@@ -56,7 +58,7 @@ func (p *Pipeline) claim(ctx context.Context, src *Source, e *ledger.Entry) erro
 		c, err = src.Src.Claim(ctx, o)
 		if errors.Is(err, sources.ErrChanged) {
 			// Ours, but written to since it was listed: hand it back.
-			if _, err := p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error { x.Key = o.Key; return nil }); err != nil {
+			if _, err := p.opt.Ledger.Claimed(e.ID, o.Key, e.ETag, e.Size); err != nil {
 				return err
 			}
 			return p.outcome(e.ID, ledger.Failed, stillChanging, false)
@@ -81,13 +83,9 @@ func (p *Pipeline) claim(ctx context.Context, src *Source, e *ledger.Entry) erro
 		p.release(e.Source, e.Key)
 		return p.outcome(e.ID, ledger.Vanished, "another instance took the file: "+err.Error(), true)
 	case err != nil:
-		return fmt.Errorf("claim: %w", err)
+		return fmt.Errorf("claim: %w", sourceError{err})
 	}
-	_, err = p.opt.Ledger.Update(e.ID, c.Key, func(x *ledger.Entry) error {
-		x.State, x.Key, x.ETag, x.Size = ledger.Claimed, c.Key, c.ETag, c.Size
-		return nil
-	})
-	if err != nil {
+	if _, err = p.opt.Ledger.Claimed(e.ID, c.Key, c.ETag, c.Size); err != nil {
 		return err
 	}
 	p.release(e.Source, e.Key)
@@ -124,15 +122,18 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 	if errors.Is(err, fs.ErrNotExist) {
 		return p.outcome(e.ID, ledger.Failed, "the file disappeared from "+path.Dir(e.Key)+" before it could be read", true)
 	}
-	if err == nil {
+	if err != nil {
+		err = sourceError{err}
+	} else {
 		defer rc.Close()
 		dst := p.originalPath(e)
 		if err = os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
 			return err
 		}
 		h := sha256.New()
-		err = writeAtomic(dst, func(w io.Writer) error {
-			_, err := io.Copy(io.MultiWriter(w, h), rc)
+		err = atomicfile.Write(dst, 0o600, func(w io.Writer) error {
+			// Read errors are the source's, write errors the spool's.
+			_, err := io.Copy(io.MultiWriter(w, h), sourceReader{rc})
 			return err
 		})
 		if err == nil {
@@ -150,7 +151,7 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 		// sent; the user gets the file back in failed/ with the reason.
 		return p.outcome(e.ID, ledger.Failed, stillChanging, false)
 	}
-	return fmt.Errorf("fetch %s: %w", e.Key, err)
+	return fmt.Errorf("fetch %s: %w", safetext.Name(e.Key), err)
 }
 
 const stillChanging = "the file was still changing after it was taken, so it may have been incomplete; " +
@@ -165,7 +166,7 @@ func (p *Pipeline) fetched(e *ledger.Entry, sha string) error {
 	}
 	p.opt.Hook("fetched")
 	if e.State == ledger.Duplicate {
-		p.log.Warn("same bytes already taken", "id", e.ID, "name", e.Name, "duplicate_of", e.DuplicateOf)
+		p.log.Warn("same bytes already taken", "id", e.ID, "name", safetext.Name(e.Name), "duplicate_of", e.DuplicateOf)
 	}
 	return nil
 }
@@ -176,10 +177,7 @@ func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) er
 	f, err := os.Open(p.originalPath(e))
 	if err != nil {
 		// The spool is ours; losing it means fetching again.
-		_, uerr := p.opt.Ledger.Update(e.ID, "spool copy missing; fetching again", func(x *ledger.Entry) error {
-			x.State = ledger.Claimed
-			return nil
-		})
+		_, uerr := p.opt.Ledger.Refetch(e.ID, "spool copy missing; fetching again")
 		return errors.Join(fmt.Errorf("open spooled copy: %w", err), uerr)
 	}
 	defer f.Close()
@@ -195,24 +193,23 @@ func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) er
 	if err := os.MkdirAll(partsDir, 0o750); err != nil {
 		return err
 	}
+	p.opt.Hook("converting " + e.Name)
 	res, err := convert.Convert(ctx, e.Name, uploadID(e), f, fi.Size(), src.Read, p.opt.Template, p.opt.Limits, partsDir)
 	if err == nil && ctx.Err() != nil {
 		// Stopped mid-file: whatever was found is not the file's fault.
 		err = ctx.Err()
 	}
 	if err != nil {
+		if ctx.Err() == nil {
+			err = fileError{err}
+		}
 		return fmt.Errorf("convert: %w", err)
 	}
 	if res.Rejected() {
 		if err := writeErrorsCSV(filepath.Join(p.spoolDir(e), "errors.csv"), res.Summary); err != nil {
 			return err
 		}
-		_, err := p.opt.Ledger.Update(e.ID, rejectNote(res.Summary), func(x *ledger.Entry) error {
-			x.State = ledger.Rejected
-			x.Problems = len(res.Problems) + res.MoreProblems
-			x.Warnings = ignoredWarning(res.Ignored)
-			return nil
-		})
+		_, err := p.opt.Ledger.Rejected(e.ID, len(res.Problems)+res.MoreProblems, ignoredWarning(res.Ignored), rejectNote(res.Summary))
 		if err == nil {
 			p.opt.Hook("rejected")
 		}
@@ -226,10 +223,9 @@ func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) er
 			IdempotencyKey: idempotencyKey(e, cp.Index),
 		}
 	}
-	_, err = p.opt.Ledger.Update(e.ID, fmt.Sprintf("%d records in %d part(s)", res.Records, len(parts)), func(x *ledger.Entry) error {
-		x.State, x.Parts, x.Records = ledger.Converted, parts, res.Records
-		x.Warnings = ignoredWarning(res.Ignored)
-		return nil
+	_, err = p.opt.Ledger.Converted(e.ID, ledger.Conversion{
+		Parts: parts, Records: res.Records, Warnings: ignoredWarning(res.Ignored),
+		Note: fmt.Sprintf("%d records in %d part(s)", res.Records, len(parts)),
 	})
 	if err == nil {
 		p.opt.Hook("converted")
@@ -292,13 +288,7 @@ func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i i
 		if lost, err := p.lostClaim(ctx, src, e); lost || err != nil {
 			return err
 		}
-		_, err := p.opt.Ledger.Update(e.ID, "submitting "+part.Name, func(x *ledger.Entry) error {
-			x.State = ledger.Uploading
-			x.Parts[i].State = ledger.PartSubmitted
-			x.Parts[i].SubmittedAt = time.Now()
-			return nil
-		})
-		if err != nil {
+		if _, err := p.opt.Ledger.PartSubmitted(e.ID, i, time.Now()); err != nil {
 			return err
 		}
 		p.opt.Hook("submitted")
@@ -326,11 +316,8 @@ func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i i
 			return p.failPart(e.ID, i, ledger.PartFailed, err.Error())
 		}
 	}
-	_, err := p.opt.Ledger.Update(e.ID, "accepted as "+r.ImportID, func(x *ledger.Entry) error {
-		pp := &x.Parts[i]
-		pp.State, pp.ImportID, pp.StatusURL, pp.RequestID, pp.TrackID = ledger.PartAccepted, r.ImportID, r.StatusURL, r.RequestID, r.TrackID
-		x.Attempts, x.LastError = 0, ""
-		return nil
+	_, err := p.opt.Ledger.PartAccepted(e.ID, i, ledger.Receipt{
+		ImportID: r.ImportID, StatusURL: r.StatusURL, RequestID: r.RequestID, TrackID: r.TrackID,
 	})
 	if err == nil {
 		p.log.Info("part accepted", "id", e.ID, "part", part.Name, "import", r.ImportID, "zuora_request_id", r.RequestID)
@@ -340,10 +327,7 @@ func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i i
 }
 
 func (p *Pipeline) failPart(id string, i int, st ledger.PartState, msg string) error {
-	_, err := p.opt.Ledger.Update(id, "", func(x *ledger.Entry) error {
-		x.Parts[i].State, x.Parts[i].ZuoraStatus, x.Parts[i].Message = st, string(st), msg
-		return nil
-	})
+	_, err := p.opt.Ledger.PartFinal(id, i, st, msg, 0)
 	return err
 }
 
@@ -359,21 +343,19 @@ func (p *Pipeline) poll(ctx context.Context, e *ledger.Entry, i int) (time.Durat
 	}
 	if !st.State.Final() {
 		if string(st.State) != part.ZuoraStatus {
-			if _, err := p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error {
-				x.Parts[i].ZuoraStatus = string(st.State)
-				return nil
-			}); err != nil {
+			if _, err := p.opt.Ledger.PartStatus(e.ID, i, string(st.State)); err != nil {
+				return 0, err
+			}
+		} else if e.WaitingFor != "" {
+			// Zuora answers again: the entry no longer waits for it.
+			if _, err := p.opt.Ledger.End(e.ID); err != nil {
 				return 0, err
 			}
 		}
 		age := time.Since(part.SubmittedAt)
 		return min(p.opt.PollMax, max(200*time.Millisecond, age/4)), nil
 	}
-	_, err = p.opt.Ledger.Update(e.ID, fmt.Sprintf("%s %s", part.Name, st.State), func(x *ledger.Entry) error {
-		pp := &x.Parts[i]
-		pp.State, pp.ZuoraStatus, pp.Message, pp.Imported = ledger.PartState(st.State), string(st.State), st.Message, st.Imported
-		return nil
-	})
+	_, err = p.opt.Ledger.PartFinal(e.ID, i, ledger.PartState(st.State), st.Message, st.Imported)
 	if err == nil {
 		p.log.Info("import finished", "id", e.ID, "part", part.Name, "import", part.ImportID, "status", st.State, "message", st.Message)
 		p.opt.Hook("polled")
@@ -395,7 +377,7 @@ func (p *Pipeline) lostClaim(ctx context.Context, src *Source, e *ledger.Entry) 
 		// are what we validated, so go on with those.
 		return false, nil
 	}
-	return false, fmt.Errorf("renew claim: %w", err)
+	return false, fmt.Errorf("renew claim: %w", sourceError{err})
 }
 
 // reclaim refreshes e's claim and records the object's new ETag (on some
@@ -410,7 +392,7 @@ func (p *Pipeline) reclaim(ctx context.Context, src *Source, e *ledger.Entry) er
 	p.renewed[e.ID] = time.Now()
 	p.mu.Unlock()
 	if c.ETag != e.ETag {
-		_, err = p.opt.Ledger.Update(e.ID, "", func(x *ledger.Entry) error { x.ETag = c.ETag; return nil })
+		_, err = p.opt.Ledger.Renewed(e.ID, c.ETag)
 	}
 	return err
 }
@@ -460,23 +442,16 @@ func (p *Pipeline) renew(ctx context.Context, src *Source, e *ledger.Entry) {
 		return
 	}
 	if err := p.reclaim(ctx, src, e); err != nil && ctx.Err() == nil {
-		p.log.Warn("could not renew claim", "id", e.ID, "key", e.Key, "err", err)
+		p.log.Warn("could not renew claim", "id", e.ID, "key", safetext.Name(e.Key), "err", err)
 	}
 }
 
 // outcome commits a final state. Vanished drops have no file to move, so
 // they are finished at once.
 func (p *Pipeline) outcome(id string, s ledger.State, note string, finished bool) error {
-	e, err := p.opt.Ledger.Update(id, note, func(x *ledger.Entry) error {
-		x.State, x.Finished = s, finished
-		x.NextTry, x.LastError = time.Time{}, ""
-		if s == ledger.Failed {
-			x.LastError = note
-		}
-		return nil
-	})
+	e, err := p.opt.Ledger.Outcome(id, s, note, finished)
 	if err == nil {
-		p.log.Info("outcome", "id", id, "state", s, "note", note)
+		p.log.Info("outcome", "id", id, "state", s, "note", ledger.Text(note))
 		if finished {
 			p.opt.Metrics.finished(e)
 			p.mu.Lock()
@@ -504,12 +479,9 @@ func (p *Pipeline) finish(ctx context.Context, src *Source, e *ledger.Entry) err
 		final, err = "", nil
 	}
 	if err != nil {
-		return fmt.Errorf("finish: %w", err)
+		return fmt.Errorf("finish: %w", sourceError{err})
 	}
-	e, err = p.opt.Ledger.Update(e.ID, "moved to "+final, func(x *ledger.Entry) error {
-		x.Finished, x.FinalKey = true, final
-		return nil
-	})
+	e, err = p.opt.Ledger.Finished(e.ID, final, "moved to "+final)
 	if err != nil {
 		return err
 	}
@@ -524,24 +496,8 @@ func (p *Pipeline) finish(ctx context.Context, src *Source, e *ledger.Entry) err
 	return nil
 }
 
-// writeAtomic writes a file through a temp name beside it, synced, so the
-// final name only ever holds complete bytes.
+// writeAtomic writes a spool file through atomicfile, the one place that
+// does temp, fsync, rename and directory fsync.
 func writeAtomic(dst string, fill func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := fill(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+	return atomicfile.Write(dst, 0o600, fill)
 }

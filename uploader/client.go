@@ -334,15 +334,19 @@ func classify(op string, resp *http.Response, body []byte) *Error {
 	}
 	e := &Error{Op: op, HTTPStatus: status, Code: zerr.code, Message: zerr.messageOr(http.StatusText(status))}
 	e.Message = fmt.Sprintf("HTTP %d: %s", status, e.Message)
-	switch status {
-	case http.StatusTooManyRequests:
+	switch {
+	case status == http.StatusTooManyRequests:
 		e.Retryable = true
 		e.RetryAfter = retryAfter(resp.Header, true)
-	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		e.Retryable = zerr.code == "" || retryableCode(zerr.code) || category(zerr.code) == "60"
-		e.RetryAfter = retryAfter(resp.Header, false)
-	case http.StatusConflict, http.StatusRequestTimeout:
+	case status == http.StatusConflict, status == http.StatusRequestTimeout:
 		e.Retryable = true
+	case status >= 500:
+		// A server error is never final by itself, whatever code its body
+		// carries (the object API and SOAP answer a bare UNKNOWN_ERROR):
+		// nothing says the request was wrong, and every call that changes
+		// anything carries an idempotency key or is looked up by name.
+		e.Retryable = true
+		e.RetryAfter = retryAfter(resp.Header, false)
 	default:
 		// A 4xx says the request is wrong; sending it again will not help,
 		// whatever its code says.

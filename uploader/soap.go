@@ -298,10 +298,13 @@ func classifySOAP(op string, resp *http.Response, body []byte) *Error {
 }
 
 // retryableFault reports whether a SOAP fault code may clear on its own.
-// INVALID_SESSION is handled by logging in again.
+// INVALID_SESSION is handled by logging in again. SOAP sends every fault
+// with HTTP 500, so the status says nothing; the code does. UNKNOWN_ERROR
+// is Zuora's server error: nothing says the request was wrong, and the
+// Import is looked up by name before it is sent again.
 func retryableFault(code string) bool {
 	switch code {
-	case "TEMPORARY_ERROR", "REQUEST_EXCEEDED_LIMIT", "REQUEST_EXCEEDED_RATE", "LOCK_COMPETITION", "SERVER_UNAVAILABLE":
+	case "TEMPORARY_ERROR", "REQUEST_EXCEEDED_LIMIT", "REQUEST_EXCEEDED_RATE", "LOCK_COMPETITION", "SERVER_UNAVAILABLE", "UNKNOWN_ERROR":
 		return true
 	}
 	return false

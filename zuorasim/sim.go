@@ -103,6 +103,15 @@ type Faults struct {
 	// CancelImports makes the next N imports end Canceled, as when
 	// somebody cancels them in Zuora's UI.
 	CancelImports int
+	// StoredServerErrors answers the next N uploads that carry an
+	// Idempotency-Key 500 from behind the key, nothing imported: Zuora
+	// keeps that answer and replays it for the key ("regardless of
+	// whether it succeeded or failed", zuora-api.md, Idempotency-Key).
+	StoredServerErrors int
+	// StoredServerErrorsImported is StoredServerErrors after the import
+	// was created: the worst case, where a retry under the same key can
+	// only ever see the 500 while the import runs.
+	StoredServerErrorsImported int
 	// Success200False answers the next N uploads HTTP 200 with
 	// {"success":false,"reasons":[...]}; nothing is imported.
 	Success200False int

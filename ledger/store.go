@@ -1,0 +1,84 @@
+package ledger
+
+import "time"
+
+// Store is a ledger: the bbolt one here, or another implementation (a
+// PostgreSQL ledger shared by a fleet) that passes the conformance suite in
+// ledger/ledgertest. Every method that changes an entry is one transition
+// of the table in the package doc, committed atomically before it returns;
+// an illegal one returns an error satisfying errors.Is(err, ErrTransition)
+// and changes nothing. Methods returning *Entry return it as committed.
+type Store interface {
+	// Create stores a new entry in state Discovered. takenOver says the
+	// file was another instance's claim whose lease ran out.
+	Create(source, name, key string, size int64, etag string, takenOver bool) (*Entry, error)
+	// Get returns the entry with id, or an error satisfying
+	// errors.Is(err, ErrNotFound).
+	Get(id string) (*Entry, error)
+	// Active returns the entries not finished, oldest first.
+	Active() ([]*Entry, error)
+	// List calls fn for every entry, oldest first, until fn returns false.
+	List(fn func(e *Entry) bool) error
+	// Prune deletes finished entries last updated before cutoff.
+	Prune(cutoff time.Time) (int, error)
+
+	// Begin commits that step is about to run on the drop. A Begin that
+	// finds the previous step never ended counts a crash; once a drop
+	// has stopped the service MaxStarts times it is set aside instead
+	// (a Failed outcome, or finished in place when it already has an
+	// outcome), and the returned entry says so.
+	Begin(id string, step Step) (*Entry, error)
+	// End commits that the running step stopped without progress and
+	// without fault (the daemon is stopping, or it waits on Zuora), and
+	// that any wait is over.
+	End(id string) (*Entry, error)
+	// Retry records a failed step and when to try again; a failure the
+	// file causes counts towards MaxStarts, an outage does not.
+	Retry(id string, f Failure) (*Entry, error)
+	// Renewed records a refreshed claim's ETag.
+	Renewed(id, etag string) (*Entry, error)
+
+	// Claimed: the file is this instance's, now at key.
+	Claimed(id, key, etag string, size int64) (*Entry, error)
+	// Fetched records the sha256 of the spooled bytes. The entry becomes
+	// a Duplicate when another drop holds the same bytes (has imported
+	// them or may still), in the same transaction.
+	Fetched(id, sha string) (*Entry, error)
+	// Refetch sends the drop back to Claimed: its spooled copy is lost.
+	Refetch(id, note string) (*Entry, error)
+	// Converted stores the parts to send, each Pending.
+	Converted(id string, c Conversion) (*Entry, error)
+	// Rejected records a drop that failed validation; nothing was sent.
+	Rejected(id string, problems int, warnings []string, note string) (*Entry, error)
+	// PartSubmitted commits that part i is about to be sent.
+	PartSubmitted(id string, i int, at time.Time) (*Entry, error)
+	// PartAccepted records Zuora's receipt for part i.
+	PartAccepted(id string, i int, r Receipt) (*Entry, error)
+	// PartStatus records a status Zuora reports for part i that is not
+	// final yet.
+	PartStatus(id string, i int, zuoraStatus string) (*Entry, error)
+	// PartFinal records part i's final state.
+	PartFinal(id string, i int, st PartState, message string, imported int) (*Entry, error)
+	// Outcome commits a final state; finished also marks the drop
+	// finished (a Vanished drop has no file to move).
+	Outcome(id string, s State, note string, finished bool) (*Entry, error)
+	// Finished records that the file was moved to finalKey with its
+	// reports; the entry is no longer active.
+	Finished(id, finalKey, note string) (*Entry, error)
+
+	// Close releases the ledger.
+	Close() error
+}
+
+// Conversion is what Converted stores.
+type Conversion struct {
+	Parts    []Part
+	Records  int
+	Warnings []string
+	Note     string
+}
+
+// Receipt is Zuora's answer to a submitted part.
+type Receipt struct {
+	ImportID, StatusURL, RequestID, TrackID string
+}
