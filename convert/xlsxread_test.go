@@ -4,12 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"usagedrop/internal/hostile"
+	"usagedrop/internal/safetext"
 )
 
 // book is a workbook a test builds with excelize, a second producer next to
@@ -181,5 +189,124 @@ func TestCancelledWorkbookReadIsNotARejection(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || sum.Rejected() {
 		t.Fatalf("err %v, rejected %v (%+v); want context.Canceled and no rejection", err, sum.Rejected(), sum.Problems)
+	}
+}
+
+// TestHostileWorkbooks reads every hostile workbook of the generated corpus
+// in a child process (this test binary, running TestHostileChild) and holds
+// each to issue 7's bar: a verdict within 60 s, peak RSS under 64 MB, a
+// problem message under 64 KiB, no panic, and the verdict the corpus
+// expects where it expects one.
+func TestHostileWorkbooks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process per hostile workbook")
+	}
+	dir := t.TempDir()
+	for _, f := range hostile.Corpus() {
+		if !strings.HasPrefix(f.Family, "xlsx") {
+			continue
+		}
+		t.Run(f.Family+"/"+f.Name, func(t *testing.T) {
+			path := filepath.Join(dir, f.Name)
+			if err := os.WriteFile(path, f.Body, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := runHostileChild(t, path)
+			t.Logf("%s: %s in %.2fs, peak RSS %.1f MB, message %d bytes: %s", f.Name, r.verdict, r.wall.Seconds(), r.rssMB, len(r.message), safetext.Clip(r.message, 300))
+			if r.err != nil {
+				t.Fatalf("child: %v\n%s", r.err, safetext.Clip(r.stderr, 4000))
+			}
+			if r.wall > 60*time.Second {
+				t.Errorf("took %v, over 60 s", r.wall)
+			}
+			if r.rssMB >= 64 {
+				t.Errorf("peak RSS %.1f MB, not under 64 MB", r.rssMB)
+			}
+			if len(r.message) >= 64<<10 {
+				t.Errorf("message of %d bytes, not under 64 KiB", len(r.message))
+			}
+			if f.Want != "" && r.verdict != f.Want {
+				t.Errorf("verdict %s, want %s", r.verdict, f.Want)
+			}
+		})
+	}
+}
+
+type hostileResult struct {
+	verdict, message, stderr string
+	wall                     time.Duration
+	rssMB                    float64
+	err                      error
+}
+
+func runHostileChild(t *testing.T, path string) hostileResult {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHostileChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "USAGEDROP_HOSTILE_FILE="+path, "USAGEDROP_HOSTILE_TMP="+t.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := hostileResult{wall: time.Since(start), stderr: stderr.String(), err: err}
+	out := stdout.String()
+	// The child's rusage Maxrss would count this process's memory too:
+	// Linux carries the high-water mark of the memory a vforked child
+	// shares with its parent across exec. VmHWM is the child's own.
+	if cmd.ProcessState != nil {
+		r.rssMB = float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	}
+	if i := strings.Index(out, "VMHWM "); i >= 0 {
+		var kb float64
+		fmt.Sscan(out[i+len("VMHWM "):], &kb)
+		r.rssMB = kb / 1024
+	}
+	if i := strings.Index(out, "VERDICT "); i >= 0 {
+		rest := out[i+len("VERDICT "):]
+		r.verdict, r.message, _ = strings.Cut(rest, "\n")
+		r.message, _, _ = strings.Cut(r.message, "\nEND VERDICT")
+	} else if r.err == nil {
+		r.err = errors.New("the child gave no verdict")
+	}
+	return r
+}
+
+// TestHostileChild is the child of TestHostileWorkbooks: it converts one
+// file as `usagedrop check` does and prints its verdict and problems.
+func TestHostileChild(t *testing.T) {
+	path := os.Getenv("USAGEDROP_HOSTILE_FILE")
+	if path == "" {
+		t.Skip("run by TestHostileWorkbooks")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := writeTemplate(context.Background(), filepath.Base(path), f, fi.Size(), Options{}, Template{}, io.Discard, os.Getenv("USAGEDROP_HOSTILE_TMP"))
+	if err != nil {
+		t.Fatalf("error, not a verdict: %v", err)
+	}
+	var msg strings.Builder
+	for _, p := range sum.Problems {
+		fmt.Fprintf(&msg, "%s:%d: %s: %s (got %q)\n", p.Sheet, p.Line, p.Column, p.Reason, p.Value)
+	}
+	verdict := "accept"
+	if sum.Rejected() {
+		verdict = "reject"
+	}
+	fmt.Printf("VERDICT %s\n%s\nEND VERDICT\n", verdict, msg.String())
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return // not Linux: the parent falls back to rusage
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Printf("VMHWM %s\n", strings.TrimSuffix(strings.TrimSpace(kb), " kB"))
+		}
 	}
 }

@@ -86,7 +86,7 @@ func (g *sheetGen) sheet() (string, []string) {
 		for n := g.next() % 8; n > 0 && len(g.data) > 0; n-- {
 			k := g.next()
 			col += 1 + k%2
-			ref := ` r="` + cellName(col-1, row) + `"`
+			ref := ` r="` + CellName(col-1, row) + `"`
 			if k&0x80 != 0 {
 				ref, col, g.noRef = "", col-k%2, true // implies the next column
 			}
