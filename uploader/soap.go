@@ -154,7 +154,11 @@ func mtomBody(p Part, envelope string) bodyFunc {
 			return "", err
 		}
 		att := textproto.MIMEHeader{}
-		att.Set("Content-Type", fmt.Sprintf(`application/octet-stream; name="%s"`, quoteEscaper.Replace(p.Name)))
+		// The type Zuora documents for the file (zuora-api.md, SOAP Import:
+		// "text/plain;name=<file name>"); anything else risks "Cannot
+		// detect the file name from your Content-Type". Upload names are
+		// tokens, so the name goes unquoted as in the docs.
+		att.Set("Content-Type", attachmentType(p.Name))
 		att.Set("Content-Transfer-Encoding", "binary")
 		att.Set("Content-ID", "<"+soapFileID+">")
 		if _, err := mw.CreatePart(att); err != nil {
@@ -336,4 +340,15 @@ func xmlEscape(s string) string {
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// attachmentType is the Content-Type of an Import's file attachment:
+// text/plain;name=NAME, the name quoted only when it is not a MIME token.
+func attachmentType(name string) string {
+	if strings.ContainsFunc(name, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?=`, r)
+	}) {
+		return fmt.Sprintf(`text/plain;name="%s"`, quoteEscaper.Replace(name))
+	}
+	return "text/plain;name=" + name
 }

@@ -80,3 +80,22 @@ func TestSOAPErrors(t *testing.T) {
 		t.Fatalf("%d imports", n)
 	}
 }
+
+// The file goes as Zuora documents it, text/plain;name=<file name>; the
+// sim refuses any other type, and an endpoint below WSDL 37.0, for good.
+func TestSOAPAttachmentTypeAndVersion(t *testing.T) {
+	for _, tt := range []struct{ name, want string }{
+		{"usage-1a2b.csv", "text/plain;name=usage-1a2b.csv"},
+		{"march usage.csv", `text/plain;name="march usage.csv"`},
+	} {
+		if got := attachmentType(tt.name); got != tt.want {
+			t.Errorf("attachmentType(%q) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	r := newRig(t, zuorasim.Options{}, nil)
+	old := NewSOAPImport(r.cl, r.srv.URL+"/apps/services/a/30.0", "usagedrop", "s3cret-value")
+	_, err := old.Submit(context.Background(), part(t, "a.csv", tinyCSV), "k")
+	if e := zerr(t, err); e.Retryable || !strings.Contains(e.Message, "37.0") {
+		t.Fatalf("error %+v, want a final refusal of WSDL 30.0", e)
+	}
+}

@@ -65,6 +65,12 @@ func (s *Sim) handleSOAP(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, "INVALID_VALUE", "the SOAP envelope cannot be read: "+err.Error())
 		return
 	}
+	// The SOAP endpoint is /apps/services/a/<WSDL version>, 37.0 or
+	// higher (zuora-api.md, SOAP Import).
+	if v := wsdlVersion(r.PathValue("version")); v < 37 {
+		writeFault(w, "INVALID_VERSION", fmt.Sprintf("the WSDL version in the URL must be 37.0 or higher (got %q)", r.PathValue("version")))
+		return
+	}
 	b := env.Body
 	if b.Login != nil {
 		s.soapLogin(w, r, b.Login.Username, b.Login.Password)
@@ -183,8 +189,11 @@ func (s *Sim) soapImport(o soapImport, atts map[string]attachment, wsdl float64)
 		if !ok {
 			return "", fmt.Errorf("no attachment %s", href)
 		}
-		_, params, _ := mime.ParseMediaType(att.header.Get("Content-Type"))
-		if params["name"] == "" {
+		// Zuora documents the attachment as text/plain;name=<file name>
+		// (zuora-api.md, SOAP Import); the stricter reading refuses any
+		// other type with the message Zuora gives for a missing name.
+		mt, params, _ := mime.ParseMediaType(att.header.Get("Content-Type"))
+		if mt != "text/plain" || params["name"] == "" {
 			return "", errors.New("Cannot detect the file name from your Content-Type")
 		}
 		name = params["name"]
