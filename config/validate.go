@@ -63,6 +63,10 @@ func (c *Config) Validate() error {
 	for i, col := range z.Columns {
 		v.check(slices.Contains(TemplateColumns, col), fmt.Sprintf("zuora.columns[%d]", i),
 			"is not a column of Zuora's usage template ("+strings.Join(TemplateColumns, ", ")+")", col)
+		// The Usage object has no field for it (zuora-api.md, Object
+		// API): its values would be dropped without a word.
+		v.check(z.API != "object" || col != "PRODUCT_RATE_PLAN_CHARGE_ID", fmt.Sprintf("zuora.columns[%d]", i),
+			"api: object cannot carry it (the Usage object has no such field); use api: file", col)
 	}
 	v.check(len(c.Sources) > 0, "sources", "at least one source is needed", len(c.Sources))
 	names := map[string]bool{}

@@ -76,6 +76,34 @@ func TestObjectImport(t *testing.T) {
 	}
 }
 
+// A record with a UniqueKey goes with X-Zuora-WSDL-Version 114 or higher,
+// below which the object API does not know the field; the simulator
+// refuses it there, as rejectUnknownFields asks.
+func TestObjectImportUniqueKeyNeedsWSDL114(t *testing.T) {
+	r := newRig(t, zuorasim.Options{}, nil)
+	csv := "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,UNIQUE_KEY\r\nA1,GB,1,03/01/2026,,,,uk-1\r\n"
+	if _, err := NewObjectImport(r.cl, "").Submit(context.Background(), zipPart(t, "uk.zip", csv), "uk-key"); err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if recs := r.sim.Records(); len(recs) != 1 || recs[0].UniqueKey != "uk-1" {
+		t.Fatalf("records %+v", recs)
+	}
+	if got := newerWSDL("146.0", "114.0"); got != "146.0" {
+		t.Fatalf("newerWSDL kept %q", got)
+	}
+	if got := newerWSDL("", "114.0"); got != "114.0" {
+		t.Fatalf("newerWSDL with none configured: %q", got)
+	}
+	// Without the header the simulator refuses the field.
+	_, err := r.cl.do(context.Background(), call{
+		op: "object", method: http.MethodPost, url: "/v1/object/usage?rejectUnknownFields=true", idempotencyKey: "uk-raw",
+		body: jsonBody([]byte(`{"AccountNumber":"A1","UOM":"GB","Quantity":1,"StartDateTime":"2026-03-01T00:00:00","UniqueKey":"uk-2"}`)),
+	})
+	if e := zerr(t, err); e.HTTPStatus != http.StatusBadRequest || e.Retryable {
+		t.Fatalf("UniqueKey without WSDL 114: %+v, want a final 400", e)
+	}
+}
+
 func TestObjectImportStopsAtBadRecord(t *testing.T) {
 	r := newRig(t, zuorasim.Options{UOMs: []string{"GB"}}, nil)
 	obj := NewObjectImport(r.cl, "DD/MM/YYYY")
