@@ -44,10 +44,9 @@ type spillWriter struct {
 	entry [4]byte
 }
 
-// spill moves the table read so far (text, with the end offset of each
-// item) to temporary files in dir, and returns the table and the writer
-// that appends the rest.
-func spill(dir string, text []byte, ends []uint32) (*spilled, *spillWriter, error) {
+// spill starts a table on disk in temporary files in dir, and returns it
+// and the writer that appends to it.
+func spill(dir string) (*spilled, *spillWriter, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
@@ -61,14 +60,6 @@ func spill(dir string, text []byte, ends []uint32) (*spilled, *spillWriter, erro
 		return nil, nil, err
 	}
 	w := &spillWriter{d: d, text: bufio.NewWriterSize(d.text, 64<<10), ends: bufio.NewWriterSize(d.ends, 16<<10)}
-	prev := uint32(0)
-	for _, e := range ends {
-		if err := w.add(text[prev:e]); err != nil {
-			d.close()
-			return nil, nil, err
-		}
-		prev = e
-	}
 	return d, w, nil
 }
 

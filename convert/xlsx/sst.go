@@ -14,13 +14,15 @@ import (
 // in memory: all text in one string and the end offset of each item, so a
 // million strings cost their bytes plus 4 bytes each rather than a string
 // header and an allocation each, and cells take substrings of text without
-// copying. One past Limits.SharedInMemory moves to disk (spilled), so
-// that a workbook whose strings are all unique reads in the same memory as
-// any other.
+// copying. Past Limits.SharedInMemory the rest of the table goes to disk
+// (spilled), so that a workbook whose strings are all unique reads in the
+// same memory as any other. The strings kept in memory are the first ones:
+// producers number strings in order of first use, so the ones repeated
+// on every row (units, products, header names) come first.
 type sharedStrings struct {
 	text string
 	ends []uint32
-	disk *spilled // when the table is on disk; text and ends are then unused
+	disk *spilled // items from len(ends) on, when the table is too large
 }
 
 // errNoString reports a shared-string index past the table's end.
@@ -31,7 +33,7 @@ func (s *sharedStrings) len() int {
 	case s == nil:
 		return 0
 	case s.disk != nil:
-		return s.disk.n
+		return len(s.ends) + s.disk.n
 	}
 	return len(s.ends)
 }
@@ -42,8 +44,8 @@ func (s *sharedStrings) lookup(i, max int) (str string, n int, err error) {
 	if i < 0 || i >= s.len() {
 		return "", 0, errNoString
 	}
-	if s.disk != nil {
-		return s.disk.lookup(i, max)
+	if i >= len(s.ends) {
+		return s.disk.lookup(i-len(s.ends), max)
 	}
 	start := uint32(0)
 	if i > 0 {
@@ -97,8 +99,9 @@ func (w *Workbook) readSharedStrings(name string) (*sharedStrings, error) {
 type sstScan struct {
 	lim  Limits
 	part string
-	text []byte   // all text in memory; after spilling, the current item's
-	ends []uint32 // in memory only
+	text []byte   // the text of the items in memory
+	ends []uint32 // their end offsets in text
+	item []byte   // after spilling, the current item's text
 	disk *spilled
 	w    *spillWriter
 }
@@ -125,10 +128,14 @@ func (sc *sstScan) scan(win *window, size int) (*sharedStrings, error) {
 				sc.ends = make([]uint32, 0, min(n, size/len("<si/>"), int(sc.lim.SharedInMemory/4)))
 			}
 		case t.kind == tokStart && string(t.name) == "si" && !t.self:
-			mark := len(sc.text)
-			sc.text, p, err = appendRich(sc.text, win.b, p, sc.lim.MaxDepth)
+			dst := &sc.text
+			if sc.w != nil {
+				dst = &sc.item
+			}
+			mark := len(*dst)
+			*dst, p, err = appendRich(*dst, win.b, p, sc.lim.MaxDepth)
 			if err == errShort {
-				sc.text = sc.text[:mark]
+				*dst = (*dst)[:mark]
 				if err := win.fill(); err != nil {
 					return nil, truncated(err)
 				}
@@ -137,7 +144,7 @@ func (sc *sstScan) scan(win *window, size int) (*sharedStrings, error) {
 			if err != nil {
 				return nil, fmt.Errorf("shared string %d: %w", sc.count(), err)
 			}
-			sc.text = unescapeOOXML(sc.text, mark)
+			*dst = unescapeOOXML(*dst, mark)
 		}
 		switch {
 		case t.kind == tokStart && string(t.name) == "si":
@@ -157,39 +164,33 @@ func (sc *sstScan) scan(win *window, size int) (*sharedStrings, error) {
 		if err := sc.w.flush(); err != nil {
 			return nil, err
 		}
-		return &sharedStrings{disk: sc.disk}, nil
 	}
 	// text is never written again, so the string may share its bytes.
-	return &sharedStrings{text: unsafe.String(unsafe.SliceData(sc.text), len(sc.text)), ends: sc.ends}, nil
+	return &sharedStrings{text: unsafe.String(unsafe.SliceData(sc.text), len(sc.text)), ends: sc.ends, disk: sc.disk}, nil
 }
 
 func (sc *sstScan) count() int {
 	if sc.disk != nil {
-		return sc.disk.n
+		return len(sc.ends) + sc.disk.n
 	}
 	return len(sc.ends)
 }
 
-// add ends the item whose text ends sc.text.
+// add ends the item just read: in memory while the table fits, else on
+// disk.
 func (sc *sstScan) add() error {
 	if sc.w != nil {
-		err := sc.w.add(sc.text)
-		sc.text = sc.text[:0]
+		err := sc.w.add(sc.item)
+		sc.item = sc.item[:0]
 		return err
-	}
-	if len(sc.text) > 1<<32-1 {
-		return overPart(sc.part, "the shared strings exceed 4 GiB")
 	}
 	sc.ends = append(sc.ends, uint32(len(sc.text)))
 	if int64(len(sc.text))+4*int64(len(sc.ends)) <= sc.lim.SharedInMemory {
 		return nil
 	}
 	var err error
-	if sc.disk, sc.w, err = spill(sc.lim.TempDir, sc.text, sc.ends); err != nil {
-		return err
-	}
-	sc.text, sc.ends = make([]byte, 0, 4096), nil
-	return nil
+	sc.disk, sc.w, err = spill(sc.lim.TempDir)
+	return err
 }
 
 // truncated turns the end of a part inside an element into a clear error.

@@ -66,6 +66,7 @@ func (in *inflater) run(rc io.ReadCloser) {
 		if err == io.ErrUnexpectedEOF {
 			c.err = io.EOF // a short last chunk
 		}
+		last := c.err != nil // c is the reader's once sent
 		select {
 		case in.full <- c:
 		case <-in.stop:
@@ -73,7 +74,7 @@ func (in *inflater) run(rc io.ReadCloser) {
 		case <-in.ctx.Done():
 			return
 		}
-		if c.err != nil {
+		if last {
 			return
 		}
 	}
