@@ -357,7 +357,7 @@ func (p *Pipeline) poll(ctx context.Context, e *ledger.Entry, i int) (time.Durat
 	}
 	_, err = p.opt.Ledger.PartFinal(e.ID, i, ledger.PartState(st.State), st.Message, st.Imported)
 	if err == nil {
-		p.log.Info("import finished", "id", e.ID, "part", part.Name, "import", part.ImportID, "status", st.State, "message", st.Message)
+		p.log.Info("import finished", "id", e.ID, "part", part.Name, "import", part.ImportID, "status", st.State, "message", ledger.Text(st.Message))
 		p.opt.Hook("polled")
 	}
 	return 0, err
