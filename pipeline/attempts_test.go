@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -229,4 +230,26 @@ func finishedByName(e *env, name string) *ledger.Entry {
 		return x
 	}
 	return nil
+}
+
+// One hostile drop cannot make its ledger entry large: a header with
+// 20,000 columns Zuora does not take becomes one clipped warning.
+func TestHostileDropKeepsEntrySmall(t *testing.T) {
+	e := start(t)
+	var b strings.Builder
+	b.WriteString("ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,DESCRIPTION")
+	for i := range 20000 {
+		fmt.Fprintf(&b, ",extra column number %05d", i)
+	}
+	b.WriteString("\r\nA00000001,API Calls,1,03/13/2026,,A-S00000001,,one" + strings.Repeat(",", 20000) + "\r\n")
+	e.dropBytes("wide.csv", []byte(b.String()))
+	x := e.waitFinished(1)["wide.csv"]
+	j, err := json.Marshal(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wide.csv: %s, entry %d bytes of JSON for a %d-byte header", x.State, len(j), b.Len())
+	if len(j) > 16<<10 {
+		t.Fatalf("the entry of one wide file is %d bytes", len(j))
+	}
 }

@@ -263,6 +263,11 @@ const keyTTL = 23 * time.Hour
 // upload sends the parts one after another, each only once the one before
 // it has Completed, so that a failed part stops the rest.
 func (p *Pipeline) upload(ctx context.Context, src *Source, e *ledger.Entry) (time.Duration, error) {
+	if len(e.Parts) == 0 {
+		// convert rejects a file without rows; should one get here, say so
+		// rather than call nothing an import.
+		return 0, p.outcome(e.ID, ledger.Failed, "the file gave no usage records to send; nothing was sent", false)
+	}
 	for i := range e.Parts {
 		part := e.Parts[i]
 		switch {
