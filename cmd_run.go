@@ -150,10 +150,13 @@ func firstOf(a, b string) string {
 
 // crashHook kills the process with SIGKILL right after the transition
 // named in USAGEDROP_CRASH_AT ("submitted", or "submitted:2" for the second
-// time). The crash tests use it to prove every state resumes.
+// time), or whenever it starts converting the file named in
+// USAGEDROP_CRASH_CONVERTING. The crash tests use the first to prove every
+// state resumes, the poison test the second to prove a file that keeps
+// killing the daemon is set aside.
 func crashHook(log *slog.Logger) func(string) {
-	spec := os.Getenv("USAGEDROP_CRASH_AT")
-	if spec == "" {
+	spec, poison := os.Getenv("USAGEDROP_CRASH_AT"), os.Getenv("USAGEDROP_CRASH_CONVERTING")
+	if spec == "" && poison == "" {
 		return nil
 	}
 	point, nth := spec, 1
@@ -163,8 +166,18 @@ func crashHook(log *slog.Logger) func(string) {
 	}
 	var mu sync.Mutex
 	seen := 0
+	die := func(p string) {
+		log.Warn("test hook: killing myself", "point", p)
+		if me, err := os.FindProcess(os.Getpid()); err == nil {
+			me.Kill()
+		}
+		select {}
+	}
 	return func(p string) {
-		if p != point {
+		if poison != "" && p == "converting "+poison {
+			die(p)
+		}
+		if spec == "" || p != point {
 			return
 		}
 		mu.Lock()
@@ -172,11 +185,7 @@ func crashHook(log *slog.Logger) func(string) {
 		n := seen
 		mu.Unlock()
 		if n == nth {
-			log.Warn("USAGEDROP_CRASH_AT: killing myself", "point", p)
-			if me, err := os.FindProcess(os.Getpid()); err == nil {
-				me.Kill()
-			}
-			select {}
+			die(p)
 		}
 	}
 }

@@ -263,6 +263,11 @@ const keyTTL = 23 * time.Hour
 // upload sends the parts one after another, each only once the one before
 // it has Completed, so that a failed part stops the rest.
 func (p *Pipeline) upload(ctx context.Context, src *Source, e *ledger.Entry) (time.Duration, error) {
+	if len(e.Parts) == 0 {
+		// convert rejects a file without rows; should one get here, say so
+		// rather than call nothing an import.
+		return 0, p.outcome(e.ID, ledger.Failed, "the file gave no usage records to send; nothing was sent", false)
+	}
 	for i := range e.Parts {
 		part := e.Parts[i]
 		switch {
@@ -357,7 +362,7 @@ func (p *Pipeline) poll(ctx context.Context, e *ledger.Entry, i int) (time.Durat
 	}
 	_, err = p.opt.Ledger.PartFinal(e.ID, i, ledger.PartState(st.State), st.Message, st.Imported)
 	if err == nil {
-		p.log.Info("import finished", "id", e.ID, "part", part.Name, "import", part.ImportID, "status", st.State, "message", st.Message)
+		p.log.Info("import finished", "id", e.ID, "part", part.Name, "import", part.ImportID, "status", st.State, "message", ledger.Text(st.Message))
 		p.opt.Hook("polled")
 	}
 	return 0, err
