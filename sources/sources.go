@@ -16,12 +16,15 @@ package sources
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Object is one file a source offers.
@@ -137,11 +140,56 @@ func Ignored(name string) bool {
 	return false
 }
 
+// MaxName is the longest file name, in bytes, that the file systems under
+// drop folders take (ext4, XFS, btrfs, and most SFTP servers on them).
+const MaxName = 255
+
+// ShortName returns name when it has at most max bytes. Otherwise it keeps
+// the start of name, then "~" and a hash of the whole name, then name's
+// extension, in max bytes: a report or collision name made from a long
+// dropped name still fits the file system, and two long names that share
+// their start still differ.
+func ShortName(name string, max int) string {
+	if len(name) <= max {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	tag := "~" + hex.EncodeToString(sum[:4])
+	ext := path.Ext(name)
+	if len(ext) > 16 || len(ext)+len(tag) >= max {
+		ext = ""
+	}
+	keep := max - len(tag) - len(ext)
+	if keep < 0 {
+		return tag[:max]
+	}
+	// Cut on a character boundary where the name is UTF-8, so the kept
+	// start stays readable.
+	if utf8.ValidString(name) {
+		for keep > 0 && !utf8.RuneStart(name[keep]) {
+			keep--
+		}
+	}
+	return name[:keep] + tag + ext
+}
+
+// ReportName is the name of the report with suffix beside a file named
+// name: name+suffix, shortened with ShortName when that would pass
+// MaxName.
+func ReportName(name, suffix string) string {
+	if len(name)+len(suffix) <= MaxName {
+		return name + suffix
+	}
+	return ShortName(name, MaxName-len(suffix)) + suffix
+}
+
 // CollisionName returns a name for name in a folder where name is taken:
 // the UTC time before the extension ("march-20260301T101500Z.xlsx"), then
-// a counter ("march-20260301T101500Z-2.xlsx") until free reports true.
+// a counter ("march-20260301T101500Z-2.xlsx") until free reports true. A
+// long name is shortened first so the result stays within MaxName.
 // Backends use it so that Finish never overwrites an earlier file.
 func CollisionName(name string, now time.Time, free func(string) bool) string {
+	name = ShortName(name, MaxName-len("-20060102T150405Z-99999"))
 	ext := path.Ext(name)
 	if ext == name {
 		ext = ""
