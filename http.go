@@ -238,8 +238,11 @@ func dropView(e *ledger.Entry, history bool) *ledger.Entry {
 	return &v
 }
 
-// shown is s escaped to one printable line and clipped.
-func shown(s string) string { return safetext.Clip(safetext.Name(s), fieldMax) }
+// shown is s escaped to one printable line of at most fieldMax bytes. It
+// clips before escaping too, so a huge field costs fieldMax bytes of work.
+func shown(s string) string {
+	return safetext.Clip(safetext.Name(safetext.Clip(s, fieldMax)), fieldMax)
+}
 
 // requireAuth lets through only requests that carry auth's credentials,
 // compared in constant time. Without auth it lets everything through:
