@@ -129,10 +129,7 @@ func listDrops(w http.ResponseWriter, r *http.Request, led *ledger.Ledger) {
 	after := r.URL.Query().Get("after")
 	page := dropsPage{Drops: []json.RawMessage{}}
 	size, last, more := 0, "", false
-	err := led.List(func(e *ledger.Entry) bool {
-		if e.ID <= after {
-			return true
-		}
+	err := led.ListAfter(after, func(e *ledger.Entry) bool {
 		b := listed(e)
 		if len(page.Drops) == limit || size+len(b) > responseMax-1024 {
 			// One entry more than we serve says there is a next page.
