@@ -129,10 +129,7 @@ func listDrops(w http.ResponseWriter, r *http.Request, led *ledger.Ledger) {
 	after := r.URL.Query().Get("after")
 	page := dropsPage{Drops: []json.RawMessage{}}
 	size, last, more := 0, "", false
-	err := led.List(func(e *ledger.Entry) bool {
-		if e.ID <= after {
-			return true
-		}
+	err := led.ListAfter(after, func(e *ledger.Entry) bool {
 		b := listed(e)
 		if len(page.Drops) == limit || size+len(b) > responseMax-1024 {
 			// One entry more than we serve says there is a next page.
@@ -238,8 +235,11 @@ func dropView(e *ledger.Entry, history bool) *ledger.Entry {
 	return &v
 }
 
-// shown is s escaped to one printable line and clipped.
-func shown(s string) string { return safetext.Clip(safetext.Name(s), fieldMax) }
+// shown is s escaped to one printable line of at most fieldMax bytes. It
+// clips before escaping too, so a huge field costs fieldMax bytes of work.
+func shown(s string) string {
+	return safetext.Clip(safetext.Name(safetext.Clip(s, fieldMax)), fieldMax)
+}
 
 // requireAuth lets through only requests that carry auth's credentials,
 // compared in constant time. Without auth it lets everything through:

@@ -16,6 +16,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"usagedrop/internal/endpoint"
+	"usagedrop/internal/safetext"
 )
 
 // SOAPImport sends parts through the legacy SOAP API: login, create of an
@@ -270,7 +273,15 @@ func (s *SOAPImport) login(ctx context.Context) (string, string, error) {
 	if err := xml.Unmarshal(rep.body, &res); err != nil || res.Session == "" {
 		return "", "", &Error{Op: "login", HTTPStatus: rep.status, Message: "the login answer has no session"}
 	}
-	s.session, s.serverURL = res.Session, cmp.Or(res.ServerURL, s.Endpoint)
+	serverURL := cmp.Or(res.ServerURL, s.Endpoint)
+	if err := endpoint.SameSite(s.Endpoint, serverURL); err != nil {
+		// Every later call carries the session: a login answer that sends
+		// us off the tenant's domain, or to plain http, is not followed.
+		return "", "", &Error{Op: "login", HTTPStatus: rep.status, Err: err,
+			Message: fmt.Sprintf("Zuora's login answered with the server %q, which is not on %s's domain or not https; it was not followed: %v",
+				safetext.Clip(serverURL, 512), s.Endpoint, err)}
+	}
+	s.session, s.serverURL = res.Session, serverURL
 	return s.session, s.serverURL, nil
 }
 

@@ -73,7 +73,11 @@ type Options struct {
 	// more gets 429 with Concurrency-Limit-Remaining: 0, as Zuora does.
 	// Zero means Zuora's default of 40.
 	ConcurrencyLimit int
-	Logger           *slog.Logger
+	// SOAPServerURL is the ServerUrl a SOAP login answers; empty means the
+	// URL the login was sent to. Tests of a login that points elsewhere
+	// set it.
+	SOAPServerURL string
+	Logger        *slog.Logger
 }
 
 // Faults are failures the sim injects. Each count applies to the next N

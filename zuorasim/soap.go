@@ -2,6 +2,7 @@ package zuorasim
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -141,7 +142,7 @@ func (s *Sim) soapLogin(w http.ResponseWriter, r *http.Request, user, pass strin
 	s.mu.Lock()
 	s.sessions[session] = time.Now().Add(sessionTTL)
 	s.mu.Unlock()
-	serverURL := "http://" + r.Host + r.URL.Path
+	serverURL := cmp.Or(s.opt.SOAPServerURL, "http://"+r.Host+r.URL.Path)
 	writeSOAP(w, fmt.Sprintf(`<ns1:loginResponse><ns1:result><ns1:ServerUrl>%s</ns1:ServerUrl><ns1:Session>%s</ns1:Session></ns1:result></ns1:loginResponse>`, xmlText(serverURL), session))
 }
 
