@@ -238,7 +238,7 @@ func dropView(e *ledger.Entry, history bool) *ledger.Entry {
 // shown is s escaped to one printable line of at most fieldMax bytes. It
 // clips before escaping too, so a huge field costs fieldMax bytes of work.
 func shown(s string) string {
-	return safetext.Clip(safetext.Name(safetext.Clip(s, fieldMax)), fieldMax)
+	return safetext.Line(s, fieldMax)
 }
 
 // requireAuth lets through only requests that carry auth's credentials,

@@ -27,7 +27,7 @@ const (
 
 // Text is s as the ledger stores a note, an error or a message: escaped
 // for display (a name in it may hold any bytes) and clipped to MaxText.
-func Text(s string) string { return safetext.Clip(safetext.Name(s), MaxText) }
+func Text(s string) string { return safetext.Line(s, MaxText) }
 
 // addEvent appends to e's history, folding the oldest events after the
 // first few once it is full.

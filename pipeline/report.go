@@ -107,14 +107,7 @@ func errorsCSV(w io.Writer, s convert.Summary) error {
 
 // cell is text from a drop as one errors.csv cell: escaped, clipped, and
 // never a formula.
-func cell(s string) string { return safetext.Cell(oneLine(s, cellMax)) }
-
-// oneLine is s escaped to one printable line of at most max bytes. It
-// clips before escaping too, so that a value of megabytes costs max bytes
-// of work, not its size.
-func oneLine(s string, max int) string {
-	return safetext.Clip(safetext.Name(safetext.Clip(s, max)), max)
-}
+func cell(s string) string { return safetext.Cell(safetext.Line(s, cellMax)) }
 
 // describe is one problem in the words of `usagedrop check`:
 // `line 8: UOM: The UOM is missing (got "")`.
@@ -250,7 +243,7 @@ func firstProblems(errorsCSV []byte, n int) (excerpt string, listed int) {
 func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) string {
 	var b strings.Builder
 	when := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
-	name := oneLine(e.Name, noteMax)
+	name := safetext.Line(e.Name, noteMax)
 	switch e.State {
 	case ledger.Done:
 		fmt.Fprintf(&b, "%s was imported into Zuora.\n\n%d usage records were imported", name, e.Records)
@@ -259,7 +252,7 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		} else {
 			fmt.Fprintf(&b, " in %d imports (the file was too large for one):\n", len(e.Parts))
 			for _, pt := range e.Parts {
-				fmt.Fprintf(&b, "  %s: %d records, import %s\n", oneLine(pt.Name, noteMax), pt.Records, pt.ImportID)
+				fmt.Fprintf(&b, "  %s: %d records, import %s\n", safetext.Line(pt.Name, noteMax), pt.Records, pt.ImportID)
 			}
 		}
 	case ledger.Rejected:
@@ -278,12 +271,12 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		b.WriteString(excerpt)
 	case ledger.Failed:
 		fmt.Fprintf(&b, "%s was NOT imported.\n\n", name)
-		fmt.Fprintf(&b, "Reason: %s\n\n", oneLine(orUnknown(e.LastError), 4*noteMax))
+		fmt.Fprintf(&b, "Reason: %s\n\n", safetext.Line(orUnknown(e.LastError), 4*noteMax))
 		b.WriteString(p.partsSummary(e))
 	case ledger.Duplicate:
 		fmt.Fprintf(&b, "%s was NOT imported again: the same content was already taken", name)
 		if prev, err := p.opt.Ledger.Get(e.DuplicateOf); err == nil {
-			fmt.Fprintf(&b, " as %s from %s on %s", oneLine(prev.Name, noteMax), oneLine(prev.Source, noteMax), when(prev.Created))
+			fmt.Fprintf(&b, " as %s from %s on %s", safetext.Line(prev.Name, noteMax), safetext.Line(prev.Source, noteMax), when(prev.Created))
 			if ids := importIDs(prev); ids != "" {
 				fmt.Fprintf(&b, " and imported as %s", ids)
 			}
@@ -291,7 +284,7 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		b.WriteString(".\nNothing was sent to Zuora. If this usage really happened twice, change the file (e.g. its descriptions) and drop it again.\n")
 	}
 	for _, w := range e.Warnings {
-		fmt.Fprintf(&b, "\nNote: %s.\n", oneLine(w, noteMax))
+		fmt.Fprintf(&b, "\nNote: %s.\n", safetext.Line(w, noteMax))
 	}
 	// The footer always fits: the body gives way.
 	body := safetext.Clip(b.String(), statusTextMax-512)
@@ -315,7 +308,7 @@ func (p *Pipeline) partsSummary(e *ledger.Entry) string {
 	}
 	fmt.Fprintf(&b, "The file was sent in %d parts; %d of them WERE imported and must not be sent again:\n", len(e.Parts), imported)
 	for _, pt := range e.Parts {
-		fmt.Fprintf(&b, "  %s: %d records, %s %s\n", oneLine(pt.Name, noteMax), pt.Records, oneLine(orUnknown(pt.ZuoraStatus), noteMax), pt.ImportID)
+		fmt.Fprintf(&b, "  %s: %d records, %s %s\n", safetext.Line(pt.Name, noteMax), pt.Records, safetext.Line(orUnknown(pt.ZuoraStatus), noteMax), pt.ImportID)
 	}
 	return b.String()
 }
