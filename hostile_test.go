@@ -31,53 +31,64 @@ const (
 	corpusParallel = 2
 )
 
-// rusageEnv, when set in this test binary's environment, makes it a
-// measuring parent instead of a test run: it runs the command after its
-// own arguments' "--" and writes the child's peak RSS in kilobytes and its
-// exit code to the file the variable names. A child of the test process
-// itself would report the test process's RSS as its own: Go starts
-// children with vfork, and Linux counts the parent's memory, shared until
-// exec, in the child's peak. This small parent keeps that floor at its own
-// size, which corpusFloor measures.
-const rusageEnv = "USAGEDROP_TEST_RUSAGE_TO"
+// measureSource is a measuring parent: it runs its arguments as a child,
+// passes the child's output through, and writes the child's peak RSS (in
+// kilobytes, as Linux gives ru_maxrss) and exit code to the file named in
+// MEASURE_TO. The test does not run the child itself because Go starts
+// children with vfork and Linux counts the parent's memory, shared until
+// exec, in the child's peak: a child of the test process would show the
+// test's RSS (tens of MB, more under -race). This parent is a couple of
+// MB, which corpusFloor shows.
+const measureSource = `package main
 
-func init() {
-	to := os.Getenv(rusageEnv)
-	if to == "" {
-		return
-	}
-	args := os.Args[1:]
-	for i, a := range args {
-		if a == "--" {
-			args = args[i+1:]
-			break
-		}
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
-	cmd.Env = slicesDelete(os.Environ(), rusageEnv)
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		fmt.Fprintln(os.Stderr, "measure:", err)
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+func main() {
+	cmd := exec.Command(os.Args[1], os.Args[2:]...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Run()
+	if cmd.ProcessState == nil {
 		os.Exit(3)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	code := cmd.ProcessState.ExitCode()
-	if werr := os.WriteFile(to, fmt.Appendf(nil, "%d %d\n", ru.Maxrss, code), 0o600); werr != nil {
+	if os.WriteFile(os.Getenv("MEASURE_TO"), fmt.Appendf(nil, "%d %d\n", ru.Maxrss, code), 0o600) != nil {
 		os.Exit(3)
 	}
 	os.Exit(max(code, 0))
 }
+`
 
-func slicesDelete(env []string, key string) []string {
-	out := env[:0:0]
-	for _, e := range env {
-		if !strings.HasPrefix(e, key+"=") {
-			out = append(out, e)
-		}
+// buildMeasure builds the measuring parent into dir.
+func buildMeasure(t *testing.T, dir string) string {
+	t.Helper()
+	src, bin := filepath.Join(dir, "measure.go"), filepath.Join(dir, "measure")
+	if err := os.WriteFile(src, []byte(measureSource), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	cmd := exec.Command("go", "build", "-o", bin, src)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the measuring parent: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// measured runs bin with args under the measuring parent; the result file
+// holds the peak RSS and exit code.
+func measured(ctx context.Context, measure, result, bin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, measure, append([]string{bin}, args...)...)
+	cmd.Env = append(os.Environ(), "MEASURE_TO="+result)
+	// The measuring parent and its child go together on a timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd
 }
 
 // corpusRun is what one `usagedrop check -json` run did.
@@ -96,6 +107,7 @@ type corpusRun struct {
 // Under -short it runs the first two files of each family.
 func TestHostileCorpus(t *testing.T) {
 	bin := plainBinary(t)
+	measure := buildMeasure(t, t.TempDir())
 	files := hostile.Corpus()
 	if testing.Short() {
 		files = firstOfFamilies(files, 2)
@@ -119,7 +131,7 @@ func TestHostileCorpus(t *testing.T) {
 				if err := os.WriteFile(p, f.Body, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				r := checkCorpusFile(t, bin, p, f)
+				r := checkCorpusFile(t, measure, bin, p, f)
 				os.Remove(p)
 				mu.Lock()
 				runs = append(runs, r)
@@ -127,16 +139,14 @@ func TestHostileCorpus(t *testing.T) {
 			})
 		}
 	})
-	summarizeCorpus(t, runs, corpusFloor(t, bin))
+	summarizeCorpus(t, runs, corpusFloor(t, measure, bin))
 }
 
 // corpusFloor is the peak RSS measured for `usagedrop version`: the least
 // any measurement can show, the measuring parent's own size included.
-func corpusFloor(t *testing.T, bin string) int64 {
+func corpusFloor(t *testing.T, measure, bin string) int64 {
 	usage := filepath.Join(t.TempDir(), "floor.rusage")
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", bin, "version")
-	cmd.Env = append(os.Environ(), rusageEnv+"="+usage)
-	if err := cmd.Run(); err != nil {
+	if err := measured(context.Background(), measure, usage, bin, "version").Run(); err != nil {
 		t.Fatalf("measure the floor: %v", err)
 	}
 	var kb int64
@@ -146,18 +156,14 @@ func corpusFloor(t *testing.T, bin string) int64 {
 }
 
 // checkCorpusFile runs check on one file and asserts the bar.
-func checkCorpusFile(t *testing.T, bin, path string, f hostile.File) corpusRun {
+func checkCorpusFile(t *testing.T, measure, bin, path string, f hostile.File) corpusRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), corpusTimeout)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	usage := path + ".rusage"
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$", "--", bin, "check", "-json", path)
-	cmd.Env = append(os.Environ(), rusageEnv+"="+usage)
+	cmd := measured(ctx, measure, usage, bin, "check", "-json", path)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// The measuring parent and its child go together on a timeout.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	start := time.Now()
 	err := cmd.Run()
 	r := corpusRun{file: f, elapsed: time.Since(start), out: stdout.Len() + stderr.Len()}
