@@ -31,6 +31,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (rej
 	cfgPath := fs.String("config", "", "config file, for -source")
 	source := fs.String("source", "", "apply this source's reading settings (date_format, columns, ...)")
 	out := fs.String("o", "", "write the template CSV Zuora would receive to this file (one input only)")
+	asJSON := fs.Bool("json", false, "one JSON object per file: verdict, records, problems, and every table's row accounting")
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
 		return false, errUsage
 	}
@@ -56,7 +57,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (rej
 		}
 	}
 	for _, name := range fs.Args() {
-		bad, err := checkFile(ctx, name, opt, tmpl, *out, stdout)
+		bad, err := checkFile(ctx, name, opt, tmpl, *out, *asJSON, stdout)
 		if err != nil {
 			return false, err
 		}
@@ -65,7 +66,22 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (rej
 	return rejected, nil
 }
 
-func checkFile(ctx context.Context, name string, opt convert.Options, t convert.Template, out string, stdout io.Writer) (bool, error) {
+// checkResult is one file's verdict in `check -json`; the hostile corpus
+// test reads it to hold every file to the row accounting. Rows sums the
+// tables' counts; Unbalanced lists any table whose counts do not add up,
+// so a drop of a thousand members still answers in one short line.
+type checkResult struct {
+	File       string             `json:"file"`
+	Verdict    string             `json:"verdict"` // "accept" or "reject"
+	Records    int                `json:"records"`
+	Problems   int                `json:"problems"`
+	First      string             `json:"first_problem,omitempty"`
+	Tables     int                `json:"tables"`
+	Rows       convert.RowCount   `json:"rows"`
+	Unbalanced []convert.RowCount `json:"unbalanced,omitempty"`
+}
+
+func checkFile(ctx context.Context, name string, opt convert.Options, t convert.Template, out string, asJSON bool, stdout io.Writer) (bool, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return false, err
@@ -89,20 +105,27 @@ func checkFile(ctx context.Context, name string, opt convert.Options, t convert.
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", name, err)
 	}
-	for _, pr := range sum.Problems {
-		fmt.Fprintln(stdout, checkLine(name, pr))
-	}
-	if sum.MoreProblems > 0 {
-		fmt.Fprintf(stdout, "%s: ... and %d more problems\n", name, sum.MoreProblems)
-	}
-	if len(sum.Ignored) > 0 {
-		fmt.Fprintf(stdout, "%s: note: columns not sent to Zuora: %s\n", name, strings.Join(sum.Ignored, ", "))
+	if asJSON {
+		res := checkResult{File: name, Verdict: "accept", Records: sum.Records, Problems: len(sum.Problems) + sum.MoreProblems, Tables: len(sum.Rows)}
+		for _, rc := range sum.Rows {
+			res.Rows.In, res.Rows.Out = res.Rows.In+rc.In, res.Rows.Out+rc.Out
+			res.Rows.Reported, res.Rows.Skipped = res.Rows.Reported+rc.Reported, res.Rows.Skipped+rc.Skipped
+			if !rc.Balanced() {
+				res.Unbalanced = append(res.Unbalanced, rc)
+			}
+		}
+		if sum.Rejected() {
+			res.Verdict, res.First = "reject", checkLine(name, sum.Problems[0])
+		}
+		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+			return false, err
+		}
+	} else {
+		printCheck(stdout, name, sum)
 	}
 	if sum.Rejected() {
-		fmt.Fprintf(stdout, "%s: REJECTED: %d problem(s); nothing would be sent\n", name, len(sum.Problems)+sum.MoreProblems)
 		return true, nil
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d records\n", name, sum.Records)
 	if tmp != nil {
 		if err := tmp.Sync(); err != nil {
 			return false, err
@@ -112,6 +135,28 @@ func checkFile(ctx context.Context, name string, opt convert.Options, t convert.
 		}
 	}
 	return false, nil
+}
+
+// printCheck writes a file's problems and verdict, one line each.
+func printCheck(stdout io.Writer, name string, sum convert.Summary) {
+	for _, pr := range sum.Problems {
+		fmt.Fprintln(stdout, checkLine(name, pr))
+	}
+	if sum.MoreProblems > 0 {
+		fmt.Fprintf(stdout, "%s: ... and %d more problems\n", name, sum.MoreProblems)
+	}
+	if len(sum.Ignored) > 0 {
+		more := ""
+		if sum.MoreIgnored > 0 {
+			more = fmt.Sprintf(" and %d more", sum.MoreIgnored)
+		}
+		fmt.Fprintf(stdout, "%s: note: columns not sent to Zuora: %s%s\n", name, strings.Join(sum.Ignored, ", "), more)
+	}
+	if sum.Rejected() {
+		fmt.Fprintf(stdout, "%s: REJECTED: %d problem(s); nothing would be sent\n", name, len(sum.Problems)+sum.MoreProblems)
+		return
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d records\n", name, sum.Records)
 }
 
 // checkLine is `file:line: COLUMN: reason (got "value")`, the shape

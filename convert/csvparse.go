@@ -49,6 +49,12 @@ func newCSVParser(r io.Reader, comma byte, c *Caps) *csvParser {
 	}
 }
 
+// reset makes p read r from its start, keeping its buffers.
+func (p *csvParser) reset(r io.Reader, comma byte) {
+	p.r.Reset(&eolReader{r: r})
+	p.comma, p.line, p.start, p.errLine, p.suspect = comma, 0, 0, 0, false
+}
+
 // eolReader turns every line end into LF: CRLF (Windows), bare CR (Excel
 // for Mac's "CSV (Macintosh)", old Mac tools) and LF alike, so that a file
 // with mixed ends is read as the rows its author saw. Inside quotes a line
@@ -98,12 +104,19 @@ func (e *eolReader) Read(p []byte) (int, error) {
 }
 
 // readLine returns the next physical line, ending in "\n" unless it is the
-// last; the slice is valid until the next call.
-func (p *csvParser) readLine() ([]byte, error) {
+// last; the slice is valid until the next call. quoted says the line
+// continues a quoted value. A line longer than the buffer is refused as
+// soon as it holds more values than the cap, so that a row of half a
+// million values costs one buffer, not the whole row.
+func (p *csvParser) readLine(quoted bool) ([]byte, error) {
 	line, err := p.r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		p.long = append(p.long[:0], line...)
+		fields := 1
 		for err == bufio.ErrBufferFull {
+			if fields, quoted = p.countFields(line, fields, quoted); fields > p.maxCols {
+				return nil, errCSVWide
+			}
 			if len(p.long) > p.maxRow {
 				return nil, errCSVLong
 			}
@@ -121,12 +134,32 @@ func (p *csvParser) readLine() ([]byte, error) {
 	return line, err
 }
 
+// countFields adds the delimiters outside quotes in b to n; quoted is
+// the quote state at b's start and end. A doubled quote toggles twice, so
+// the state stays right without parsing.
+func (p *csvParser) countFields(b []byte, n int, quoted bool) (int, bool) {
+	for len(b) > 0 {
+		q := bytes.IndexByte(b, '"')
+		if q < 0 {
+			q = len(b)
+		}
+		if !quoted {
+			n += bytes.Count(b[:q], []byte{p.comma})
+		}
+		if q == len(b) {
+			break
+		}
+		quoted, b = !quoted, b[q+1:]
+	}
+	return n, quoted
+}
+
 // read returns the next record's fields, valid until the next call.
 func (p *csvParser) read() ([]string, error) {
 	var line []byte
 	var err error
 	for {
-		line, err = p.readLine()
+		line, err = p.readLine(false)
 		if err != nil {
 			p.start = p.line + 1 // the record that could not be read
 			return nil, err
@@ -214,7 +247,7 @@ func (p *csvParser) field(line []byte) (rest []byte, more bool, err error) {
 			if len(p.buf) > p.maxRow {
 				return nil, false, errCSVLong
 			}
-			next, rerr := p.readLine()
+			next, rerr := p.readLine(true)
 			if rerr != nil && rerr != io.EOF {
 				return nil, false, rerr
 			}
@@ -234,13 +267,16 @@ func (p *csvParser) field(line []byte) (rest []byte, more bool, err error) {
 // that might hold one is looked at value by value.
 func mayHoldControl(b []byte) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	zero := func(v uint64) bool { return (v-ones)&^v&highs != 0 }
+	var acc uint64
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
 		x := binary.LittleEndian.Uint64(b[i:])
-		if (x-0x20*ones)&^x&highs != 0 || zero(x^0x7F*ones) || zero(x^0xC2*ones) {
-			return true
-		}
+		d, c := x^0x7F*ones, x^0xC2*ones
+		// A byte below 0x20, equal to 0x7F or to 0xC2 sets its high bit.
+		acc |= ((x - 0x20*ones) &^ x) | ((d - ones) &^ d) | ((c - ones) &^ c)
+	}
+	if acc&highs != 0 {
+		return true
 	}
 	for ; i < len(b); i++ {
 		if c := b[i]; c < 0x20 || c == 0x7F || c == 0xC2 {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Template column names, as Zuora's usage template spells them.
@@ -83,13 +84,31 @@ var synonyms = map[string]field{
 // normHeader folds case and drops everything but letters and digits, so
 // "Acct. No", "ACCT_NO" and "acctno" compare equal.
 func normHeader(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(unicode.ToLower(r))
+	var buf [64]byte
+	return string(appendNormHeader(buf[:0], s))
+}
+
+// appendNormHeader appends normHeader(s) to b, with a byte loop for ASCII:
+// a header row of thousands of columns is normalised without an
+// allocation per cell.
+func appendNormHeader(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			for _, r := range s[i:] {
+				if unicode.IsLetter(r) || unicode.IsDigit(r) {
+					b = utf8.AppendRune(b, unicode.ToLower(r))
+				}
+			}
+			return b
+		case 'A' <= c && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			b = append(b, c)
 		}
 	}
-	return b.String()
+	return b
 }
 
 // mapping says which source column feeds each field; -1 means none.
@@ -105,17 +124,25 @@ type mapping struct {
 	moreFound, moreIgnored int
 }
 
+// maxColumnName is the longest header cell that may name a column; a
+// longer one is data, and normalising it would cost for nothing.
+const maxColumnName = 256
+
 // columnOf resolves one source header to a field, the source's `columns:`
 // overrides first.
 func columnOf(h string, over map[string]field) (field, bool) {
-	n := normHeader(h)
-	if n == "" {
+	if len(h) > maxColumnName {
 		return 0, false
 	}
-	if f, ok := over[n]; ok {
+	var buf [64]byte
+	n := appendNormHeader(buf[:0], h)
+	if len(n) == 0 {
+		return 0, false
+	}
+	if f, ok := over[string(n)]; ok {
 		return f, true
 	}
-	f, ok := synonyms[n]
+	f, ok := synonyms[string(n)]
 	return f, ok
 }
 

@@ -63,11 +63,13 @@ type reader struct {
 	limitCarry bool
 
 	tmpDir string // for workbooks inflated out of a zip; "" is os.TempDir
+	bufs   csvBuffers
 }
 
 func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader, error) {
 	rd := &reader{ctx: ctx, opt: opt, v: newValidator(), fn: fn, caps: opt.Caps.withDefaults()}
 	rd.max = rd.caps.MaxProblems
+	rd.bufs.caps = &rd.caps
 	var err error
 	if rd.over, err = overrides(opt.Columns); err != nil {
 		return nil, err
@@ -496,7 +498,7 @@ func (rd *reader) read(name string, r io.ReaderAt, size int64) error {
 	}
 	switch f {
 	case formatCSV:
-		u, err := csvUnit("", fileStream(r, size), rd.opt, rd.over, &rd.caps)
+		u, err := csvUnit("", fileStream(r, size), rd.opt, rd.over, &rd.bufs)
 		if err != nil {
 			return rd.failed(unit{}, err)
 		}

@@ -169,7 +169,7 @@ func (rd *reader) readMember(name string, f *zip.File) error {
 	if ext == ".xlsx" || ext == ".xlsm" {
 		return rd.failed(u, rd.readWorkbookMember(name, f))
 	}
-	cu, err := csvUnit(name, memberStream(f), rd.opt, rd.over, &rd.caps)
+	cu, err := csvUnit(name, memberStream(f), rd.opt, rd.over, &rd.bufs)
 	if err != nil {
 		return rd.failed(u, err)
 	}
