@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -308,5 +309,102 @@ func TestHostileChild(t *testing.T) {
 		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			fmt.Printf("VMHWM %s\n", strings.TrimSuffix(strings.TrimSpace(kb), " kB"))
 		}
+	}
+}
+
+// minimalBook is a workbook of one sheet, "Usage", with the given rows and
+// shared strings, as raw parts.
+func minimalBook(t *testing.T, rows string, sst func(w io.Writer)) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	put := func(name string, write func(io.Writer)) {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(w)
+	}
+	str := func(s string) func(io.Writer) { return func(w io.Writer) { io.WriteString(w, s) } }
+	rels := `<Relationships><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>`
+	if sst != nil {
+		rels += `<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>`
+		put("xl/sharedStrings.xml", func(w io.Writer) { io.WriteString(w, "<sst>"); sst(w); io.WriteString(w, "</sst>") })
+	}
+	put("xl/workbook.xml", str(`<workbook xmlns:r="r"><sheets><sheet name="Usage" r:id="rId1"/></sheets></workbook>`))
+	put("xl/_rels/workbook.xml.rels", str(rels+`</Relationships>`))
+	put("xl/worksheets/sheet1.xml", str(`<worksheet><sheetData><row r="1"><c t="inlineStr"><is><t>ACCOUNT_ID</t></is></c><c t="inlineStr"><is><t>UOM</t></is></c><c t="inlineStr"><is><t>QTY</t></is></c><c t="inlineStr"><is><t>STARTDATE</t></is></c></row>`+rows+`</sheetData></worksheet>`))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestWorkbookLimitsAreProblems: a workbook over a cap of the xlsx reader
+// is a file problem that names the sheet and row or cell and the cap, in a
+// message of bounded size, never the advice to save it again.
+func TestWorkbookLimitsAreProblems(t *testing.T) {
+	tests := []struct {
+		name  string
+		rows  string
+		line  int
+		words []string
+	}{
+		{"a row past XFD", `<row r="3">` + strings.Repeat(`<c><v>1</v></c>`, 16385) + `</row>`, 3,
+			[]string{`sheet "Usage", row 3`, "more than 16384 cells", "split it"}},
+		{"a cell past 32,767 characters", `<row r="4"><c r="B4" t="inlineStr"><is><t>` + strings.Repeat("x", 40000) + `</t></is></c></row>`, 4,
+			[]string{`sheet "Usage", cell B4`, "40000 characters; Excel's limit is 32767"}},
+		{"nesting in the sheet", `<row r="5">` + strings.Repeat("<x>", 1000) + strings.Repeat("</x>", 1000) + `</row>`, 5,
+			[]string{`sheet "Usage", row 5`, "more than 64 deep"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := minimalBook(t, `<row r="2"><c t="inlineStr"><is><t>A1</t></is></c><c t="inlineStr"><is><t>GB</t></is></c><c><v>1</v></c><c t="inlineStr"><is><t>2026-03-01</t></is></c></row>`+tt.rows, nil)
+			_, sum := readFile(t, writeTemp(t, "usage.xlsx", b), Options{})
+			if !sum.Rejected() {
+				t.Fatal("not rejected")
+			}
+			p := sum.Problems[0]
+			if p.Line != tt.line {
+				t.Errorf("line %d, want %d: %+v", p.Line, tt.line, p)
+			}
+			for _, w := range tt.words {
+				if !strings.Contains(p.Reason, w) {
+					t.Errorf("reason %q does not say %q", p.Reason, w)
+				}
+			}
+			if strings.Contains(p.Reason, "save it again") || len(p.Reason) > 1024 {
+				t.Errorf("reason %q: want the cap's words, short", p.Reason)
+			}
+		})
+	}
+}
+
+// TestSpillFaultIsNotARejection: when the temporary directory for a large
+// shared-string table cannot be written, the drop is retried later; the
+// workbook is not refused for a fault of this machine.
+func TestSpillFaultIsNotARejection(t *testing.T) {
+	b := minimalBook(t, `<row r="2"><c t="s"><v>0</v></c><c t="inlineStr"><is><t>GB</t></is></c><c><v>1</v></c><c t="inlineStr"><is><t>2026-03-01</t></is></c></row>`, func(w io.Writer) {
+		io.WriteString(w, "<si><t>A00000001</t></si>")
+		for i := 1; i < 200_000; i++ { // 10 MB of text: past what is kept in memory
+			fmt.Fprintf(w, "<si><t>A%08d unique text of the shared string number %d</t></si>", i, i)
+		}
+	})
+	path := writeTemp(t, "usage.xlsx", b)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum, err := writeTemplate(context.Background(), "usage.xlsx", f, int64(len(b)), Options{}, Template{}, io.Discard, filepath.Join(t.TempDir(), "missing"))
+	if err == nil || sum.Rejected() {
+		t.Fatalf("err %v, problems %+v; want an error and no rejection", err, sum.Problems)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	sum, err = writeTemplate(context.Background(), "usage.xlsx", f, int64(len(b)), Options{}, Template{}, io.Discard, t.TempDir())
+	if err != nil || sum.Rejected() {
+		t.Fatalf("with a good temp dir: err %v, problems %+v", err, sum.Problems)
 	}
 }

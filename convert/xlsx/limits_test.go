@@ -91,6 +91,21 @@ func TestLimitErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("zip directory read within a budget", func(t *testing.T) {
+		extra := map[string]string{}
+		for i := 0; i < 3000; i++ {
+			extra[fmt.Sprintf("xl/media/image-with-a-long-name-%05d.png", i)] = ""
+		}
+		b := rawWorkbook{sheets: []string{sheetXML("")}, extra: extra}.bytes(t)
+		_, err := OpenLimits(bytes.NewReader(b), int64(len(b)), Limits{MaxParts: 10})
+		var le *LimitError
+		if !errors.As(err, &le) || !strings.Contains(le.Reason, "lists more than 10 parts") {
+			t.Fatalf("err = %v, want a LimitError on the zip's directory", err)
+		}
+		if _, err := Open(bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatalf("within the default: %v", err)
+		}
+	})
 	t.Run("sheets", func(t *testing.T) {
 		b := rawWorkbook{sheets: []string{sheetXML("")}, extra: map[string]string{}}.bytes(t)
 		// Replace the workbook part with one listing 300 sheets.
@@ -114,7 +129,7 @@ func TestWithinLimits(t *testing.T) {
 	}
 }
 
-func replacePart(t *testing.T, b []byte, name, body string) []byte {
+func replacePart(t testing.TB, b []byte, name, body string) []byte {
 	t.Helper()
 	rw := rawWorkbook{extra: map[string]string{}}
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))

@@ -42,11 +42,20 @@ func Open(r io.ReaderAt, size int64) (*Workbook, error) {
 // OpenLimits is Open with explicit limits on what may be inflated; zero
 // fields take DefaultLimits.
 func OpenLimits(r io.ReaderAt, size int64, lim Limits) (*Workbook, error) {
-	zr, err := zip.NewReader(r, size)
+	lim = lim.withDefaults()
+	// zip.NewReader holds a File for every entry of the central directory
+	// it reads, and reads entries until one is malformed: only a budget on
+	// what it reads keeps a directory of a million entries from costing
+	// hundreds of megabytes before they can be counted.
+	budget := &dirBudget{r: r, left: 66<<10 + int64(lim.MaxParts)*256}
+	zr, err := zip.NewReader(budget, size)
+	budget.left = -1
+	if errors.Is(err, errDirBudget) {
+		return nil, &LimitError{Col: -1, Reason: fmt.Sprintf("the workbook's zip lists more than %d parts", lim.MaxParts)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open workbook: not a readable xlsx (zip) file: %w", err)
 	}
-	lim = lim.withDefaults()
 	if len(zr.File) > lim.MaxParts {
 		return nil, fmt.Errorf("open workbook: %w", &LimitError{Col: -1, Reason: fmt.Sprintf("the workbook's zip holds %d parts; the limit is %d", len(zr.File), lim.MaxParts)})
 	}
@@ -67,6 +76,25 @@ func OpenLimits(r io.ReaderAt, size int64, lim Limits) (*Workbook, error) {
 		return nil, fmt.Errorf("open workbook: %w", err)
 	}
 	return w, nil
+}
+
+var errDirBudget = errors.New("zip directory over budget")
+
+// dirBudget is a ReaderAt that fails once left bytes have been read; left
+// < 0 is no limit.
+type dirBudget struct {
+	r    io.ReaderAt
+	left int64
+}
+
+func (d *dirBudget) ReadAt(p []byte, off int64) (int, error) {
+	if d.left >= 0 {
+		if int64(len(p)) > d.left {
+			return 0, errDirBudget
+		}
+		d.left -= int64(len(p))
+	}
+	return d.r.ReadAt(p, off)
 }
 
 // Close releases the temporary files of a large shared-string table. Rows
