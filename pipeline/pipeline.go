@@ -140,7 +140,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.log.Info("resuming unfinished drops", "count", len(active))
 	}
 	p.sweepSpool(active)
-	p.resumeSuspects(ctx, active)
 	for _, e := range active {
 		if e.State == ledger.Discovered {
 			// Still in the drop folder: the watcher will offer it again,
@@ -148,6 +147,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.pending[e.Source+"\x00"+e.Key] = true
 		}
 	}
+	// After pending is set, so that a suspect claimed now releases it.
+	p.resumeSuspects(ctx, active)
 	var wg sync.WaitGroup
 	for range p.opt.Workers {
 		wg.Go(func() { p.work(ctx) })
@@ -345,6 +346,7 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			}
 			if x.Finished || stepOf(x) != step {
 				p.log.Warn("drop set aside", "id", id, "name", safetext.Name(x.Name), "reason", x.LastError)
+				p.opt.Metrics.setAsideAt(x, step)
 				continue
 			}
 			e = x
@@ -429,6 +431,7 @@ func (p *Pipeline) retry(e *ledger.Entry, step ledger.Step, cause error) time.Du
 	p.opt.Metrics.retried(e)
 	if x.State != e.State {
 		p.log.Warn("drop set aside", "id", e.ID, "name", safetext.Name(e.Name), "reason", x.LastError)
+		p.opt.Metrics.setAsideAt(x, step)
 		return 0
 	}
 	p.log.Warn("step failed; will retry", "id", e.ID, "name", safetext.Name(e.Name), "state", e.State,
