@@ -355,17 +355,14 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 		begun = step != ""
 		if err == nil {
 			if wait > 0 {
+				p.end(id, step)
 				return wait
 			}
 			continue
 		}
 		if ctx.Err() != nil {
 			// Stopping is not the file's fault: the step ended.
-			if step != "" {
-				if _, err := p.opt.Ledger.End(id); err != nil {
-					p.log.Warn("ledger write failed while stopping", "id", id, "err", err)
-				}
-			}
+			p.end(id, step)
 			return 0
 		}
 		if wait := p.retry(e, step, err); wait > 0 {
@@ -373,6 +370,17 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// end commits that a begun step stopped without fault or transition, so
+// that the next Begin does not take it for a crash.
+func (p *Pipeline) end(id string, step ledger.Step) {
+	if step == "" {
+		return
+	}
+	if _, err := p.opt.Ledger.End(id); err != nil {
+		p.log.Warn("ledger write failed", "id", id, "err", err)
+	}
 }
 
 // stepOf is the step e's state calls for, as ledger.Begin counts it: ""
