@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"usagedrop/config"
 	"usagedrop/internal/testutil"
 	"usagedrop/ledger"
 	"usagedrop/sources"
-	"usagedrop/sources/local"
 	"usagedrop/uploader"
 	"usagedrop/zuorasim"
 )
@@ -266,7 +267,13 @@ func TestSuspectResumedThenSameNameTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.dropBytes("again.csv", b)
-	objs, err := local.New("drop", e.dropDir).List(context.Background())
+	sc := config.DefaultConfig().Sources[0]
+	sc.Path = e.dropDir
+	src, err := BuildSource(sc, "test", slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := src.Src.List(context.Background())
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("list: %v, %v", objs, err)
 	}
