@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,60 @@ func TestMaxStartsOption(t *testing.T) {
 	l.Begin(e.ID, StepClaim)
 	if e, _ = l.Begin(e.ID, StepClaim); e.State != Failed || !strings.Contains(e.LastError, "stopped the service 1 times") {
 		t.Fatalf("MaxStarts 1: %s %q", e.State, e.LastError)
+	}
+}
+
+// The table pinned down, pair by pair, as the README draws it: a change
+// to the state machine has to be made here too, on purpose.
+func TestTableIsTheDrawnOne(t *testing.T) {
+	states := []State{Discovered, Claimed, Fetched, Converted, Uploading, Done, Rejected, Failed, Duplicate, Vanished}
+	want := map[Transition]map[State][]State{
+		TClaimed:       {Discovered: {Claimed}},
+		TFetched:       {Claimed: {Fetched, Duplicate}},
+		TRefetch:       {Fetched: {Claimed}},
+		TConverted:     {Fetched: {Converted}},
+		TRejected:      {Fetched: {Rejected}},
+		TPartSubmitted: {Converted: {Uploading}, Uploading: {Uploading}},
+		TPartAccepted:  {Uploading: {Uploading}},
+		TPartStatus:    {Uploading: {Uploading}},
+		TPartFinal:     {Uploading: {Uploading}},
+		TOutcome: {
+			Discovered: {Failed, Vanished}, Claimed: {Failed, Vanished}, Fetched: {Failed},
+			Converted: {Failed, Vanished}, Uploading: {Done, Failed, Vanished},
+		},
+		TFinished: {Done: {Done}, Rejected: {Rejected}, Failed: {Failed}, Duplicate: {Duplicate}, Vanished: {Vanished}},
+	}
+	for _, bk := range []Transition{TBegin, TEnd, TRetry, TRenewed} {
+		want[bk] = map[State][]State{}
+		for _, s := range states {
+			want[bk][s] = []State{s}
+		}
+	}
+	for tr, froms := range want {
+		for _, from := range states {
+			for _, to := range states {
+				w := slices.Contains(froms[from], to)
+				if got := Allowed(tr, from, to); got != w {
+					t.Errorf("Allowed(%s, %s, %s) = %v, want %v", tr, from, to, got, w)
+				}
+			}
+		}
+	}
+	parts := []PartState{PartPending, PartSubmitted, PartAccepted, PartCompleted, PartFailed, PartCanceled}
+	final := []PartState{PartCompleted, PartFailed, PartCanceled}
+	wantPart := map[Transition]map[PartState][]PartState{
+		TPartSubmitted: {PartPending: {PartSubmitted}, PartSubmitted: {PartSubmitted}},
+		TPartAccepted:  {PartSubmitted: {PartAccepted}},
+		TPartStatus:    {PartAccepted: {PartAccepted}},
+		TPartFinal:     {PartSubmitted: final, PartAccepted: final},
+	}
+	for tr, froms := range wantPart {
+		for _, from := range parts {
+			for _, to := range parts {
+				if got, w := PartAllowed(tr, from, to), slices.Contains(froms[from], to); got != w {
+					t.Errorf("PartAllowed(%s, %s, %s) = %v, want %v", tr, from, to, got, w)
+				}
+			}
+		}
 	}
 }

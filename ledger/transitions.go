@@ -30,19 +30,16 @@ const (
 	TRenewed Transition = "Renewed"
 )
 
-// States lists every drop state.
-var States = []State{Discovered, Claimed, Fetched, Converted, Uploading, Done, Rejected, Failed, Duplicate, Vanished}
-
 // Rule is one legal move: transition T takes an entry from From to To.
 type Rule struct {
 	T        Transition
 	From, To State
 }
 
-// Table is the one from → to table every transition is checked against.
-// Bookkeeping transitions (Begin, End, Retry, Renewed) are not listed:
-// they are allowed in every unfinished state and keep it.
-var Table = []Rule{
+// table is the one from → to table every transition is checked against
+// (Allowed). Bookkeeping transitions (Begin, End, Retry, Renewed) are not
+// listed: they are allowed in every unfinished state and keep it.
+var table = [...]Rule{
 	{TClaimed, Discovered, Claimed},
 	{TFetched, Claimed, Fetched},
 	{TFetched, Claimed, Duplicate},
@@ -77,8 +74,8 @@ type PartRule struct {
 	From, To PartState
 }
 
-// PartTable is the from → to table of a part's states.
-var PartTable = []PartRule{
+// partTable is the from → to table of a part's states (PartAllowed).
+var partTable = [...]PartRule{
 	{TPartSubmitted, PartPending, PartSubmitted},
 	{TPartSubmitted, PartSubmitted, PartSubmitted},
 	{TPartAccepted, PartSubmitted, PartAccepted},
@@ -98,7 +95,7 @@ func Allowed(t Transition, from, to State) bool {
 	case TBegin, TEnd, TRetry, TRenewed:
 		return from == to
 	}
-	for _, r := range Table {
+	for _, r := range table {
 		if r == (Rule{t, from, to}) {
 			return true
 		}
@@ -106,8 +103,10 @@ func Allowed(t Transition, from, to State) bool {
 	return false
 }
 
-func partAllowed(t Transition, from, to PartState) bool {
-	for _, r := range PartTable {
+// PartAllowed reports whether transition t may take a part from state from
+// to state to.
+func PartAllowed(t Transition, from, to PartState) bool {
+	for _, r := range partTable {
 		if r == (PartRule{t, from, to}) {
 			return true
 		}
@@ -193,7 +192,7 @@ func (l *Ledger) movePart(e *Entry, i int, t Transition, st PartState, note stri
 	if i < 0 || i >= len(e.Parts) {
 		return &TransitionError{ID: e.ID, T: t, From: "?", To: string(st), Part: i, Reason: fmt.Sprintf("the drop has %d parts", len(e.Parts))}
 	}
-	if !partAllowed(t, e.Parts[i].State, st) {
+	if !PartAllowed(t, e.Parts[i].State, st) {
 		return &TransitionError{ID: e.ID, T: t, From: string(e.Parts[i].State), To: string(st), Part: i}
 	}
 	if err := l.move(e, t, Uploading, note); err != nil {

@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"usagedrop/config"
 	"usagedrop/internal/testutil"
 	"usagedrop/ledger"
 	"usagedrop/sources"
@@ -251,5 +254,63 @@ func TestHostileDropKeepsEntrySmall(t *testing.T) {
 	t.Logf("wide.csv: %s, entry %d bytes of JSON for a %d-byte header", x.State, len(j), b.Len())
 	if len(j) > 16<<10 {
 		t.Fatalf("the entry of one wide file is %d bytes", len(j))
+	}
+}
+
+// A drop the daemon died claiming is resumed alone at the next start, and
+// a later file under the same name is still taken.
+func TestSuspectResumedThenSameNameTaken(t *testing.T) {
+	e := start(t)
+	e.stop()
+	b, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), "partner-template.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dropBytes("again.csv", b)
+	sc := config.DefaultConfig().Sources[0]
+	sc.Path = e.dropDir
+	src, err := BuildSource(sc, "test", slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := src.Src.List(context.Background())
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("list: %v, %v", objs, err)
+	}
+	led, err := ledger.Open(filepath.Join(e.dir, "ledger.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := objs[0]
+	x, err := led.Create(o.Source, o.Name, o.Key, o.Size, o.ETag, false)
+	if err == nil {
+		_, err = led.Begin(x.ID, ledger.StepClaim) // and then the daemon died
+	}
+	led.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	first := e.waitFinished(1)["again.csv"]
+	if first.State != ledger.Done || first.ID != x.ID {
+		t.Fatalf("the suspect: %s %s (id %s, want %s)", first.State, first.LastError, first.ID, x.ID)
+	}
+	e.dropBytes("again.csv", []byte(strings.Replace(string(b), "Line one", "Line one, again", 1)))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := 0
+		e.ledger.List(func(y *ledger.Entry) bool {
+			if y.Name == "again.csv" && y.Finished && y.State == ledger.Done {
+				n++
+			}
+			return true
+		})
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second again.csv was never taken (%d done)", n)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -12,6 +12,7 @@ type Metrics struct {
 	drops    *prometheus.CounterVec
 	records  *prometheus.CounterVec
 	retries  *prometheus.CounterVec
+	setAside *prometheus.CounterVec
 	sourceUp *prometheus.GaugeVec
 }
 
@@ -30,12 +31,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "usagedrop_step_retries_total",
 			Help: "Steps that failed for a passing reason and were scheduled again, by source and state.",
 		}, []string{"source", "state"}),
+		setAside: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usagedrop_drops_set_aside_total",
+			Help: "Drops set aside because they stopped the service or failed too often, by source and step.",
+		}, []string{"source", "step"}),
 		sourceUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "usagedrop_source_up",
 			Help: "1 while a source is watched, 0 once it stopped for an error an operator must fix.",
 		}, []string{"source"}),
 	}
-	reg.MustRegister(m.drops, m.records, m.retries, m.sourceUp)
+	reg.MustRegister(m.drops, m.records, m.retries, m.setAside, m.sourceUp)
 	return m
 }
 
@@ -52,6 +57,12 @@ func (m *Metrics) finished(e *ledger.Entry) {
 func (m *Metrics) retried(e *ledger.Entry) {
 	if m != nil {
 		m.retries.WithLabelValues(e.Source, string(e.State)).Inc()
+	}
+}
+
+func (m *Metrics) setAsideAt(e *ledger.Entry, step ledger.Step) {
+	if m != nil {
+		m.setAside.WithLabelValues(e.Source, string(step)).Inc()
 	}
 }
 

@@ -140,7 +140,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.log.Info("resuming unfinished drops", "count", len(active))
 	}
 	p.sweepSpool(active)
-	p.resumeSuspects(ctx, active)
 	for _, e := range active {
 		if e.State == ledger.Discovered {
 			// Still in the drop folder: the watcher will offer it again,
@@ -148,6 +147,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.pending[e.Source+"\x00"+e.Key] = true
 		}
 	}
+	// After pending is set, so that a suspect claimed now releases it.
+	p.resumeSuspects(ctx, active)
 	var wg sync.WaitGroup
 	for range p.opt.Workers {
 		wg.Go(func() { p.work(ctx) })
@@ -345,6 +346,7 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			}
 			if x.Finished || stepOf(x) != step {
 				p.log.Warn("drop set aside", "id", id, "name", safetext.Name(x.Name), "reason", x.LastError)
+				p.opt.Metrics.setAsideAt(x, step)
 				continue
 			}
 			e = x
@@ -353,17 +355,14 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 		begun = step != ""
 		if err == nil {
 			if wait > 0 {
+				p.end(id, step)
 				return wait
 			}
 			continue
 		}
 		if ctx.Err() != nil {
 			// Stopping is not the file's fault: the step ended.
-			if step != "" {
-				if _, err := p.opt.Ledger.End(id); err != nil {
-					p.log.Warn("ledger write failed while stopping", "id", id, "err", err)
-				}
-			}
+			p.end(id, step)
 			return 0
 		}
 		if wait := p.retry(e, step, err); wait > 0 {
@@ -371,6 +370,17 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// end commits that a begun step stopped without fault or transition, so
+// that the next Begin does not take it for a crash.
+func (p *Pipeline) end(id string, step ledger.Step) {
+	if step == "" {
+		return
+	}
+	if _, err := p.opt.Ledger.End(id); err != nil {
+		p.log.Warn("ledger write failed", "id", id, "err", err)
+	}
 }
 
 // stepOf is the step e's state calls for, as ledger.Begin counts it: ""
@@ -429,6 +439,7 @@ func (p *Pipeline) retry(e *ledger.Entry, step ledger.Step, cause error) time.Du
 	p.opt.Metrics.retried(e)
 	if x.State != e.State {
 		p.log.Warn("drop set aside", "id", e.ID, "name", safetext.Name(e.Name), "reason", x.LastError)
+		p.opt.Metrics.setAsideAt(x, step)
 		return 0
 	}
 	p.log.Warn("step failed; will retry", "id", e.ID, "name", safetext.Name(e.Name), "state", e.State,

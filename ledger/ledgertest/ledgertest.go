@@ -5,6 +5,7 @@
 package ledgertest
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,9 +42,8 @@ type setup struct {
 	build    func(t *testing.T, s ledger.Store) string
 }
 
-var shaN int
-
-func freshSHA() string { shaN++; return fmt.Sprintf("sha-%d-%d", time.Now().UnixNano(), shaN) }
+// freshSHA is a sha256 no other drop has.
+func freshSHA() string { return "sha-" + rand.Text() }
 
 // must fails t on a transition's error: must(t)(s.Claimed(...)).
 func must(t *testing.T) func(*ledger.Entry, error) {
@@ -190,15 +190,6 @@ func tries() []try {
 	return out
 }
 
-func partAllowed(t ledger.Transition, from, to ledger.PartState) bool {
-	for _, r := range ledger.PartTable {
-		if r == (ledger.PartRule{T: t, From: from, To: to}) {
-			return true
-		}
-	}
-	return false
-}
-
 // testTable tries every transition from every reachable situation: the
 // ones the table allows work and land where it says; the others fail
 // with ErrTransition and leave the entry exactly as it was.
@@ -225,7 +216,7 @@ func testTable(t *testing.T, open Open) {
 				}
 				want := !su.finished && ledger.Allowed(tr.t, su.state, to)
 				if tr.partTo != "" {
-					want = want && su.part != "" && partAllowed(tr.t, su.part, tr.partTo)
+					want = want && su.part != "" && ledger.PartAllowed(tr.t, su.part, tr.partTo)
 				}
 				if tr.t == ledger.TOutcome && to == ledger.Done {
 					want = want && su.part == ledger.PartCompleted
