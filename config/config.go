@@ -117,6 +117,9 @@ type Zuora struct {
 	API string `yaml:"api"`
 	// Meter is the Mediation meter's global id (api: mediation).
 	Meter string `yaml:"meter"`
+	// Event maps the template's columns onto the meter's event fields
+	// (api: mediation).
+	Event Event `yaml:"event"`
 	// SOAPEndpoint, Username and Password are for api: soap, e.g.
 	// https://apisandbox.zuora.com/apps/services/a/119.0.
 	SOAPEndpoint string `yaml:"soap_endpoint"`
@@ -376,6 +379,7 @@ func (c *Config) applyDefaults() {
 	if c.Zuora.DateFormat == "" {
 		c.Zuora.DateFormat = "MM/DD/YYYY"
 	}
+	c.Zuora.Event.applyDefaults()
 	if c.Zuora.Poll == 0 {
 		c.Zuora.Poll = Duration(30 * time.Second)
 	}

@@ -68,6 +68,7 @@ func (c *Config) Validate() error {
 		v.check(z.API != "object" || col != "PRODUCT_RATE_PLAN_CHARGE_ID", fmt.Sprintf("zuora.columns[%d]", i),
 			"api: object cannot carry it (the Usage object has no such field); use api: file", col)
 	}
+	v.event(z)
 	v.check(len(c.Sources) > 0, "sources", "at least one source is needed", len(c.Sources))
 	names := map[string]bool{}
 	for i, s := range c.Sources {
