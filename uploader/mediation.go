@@ -114,12 +114,13 @@ type UnknownFate struct {
 func (e *UnknownFate) Error() string {
 	var b strings.Builder
 	if e.Err != nil {
-		fmt.Fprintf(&b, "%s: the answer to batch %d was lost (%v): ", e.Part, e.Batch, e.Err)
+		fmt.Fprintf(&b, "%s: the answer to batch %d was lost (%v). ", e.Part, e.Batch, e.Err)
 	} else {
-		fmt.Fprintf(&b, "%s: usagedrop stopped while batch %d was being sent: ", e.Part, e.Batch)
+		fmt.Fprintf(&b, "%s: usagedrop stopped while batch %d was being sent. ", e.Part, e.Batch)
 	}
-	fmt.Fprintf(&b, "Zuora may or may not have taken its %d events, records %d to %d (lines %d to %d), "+
-		"and as the meter has no dedupe field they were not sent again; nothing after them was sent. ",
+	fmt.Fprintf(&b, "Zuora may or may not have taken its %d events, records %d to %d of the part in file order "+
+		"(lines %d to %d of the part), and as the meter has no dedupe field (zuora.event.dedupe_field) they were not sent again; "+
+		"nothing after them was sent. ",
 		e.LastRecord-e.FirstRecord+1, e.FirstRecord, e.LastRecord, e.FirstLine, e.LastLine)
 	if e.Accepted > 0 {
 		fmt.Fprintf(&b, "Records 1 to %d were accepted for processing. ", e.Accepted)
@@ -133,7 +134,9 @@ func (e *UnknownFate) Error() string {
 // Submit sends every record of p that an earlier Submit of the same part
 // and key has not had accepted. It reads the whole part once before
 // sending anything, so that a record that cannot become an event stops
-// the part with nothing sent.
+// the part with nothing sent. The receipt's ImportID is
+// "mediation:METER:N", N the part's events, which Status reports: there
+// is no import at Zuora to name.
 func (m *Mediation) Submit(ctx context.Context, p Part, idempotencyKey string) (Receipt, error) {
 	if idempotencyKey == "" || m.Meter == "" {
 		return Receipt{}, &Error{Op: "submit", Message: p.Name + ": Mediation needs a part key and a meter"}
@@ -171,8 +174,9 @@ func (m *Mediation) Submit(ctx context.Context, p Part, idempotencyKey string) (
 	if j.pending != nil {
 		b.index = j.pending.Index // sent again: the meter's Deduplicator drops what it has
 	}
+	from := j.resume()
 	err = readTemplate(p, m.DateFormat, func(r row) error {
-		if r.Index < j.resume() {
+		if r.Index < from {
 			return nil
 		}
 		ev, err := enc.event(r)

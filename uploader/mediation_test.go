@@ -276,7 +276,7 @@ func TestMediationUnknownFate(t *testing.T) {
 				if uf.Part != "u.csv" || uf.Batch != 2 || uf.FirstRecord != 4 || uf.LastRecord != 6 || uf.FirstLine != 5 || uf.LastLine != 7 || uf.Accepted != 3 {
 					t.Fatalf("try %d: %+v", try, uf)
 				}
-				for _, want := range []string{"batch 2", "records 4 to 6 (lines 5 to 7)", "not sent again; nothing after them was sent", "Records 1 to 3 were accepted for processing"} {
+				for _, want := range []string{"batch 2", "records 4 to 6 of the part in file order (lines 5 to 7 of the part)", "not sent again; nothing after them was sent", "Records 1 to 3 were accepted for processing"} {
 					if !strings.Contains(uf.Error(), want) {
 						t.Fatalf("message %q lacks %q", uf.Error(), want)
 					}
@@ -455,5 +455,36 @@ func TestMediationNeedsRequiredFields(t *testing.T) {
 	_, err := med.Submit(context.Background(), Part{Name: "n.csv", Path: "/nonexistent"}, "k")
 	if e := zerr(t, err); e.Retryable || !strings.Contains(e.Message, "no field for UOM") {
 		t.Fatalf("error %+v", e)
+	}
+}
+
+// Batches stay within a call's bytes; a meter that takes fewer bytes than
+// configured refuses the batch with 413, which is final, and an event
+// larger than a call stops the part before anything is sent.
+func TestMediationBatchBytes(t *testing.T) {
+	r := newMedRig(t, zuorasim.Options{MediationMaxBytes: 600})
+	med := NewMediation(r.cl, "m", "", EventMapping{Fields: referenceFields})
+	med.MaxBytes = 600
+	if _, err := med.Submit(context.Background(), part(t, "b.csv", medCSV(25)), "bytes"); err != nil {
+		t.Fatal(err)
+	}
+	once(t, r.sim, 25)
+	if n := r.mediationCalls(); n < 5 {
+		t.Fatalf("%d calls for 25 events of ~110 bytes in 600-byte calls", n)
+	}
+	med.MaxBytes = 2000
+	_, err := med.Submit(context.Background(), part(t, "b2.csv", medCSV(25)), "too-big")
+	if e := zerr(t, err); e.HTTPStatus != http.StatusRequestEntityTooLarge || e.Retryable ||
+		!strings.Contains(e.Message, "b2.csv: batch 1 (records 1 to 18, lines 2 to 19) was refused: HTTP 413") {
+		t.Fatalf("error %+v, want a final 413 naming the batch", e)
+	}
+	med.MaxBytes = 50
+	calls := r.mediationCalls()
+	_, err = med.Submit(context.Background(), part(t, "b3.csv", medCSV(2)), "tiny")
+	if e := zerr(t, err); e.Retryable || !strings.Contains(e.Message, "b3.csv line 2: the event is 106 bytes, more than the 50 bytes of a call") {
+		t.Fatalf("error %+v", e)
+	}
+	if r.mediationCalls() != calls {
+		t.Fatal("a part with an event too large for a call was sent")
 	}
 }
