@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -292,17 +293,33 @@ func TestMediationUnknownFate(t *testing.T) {
 	}
 }
 
-// A 429 says the batch was not taken: it is retried without a dedupe
-// field, and nothing is counted twice.
-func TestMediationRateLimitRetried(t *testing.T) {
-	r := newMedRig(t, zuorasim.Options{})
-	r.faultOn(2, zuorasim.Faults{TooManyRequests: 2})
-	med := NewMediation(r.cl, "m", "", EventMapping{Fields: referenceFields})
-	med.MaxEvents = 3
-	if _, err := med.Submit(context.Background(), part(t, "r.csv", medCSV(9)), "rk"); err != nil {
-		t.Fatal(err)
+// A 429 or a 401 says the batch was not taken: it is sent again without a
+// dedupe field (after a new token for the 401), and nothing is counted
+// twice.
+func TestMediationNotTakenRetried(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults zuorasim.Faults
+		calls  int // the three batches and the resends
+	}{
+		{"429", zuorasim.Faults{TooManyRequests: 2}, 5},
+		{"token expired", zuorasim.Faults{ExpireTokens: true}, 4},
 	}
-	once(t, r.sim, 9)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newMedRig(t, zuorasim.Options{})
+			r.faultOn(2, tt.faults)
+			med := NewMediation(r.cl, "m", "", EventMapping{Fields: referenceFields})
+			med.MaxEvents = 3
+			if _, err := med.Submit(context.Background(), part(t, "r.csv", medCSV(9)), "rk"); err != nil {
+				t.Fatal(err)
+			}
+			once(t, r.sim, 9)
+			if n := r.mediationCalls(); n != tt.calls {
+				t.Fatalf("%d calls, want %d", n, tt.calls)
+			}
+		})
+	}
 }
 
 // A batch Zuora refuses ends the part, saying which records it accepted;
@@ -487,4 +504,27 @@ func TestMediationBatchBytes(t *testing.T) {
 	if r.mediationCalls() != calls {
 		t.Fatal("a part with an event too large for a call was sent")
 	}
+}
+
+// With Zuora unreachable nothing was sent: the error is retryable, and
+// the part is sent whole once Zuora answers again.
+func TestMediationUnreachable(t *testing.T) {
+	r := newMedRig(t, zuorasim.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	p := part(t, "d.csv", medCSV(5))
+	med := NewMediation(NewClient(Config{BaseURL: down, MaxAttempts: 2, BackoffBase: time.Millisecond}), "m", "", EventMapping{Fields: referenceFields})
+	_, err = med.Submit(context.Background(), p, "down")
+	if !IsRetryable(err) {
+		t.Fatalf("error %v, want a retryable one", err)
+	}
+	med = NewMediation(r.cl, "m", "", EventMapping{Fields: referenceFields})
+	if _, err := med.Submit(context.Background(), p, "down"); err != nil {
+		t.Fatal(err)
+	}
+	once(t, r.sim, 5)
 }
