@@ -420,10 +420,17 @@ const (
 func (b *batcher) send(ctx context.Context, bi batchInfo, body []byte) (fate, error) {
 	c := b.m.c
 	dedupe := b.m.Event.DedupeField != ""
+	// A call under way is let finish for a while when ctx is cancelled,
+	// so that a stop lands between two batches rather than on a lost
+	// answer; within the unit's 60 s TimeoutStopSec.
+	callCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(stopGrace, cancel)
+		context.AfterFunc(callCtx, func() { t.Stop() })
+	})()
 	for attempt := 0; ; attempt++ {
-		// A call under way is let finish when ctx is cancelled, so that a
-		// stop between two batches is the usual case, not a lost answer.
-		_, err := c.do(context.WithoutCancel(ctx), call{
+		_, err := c.do(callCtx, call{
 			op: "mediation", method: http.MethodPost, url: "/usage/bulk/" + url.PathEscape(b.m.Meter),
 			body: jsonBody(body), trackID: b.trackID, attempts: 1,
 		})
@@ -455,6 +462,10 @@ func (b *batcher) send(ctx context.Context, bi batchInfo, body []byte) (fate, er
 		}
 	}
 }
+
+// stopGrace is how long a batch under way may take once Submit's context
+// is cancelled.
+const stopGrace = 30 * time.Second
 
 // refused reports whether Zuora answered that it did not take the
 // request: a 4xx other than a timeout or a conflict, or a 200 that says

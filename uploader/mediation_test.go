@@ -528,3 +528,53 @@ func TestMediationUnreachable(t *testing.T) {
 	}
 	once(t, r.sim, 5)
 }
+
+// A stop while a batch is under way lets the call finish: the next Submit
+// goes on after it instead of finding its fate unknown.
+func TestMediationStopMidCall(t *testing.T) {
+	r := newMedRig(t, zuorasim.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	r.mu.Lock()
+	r.on = func(n int, w http.ResponseWriter) bool {
+		if n == 1 {
+			cancel()
+			time.Sleep(100 * time.Millisecond)
+		}
+		return false
+	}
+	r.mu.Unlock()
+	med := NewMediation(r.cl, "m", "", EventMapping{Fields: referenceFields})
+	med.MaxEvents = 3
+	p := part(t, "s.csv", medCSV(9))
+	if _, err := med.Submit(ctx, p, "sk"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want the cancellation", err)
+	}
+	if n := len(r.sim.Records()); n != 3 {
+		t.Fatalf("%d records after the stop, want the batch under way", n)
+	}
+	if _, err := med.Submit(context.Background(), p, "sk"); err != nil {
+		t.Fatal(err)
+	}
+	once(t, r.sim, 9)
+}
+
+// BenchmarkMediation10000 sends a part of 10,000 records to the sim over
+// loopback in calls of 1,000 events, journal included.
+func BenchmarkMediation10000(b *testing.B) {
+	srv := httptest.NewServer(zuorasim.New(zuorasim.Options{}))
+	defer srv.Close()
+	path := filepath.Join(b.TempDir(), "p.csv")
+	if err := os.WriteFile(path, []byte(medCSV(10000)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	med := NewMediation(NewClient(Config{BaseURL: srv.URL}), "m", "", EventMapping{Fields: referenceFields})
+	start := time.Now()
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		if _, err := med.Submit(context.Background(), Part{Name: "p.csv", Path: path}, fmt.Sprintf("bench-%d", i)); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(n*10000)/time.Since(start).Seconds(), "events/s")
+}
