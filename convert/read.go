@@ -481,7 +481,8 @@ func (rd *reader) uncarried(rec *Record, errs []rowError) []rowError {
 	for f := fEnd; f < numFields; f++ {
 		if !rd.carry[f] && rec.field(f) != "" {
 			errs = append(errs, rowError{fieldColumns[f], rec.field(f),
-				"The file has a " + fieldColumns[f] + " value but the tenant's template has no " + fieldColumns[f] + " column; add it to the template columns"})
+				"The file has a " + fieldColumns[f] + " value but what is sent to Zuora has no " + fieldColumns[f] + " column, so the value would be lost; " +
+					"add the column (zuora.columns, or zuora.event.fields for api: mediation) or remove the value"})
 		}
 	}
 	return errs

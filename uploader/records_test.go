@@ -122,42 +122,6 @@ func TestObjectImportStopsAtBadRecord(t *testing.T) {
 	}
 }
 
-func TestMediation(t *testing.T) {
-	r := newRig(t, zuorasim.Options{}, nil)
-	med := NewMediation(r.cl, "meter-1", "")
-	med.MaxEvents = 3
-	p := part(t, "m.csv", genCSV(10))
-	for range 2 {
-		if _, err := med.Submit(context.Background(), p, "med-key"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	recs := r.sim.Records()
-	if len(recs) != 10 {
-		t.Fatalf("%d records, want 10 once each", len(recs))
-	}
-	if recs[0].ImportID != "mediation:meter-1" || recs[0].UniqueKey != eventID("med-key", 0) || recs[9].Account != "A00000009" {
-		t.Fatalf("records %+v", recs)
-	}
-}
-
-func TestMediationBatchBytes(t *testing.T) {
-	r := newRig(t, zuorasim.Options{MediationMaxBytes: 600}, nil)
-	med := NewMediation(r.cl, "meter-1", "")
-	med.MaxBytes = 600
-	if _, err := med.Submit(context.Background(), part(t, "m.csv", genCSV(25)), "bytes"); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(r.sim.Records()); n != 25 {
-		t.Fatalf("%d records, want 25", n)
-	}
-	med.MaxBytes = 2000 // larger than the sim takes: Zuora's 413 is final
-	_, err := med.Submit(context.Background(), part(t, "m2.csv", genCSV(25)), "too-big")
-	if e := zerr(t, err); e.HTTPStatus != http.StatusRequestEntityTooLarge || e.Retryable {
-		t.Fatalf("error %+v, want a final 413", e)
-	}
-}
-
 func TestIsoDate(t *testing.T) {
 	tests := []struct{ in, format, want string }{
 		{"03/16/2026", "", "2026-03-16"},

@@ -286,18 +286,6 @@ func TestObjectUsage(t *testing.T) {
 	}
 }
 
-func TestMediation(t *testing.T) {
-	e := newEnv(t, Options{MediationMaxEvents: 2})
-	ev := `{"CustomerId":"A1","UsageIdentifier":"e1","UsageDate":"2026-03-01","Quantity":3}`
-	e.decode(e.do("POST", "/usage/bulk/api-calls", "application/json", strings.NewReader(ev), nil), http.StatusOK, nil)
-	e.decode(e.do("POST", "/usage/bulk/api-calls", "application/json", strings.NewReader("["+ev+"]"), nil), http.StatusOK, nil)
-	e.decode(e.do("POST", "/usage/bulk/api-calls", "application/json", strings.NewReader("["+ev+","+ev+","+ev+"]"), nil), http.StatusRequestEntityTooLarge, nil)
-	recs := e.sim.Records()
-	if len(recs) != 1 || recs[0].UOM != "api-calls" || recs[0].UniqueKey != "e1" {
-		t.Fatalf("records %+v (a repeated event must be counted once)", recs)
-	}
-}
-
 func TestParseDate(t *testing.T) {
 	tests := []struct {
 		in, format, want string
