@@ -215,7 +215,7 @@ func TestCaps(t *testing.T) {
 	t.Run("problems kept", func(t *testing.T) {
 		data := shortHeader + "\n" + strings.Repeat("A1,,1,2026-03-01,x\n", 30)
 		_, sum := readBytes(t, "a.csv", []byte(data), Options{Caps: Caps{MaxProblems: 7}})
-		if len(sum.Problems) != 7 || sum.MoreProblems != 23 || sum.Rows[0].Reported != 30 {
+		if len(sum.Problems) != 7 || sum.MoreProblems != 23 || sum.TotalProblems() != 30 || sum.Rows[0].Reported != 30 {
 			t.Fatalf("%d problems + %d more, rows %+v; want 7 + 23, 30 reported", len(sum.Problems), sum.MoreProblems, sum.Rows)
 		}
 	})
