@@ -511,7 +511,7 @@ func (rd *reader) read(name string, r io.ReaderAt, size int64) error {
 	if why := rd.caps.TooLarge(size); why != "" {
 		return rd.failed(unit{}, reject("%s", why))
 	}
-	f, err := detect(name, r, size)
+	f, err := detect(name, r, size, &rd.caps)
 	if err != nil {
 		return rd.failed(unit{}, err)
 	}

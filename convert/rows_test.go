@@ -212,6 +212,20 @@ func TestCaps(t *testing.T) {
 			t.Fatalf("problems %+v, %d records, rows %+v", sum.Problems, len(recs), sum.Rows)
 		}
 	})
+	t.Run("zip directory", func(t *testing.T) {
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		w, _ := zw.Create(strings.Repeat("n", 10000) + ".csv")
+		fmt.Fprintf(w, "%s\nA1,GB,1,2026-03-01,x\n", shortHeader)
+		zw.Close()
+		_, sum := readBytes(t, "a.zip", b.Bytes(), Options{Caps: Caps{MaxZipEntries: 2}})
+		if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "list of entries is") {
+			t.Fatalf("problems %+v", sum.Problems)
+		}
+		if _, sum := readBytes(t, "a.zip", b.Bytes(), Options{Caps: Caps{MaxZipEntries: 3}}); sum.Rejected() {
+			t.Fatalf("problems %+v", sum.Problems)
+		}
+	})
 	t.Run("problems kept", func(t *testing.T) {
 		data := shortHeader + "\n" + strings.Repeat("A1,,1,2026-03-01,x\n", 30)
 		_, sum := readBytes(t, "a.csv", []byte(data), Options{Caps: Caps{MaxProblems: 7}})
@@ -258,5 +272,31 @@ func TestAccountRejects(t *testing.T) {
 	rd.sum.Rows = []RowCount{{In: 4, Out: 3, Skipped: 1}}
 	if sum := rd.finish(true); !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "3 records read, 3 counted by table, 2 written") {
 		t.Fatalf("problems %+v", sum.Problems)
+	}
+}
+
+// TestZipDirectoryCostsLittle: a zip listing more entries than the cap is
+// refused from its end record, before archive/zip builds its list.
+func TestZipDirectoryCostsLittle(t *testing.T) {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for i := 0; i < 50000; i++ {
+		if _, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("e%05d.csv", i), Method: zip.Store}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zw.Close()
+	p := writeTemp(t, "a.zip", b.Bytes())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, sum := readFile(t, p, Options{})
+	runtime.ReadMemStats(&after)
+	if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "50000 entries") {
+		t.Fatalf("problems %+v", sum.Problems)
+	}
+	// archive/zip's list of 50,000 entries alone is over 10 MB.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Fatalf("allocated %d bytes to refuse the zip", alloc)
 	}
 }
