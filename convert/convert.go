@@ -104,7 +104,7 @@ type Summary struct {
 	Problems     []Problem
 	MoreProblems int      // problems beyond Caps.MaxProblems
 	Ignored      []string // source columns that map to no template column
-	MoreIgnored  int      // ignored columns beyond Caps.MaxHeaderCells
+	MoreIgnored  int      // ignored column names past Caps.MaxHeaderCells, counted once per table
 	// Rows accounts for every row of every table read (a CSV, a zip
 	// member, a worksheet), in reading order.
 	Rows []RowCount

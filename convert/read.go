@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"usagedrop/internal/safetext"
@@ -373,14 +374,18 @@ func unbalanced(rc RowCount) string {
 		rc.In, rc.Out, rc.Reported, rc.Skipped)
 }
 
-// ignore adds a table's ignored columns to the summary, up to the cap.
+// ignore adds a table's ignored columns to the summary, once each, up to
+// the cap; names past it are counted once per table that has them.
 func (rd *reader) ignore(m mapping) {
 	for _, name := range m.ignored {
-		if len(rd.sum.Ignored) >= rd.caps.MaxHeaderCells {
+		name = safetext.Clip(name, rd.caps.MaxValueBytes)
+		switch {
+		case slices.Contains(rd.sum.Ignored, name):
+		case len(rd.sum.Ignored) >= rd.caps.MaxHeaderCells:
 			rd.sum.MoreIgnored++
-			continue
+		default:
+			rd.sum.Ignored = append(rd.sum.Ignored, name)
 		}
-		rd.sum.Ignored = append(rd.sum.Ignored, safetext.Clip(name, rd.caps.MaxValueBytes))
 	}
 	rd.sum.MoreIgnored += m.moreIgnored
 }

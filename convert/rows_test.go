@@ -178,6 +178,19 @@ func TestCaps(t *testing.T) {
 			t.Fatalf("ignored %d + %d more, want 100 + 200 (problems %+v)", len(sum.Ignored), sum.MoreIgnored, sum.Problems)
 		}
 	})
+	t.Run("ignored names once across members", func(t *testing.T) {
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		for i := 0; i < 300; i++ {
+			w, _ := zw.Create(fmt.Sprintf("m%d.csv", i))
+			fmt.Fprintf(w, "%s,Notes,Region\nA%d,GB,1,2026-03-01,x,n,r\n", shortHeader, i)
+		}
+		zw.Close()
+		_, sum := readBytes(t, "a.zip", b.Bytes(), Options{})
+		if sum.Rejected() || strings.Join(sum.Ignored, ",") != "Notes,Region" || sum.MoreIgnored != 0 {
+			t.Fatalf("ignored %q + %d more (problems %+v)", sum.Ignored, sum.MoreIgnored, sum.Problems)
+		}
+	})
 	t.Run("message clipped", func(t *testing.T) {
 		_, sum := readBytes(t, "a.csv", []byte(strings.Replace(wideHeader, "QTY", "Q", 1)+"\nA1,GB,1,2026-03-01\n"), Options{Caps: Caps{MaxMessageBytes: 300}})
 		if !sum.Rejected() || len(sum.Problems[0].Reason) > 300 || !strings.Contains(sum.Problems[0].Reason, "more bytes)") {
