@@ -106,7 +106,7 @@ func checkFile(ctx context.Context, name string, opt convert.Options, t convert.
 		return false, fmt.Errorf("%s: %w", name, err)
 	}
 	if asJSON {
-		res := checkResult{File: name, Verdict: "accept", Records: sum.Records, Problems: len(sum.Problems) + sum.MoreProblems, Tables: len(sum.Rows)}
+		res := checkResult{File: name, Verdict: "accept", Records: sum.Records, Problems: sum.TotalProblems(), Tables: len(sum.Rows)}
 		for _, rc := range sum.Rows {
 			res.Rows.In, res.Rows.Out = res.Rows.In+rc.In, res.Rows.Out+rc.Out
 			res.Rows.Reported, res.Rows.Skipped = res.Rows.Reported+rc.Reported, res.Rows.Skipped+rc.Skipped

@@ -77,6 +77,8 @@ type Config struct {
 	HTTPAuth HTTPAuth `yaml:"http_auth"`
 	Zuora    Zuora    `yaml:"zuora"`
 	Sources  []Source `yaml:"sources"`
+	// Limits caps what one drop may cost; zero keeps each default.
+	Limits Limits `yaml:"limits"`
 
 	lines map[string]int // key path → YAML line, for messages
 }
@@ -423,3 +425,22 @@ func defaultInterval(typ string) time.Duration {
 
 // Line returns the YAML line of a key path such as "sources[1].path", or 0.
 func (c *Config) Line(path string) int { return c.lines[path] }
+
+// Limits cap what one dropped file may make the daemon read, hold and
+// write. Zero (or leaving a key out) keeps the default, given with each
+// key; config.example.yaml says what the user reads when a cap is hit.
+// The fields match convert.Caps one for one, so that
+// convert.Caps(cfg.Limits) converts them.
+type Limits struct {
+	MaxFileSize     int64 `yaml:"max_file_size"`     // bytes of one dropped file; 1073741824 (1 GiB)
+	MaxColumns      int   `yaml:"max_columns"`       // values in one row; 16384
+	MaxCellBytes    int   `yaml:"max_cell_bytes"`    // bytes of one value; 131072
+	MaxRowBytes     int   `yaml:"max_row_bytes"`     // bytes of one CSV row; 1048576
+	MaxHeaderCells  int   `yaml:"max_header_cells"`  // column names kept for the report; 100
+	MaxProblems     int   `yaml:"max_problems"`      // problems listed, the rest counted; 100
+	MaxMessageBytes int   `yaml:"max_message_bytes"` // bytes of one problem's reason; 2048
+	MaxValueBytes   int   `yaml:"max_value_bytes"`   // bytes of a value or name quoted in a problem; 100
+	MaxZipEntries   int   `yaml:"max_zip_entries"`   // entries in a dropped zip; 1000
+	MaxZipBytes     int64 `yaml:"max_zip_bytes"`     // bytes a zip expands to; 1073741824 (1 GiB)
+	MaxZipRatio     int   `yaml:"max_zip_ratio"`     // expansion of an entry over 1 MiB; 200
+}

@@ -19,18 +19,20 @@ type Caps struct {
 	MaxFileSize int64
 	// MaxColumns (max_columns) is the most values one CSV row, or one
 	// worksheet row, may hold. Default 16,384, Excel's own column limit.
-	// The user sees: "line 7 has more than 16384 values, more than any
-	// usage file holds (max_columns); is the delimiter right?".
+	// The user sees, on the row's line: "the row has more than 16384
+	// values, more than any usage file holds (max_columns); is the
+	// delimiter right?".
 	MaxColumns int
 	// MaxCellBytes (max_cell_bytes) is the longest value one cell may
 	// hold. Default 131,072 bytes: any cell Excel can hold (32,767
-	// characters of up to 4 bytes). The user sees: "line 7 has a value
-	// longer than 131072 bytes, which no usage value is (max_cell_bytes);
-	// is a quote left open?".
+	// characters of up to 4 bytes). The user sees, on the row's line: "the
+	// row has a value longer than 131072 bytes, which no usage value is
+	// (max_cell_bytes); is a quote left open?".
 	MaxCellBytes int
-	// MaxRowBytes (max_row_bytes) is the longest row read. Default 1 MiB.
-	// The user sees: "line 7 is longer than 1048576 bytes, which no usage
-	// row is (max_row_bytes); is a quote left open?".
+	// MaxRowBytes (max_row_bytes) is the longest CSV row read. Default 1
+	// MiB. The user sees, on the row's line: "the row is longer than
+	// 1048576 bytes, which no usage row is (max_row_bytes); is a quote
+	// left open?".
 	MaxRowBytes int
 	// MaxHeaderCells (max_header_cells) is how many column names of a
 	// header are kept to show the user (columns not sent, columns found);

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"usagedrop/internal/safetext"
 )
 
 // Template column names, as Zuora's usage template spells them.
@@ -182,14 +184,16 @@ func mapHeader(row []string, over map[string]field, keep int) (m mapping, ok boo
 			continue
 		}
 		if len(m.found) < keep {
-			m.found = append(m.found, strings.Clone(h)) // kept in the summary: not the reader's buffer
+			// Kept in the summary: a copy, not the reader's buffer, and
+			// no longer than any column name can be.
+			m.found = append(m.found, strings.Clone(safetext.Clip(h, maxColumnName)))
 		} else {
 			m.moreFound++
 		}
 		f, known := columnOf(h, over)
 		if !known {
 			if len(m.ignored) < keep {
-				m.ignored = append(m.ignored, strings.Clone(h))
+				m.ignored = append(m.ignored, strings.Clone(safetext.Clip(h, maxColumnName)))
 			} else {
 				m.moreIgnored++
 			}

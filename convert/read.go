@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"usagedrop/internal/safetext"
@@ -309,13 +310,16 @@ func (rd *reader) emit(u unit, h header) error {
 		rc.Skipped++ // titles, blank rows and the header itself
 	}
 	rd.ignore(h.m)
-	for n := 0; t.Next(); n++ {
-		rc.In++
+	for n := 0; ; n++ {
 		if n&4095 == 0 {
 			if err := rd.ctx.Err(); err != nil {
 				return err
 			}
 		}
+		if !t.Next() {
+			break
+		}
+		rc.In++
 		row := t.Row()
 		if blank(row) {
 			rc.Skipped++
@@ -370,14 +374,18 @@ func unbalanced(rc RowCount) string {
 		rc.In, rc.Out, rc.Reported, rc.Skipped)
 }
 
-// ignore adds a table's ignored columns to the summary, up to the cap.
+// ignore adds a table's ignored columns to the summary, once each, up to
+// the cap; names past it are counted once per table that has them.
 func (rd *reader) ignore(m mapping) {
 	for _, name := range m.ignored {
-		if len(rd.sum.Ignored) >= rd.caps.MaxHeaderCells {
+		name = safetext.Clip(name, rd.caps.MaxValueBytes)
+		switch {
+		case slices.Contains(rd.sum.Ignored, name):
+		case len(rd.sum.Ignored) >= rd.caps.MaxHeaderCells:
 			rd.sum.MoreIgnored++
-			continue
+		default:
+			rd.sum.Ignored = append(rd.sum.Ignored, name)
 		}
-		rd.sum.Ignored = append(rd.sum.Ignored, safetext.Clip(name, rd.caps.MaxValueBytes))
 	}
 	rd.sum.MoreIgnored += m.moreIgnored
 }
@@ -406,6 +414,9 @@ func (rd *reader) refused(u unit, t table, row []string, m *mapping) bool {
 				Value: v, Reason: fmt.Sprintf("the value is longer than %d bytes, which no usage value is (max_cell_bytes)", rd.caps.MaxCellBytes)})
 			return true
 		}
+		if !mayHoldControlString(v) {
+			continue
+		}
 		if at, r := controlAt(v); at >= 0 {
 			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i),
 				Value: safetext.Name(v), Reason: fmt.Sprintf("the value holds the control character %s, which no usage file should; the file may be damaged, or binary data was pasted into it", controlName(r))})
@@ -419,16 +430,29 @@ func (rd *reader) refused(u unit, t table, row []string, m *mapping) bool {
 // character in s, or -1.
 func controlAt(s string) (int, rune) {
 	for i := 0; i < len(s); i++ {
+		if !controlLead[s[i]] {
+			continue
+		}
 		switch c := s[i]; {
-		case c == '\t' || c == '\n' || c == '\r':
-		case c < 0x20 || c == 0x7F:
+		case c != 0xC2:
 			return i, rune(c)
-		case c == 0xC2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] < 0xA0:
+		case i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] < 0xA0:
 			return i, rune(s[i+1])
 		}
 	}
 	return -1, 0
 }
+
+// controlLead marks the bytes that start a refused control character: C0
+// but tab, LF and CR; DEL; and 0xC2, which leads the C1 block in UTF-8
+// (and also ordinary characters such as "£", told apart by the next byte).
+var controlLead = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = c != '\t' && c != '\n' && c != '\r'
+	}
+	t[0x7F], t[0xC2] = true, true
+	return t
+}()
 
 // controlName names a control character for a finance user.
 func controlName(r rune) string {
@@ -493,7 +517,7 @@ func (rd *reader) read(name string, r io.ReaderAt, size int64) error {
 	if why := rd.caps.TooLarge(size); why != "" {
 		return rd.failed(unit{}, reject("%s", why))
 	}
-	f, err := detect(name, r, size)
+	f, err := detect(name, r, size, &rd.caps)
 	if err != nil {
 		return rd.failed(unit{}, err)
 	}

@@ -160,6 +160,9 @@ func TestMayHoldControl(t *testing.T) {
 			if got := mayHoldControl(b); got != want {
 				t.Fatalf("byte %#x at %d: %v, want %v", c, at, got, want)
 			}
+			if got := mayHoldControlString(string(b)); got != want {
+				t.Fatalf("string: byte %#x at %d: %v, want %v", c, at, got, want)
+			}
 		}
 	}
 }
@@ -173,6 +176,19 @@ func TestCaps(t *testing.T) {
 		_, sum := readBytes(t, "a.csv", []byte(wideHeader+"\nA1,GB,1,2026-03-01\n"), Options{})
 		if sum.Rejected() || len(sum.Ignored) != 100 || sum.MoreIgnored != 200 {
 			t.Fatalf("ignored %d + %d more, want 100 + 200 (problems %+v)", len(sum.Ignored), sum.MoreIgnored, sum.Problems)
+		}
+	})
+	t.Run("ignored names once across members", func(t *testing.T) {
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		for i := 0; i < 300; i++ {
+			w, _ := zw.Create(fmt.Sprintf("m%d.csv", i))
+			fmt.Fprintf(w, "%s,Notes,Region\nA%d,GB,1,2026-03-01,x,n,r\n", shortHeader, i)
+		}
+		zw.Close()
+		_, sum := readBytes(t, "a.zip", b.Bytes(), Options{})
+		if sum.Rejected() || strings.Join(sum.Ignored, ",") != "Notes,Region" || sum.MoreIgnored != 0 {
+			t.Fatalf("ignored %q + %d more (problems %+v)", sum.Ignored, sum.MoreIgnored, sum.Problems)
 		}
 	})
 	t.Run("message clipped", func(t *testing.T) {
@@ -209,10 +225,24 @@ func TestCaps(t *testing.T) {
 			t.Fatalf("problems %+v, %d records, rows %+v", sum.Problems, len(recs), sum.Rows)
 		}
 	})
+	t.Run("zip directory", func(t *testing.T) {
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		w, _ := zw.Create(strings.Repeat("n", 10000) + ".csv")
+		fmt.Fprintf(w, "%s\nA1,GB,1,2026-03-01,x\n", shortHeader)
+		zw.Close()
+		_, sum := readBytes(t, "a.zip", b.Bytes(), Options{Caps: Caps{MaxZipEntries: 2}})
+		if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "list of entries is") {
+			t.Fatalf("problems %+v", sum.Problems)
+		}
+		if _, sum := readBytes(t, "a.zip", b.Bytes(), Options{Caps: Caps{MaxZipEntries: 3}}); sum.Rejected() {
+			t.Fatalf("problems %+v", sum.Problems)
+		}
+	})
 	t.Run("problems kept", func(t *testing.T) {
 		data := shortHeader + "\n" + strings.Repeat("A1,,1,2026-03-01,x\n", 30)
 		_, sum := readBytes(t, "a.csv", []byte(data), Options{Caps: Caps{MaxProblems: 7}})
-		if len(sum.Problems) != 7 || sum.MoreProblems != 23 || sum.Rows[0].Reported != 30 {
+		if len(sum.Problems) != 7 || sum.MoreProblems != 23 || sum.TotalProblems() != 30 || sum.Rows[0].Reported != 30 {
 			t.Fatalf("%d problems + %d more, rows %+v; want 7 + 23, 30 reported", len(sum.Problems), sum.MoreProblems, sum.Rows)
 		}
 	})
@@ -231,8 +261,9 @@ func TestWideRowCostsLittle(t *testing.T) {
 	if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "max_columns") {
 		t.Fatalf("problems %+v", sum.Problems)
 	}
-	// Three passes over a 1 MB line, each stopped at 16,384 values.
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+	// The sniff and the first pass each stop within one 64 KiB buffer;
+	// reading the whole line would cost 1 MB, splitting it 8 MB more.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
 		t.Fatalf("allocated %d bytes to refuse a wide row", alloc)
 	}
 }
@@ -254,5 +285,31 @@ func TestAccountRejects(t *testing.T) {
 	rd.sum.Rows = []RowCount{{In: 4, Out: 3, Skipped: 1}}
 	if sum := rd.finish(true); !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "3 records read, 3 counted by table, 2 written") {
 		t.Fatalf("problems %+v", sum.Problems)
+	}
+}
+
+// TestZipDirectoryCostsLittle: a zip listing more entries than the cap is
+// refused from its end record, before archive/zip builds its list.
+func TestZipDirectoryCostsLittle(t *testing.T) {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for i := 0; i < 50000; i++ {
+		if _, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("e%05d.csv", i), Method: zip.Store}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zw.Close()
+	p := writeTemp(t, "a.zip", b.Bytes())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, sum := readFile(t, p, Options{})
+	runtime.ReadMemStats(&after)
+	if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "50000 entries") {
+		t.Fatalf("problems %+v", sum.Problems)
+	}
+	// archive/zip's list of 50,000 entries alone is over 10 MB.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Fatalf("allocated %d bytes to refuse the zip", alloc)
 	}
 }

@@ -2,7 +2,9 @@ package convert
 
 import (
 	"archive/zip"
+	"bytes"
 	"compress/flate"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +19,63 @@ import (
 // much, and while streaming when it lies: no member yields more bytes than
 // it declared.
 const ratioFloor = 1 << 20
+
+// dirBytesPerEntry is the central directory a zip may have per entry it
+// is allowed (Caps.MaxZipEntries): 4 KiB is room for a long path; the
+// directory is what archive/zip holds in memory, name by name.
+const dirBytesPerEntry = 4 << 10
+
+// checkDirectory reads a zip's end-of-central-directory record, and its
+// zip64 record when there is one, and refuses an archive that declares
+// more entries, or a larger directory, than the caps allow. It runs before
+// archive/zip reads the directory, which costs memory for every entry it
+// lists. An archive whose records cannot be found is left to archive/zip
+// to call damaged.
+func checkDirectory(r io.ReaderAt, size int64, c *Caps) error {
+	tail := make([]byte, min(size, 22+65535))
+	if _, err := r.ReadAt(tail, size-int64(len(tail))); err != nil && err != io.EOF {
+		return fmt.Errorf("read zip directory: %w", err)
+	}
+	i := bytes.LastIndex(tail, []byte("PK\x05\x06"))
+	if i < 0 || len(tail)-i < 22 {
+		return nil
+	}
+	eocd := tail[i:]
+	entries := uint64(binary.LittleEndian.Uint16(eocd[10:]))
+	dir := uint64(binary.LittleEndian.Uint32(eocd[12:]))
+	if entries == 0xFFFF || dir == 0xFFFFFFFF {
+		entries, dir = zip64Directory(r, size-int64(len(tail))+int64(i), entries, dir)
+	}
+	if entries > uint64(c.MaxZipEntries) {
+		return reject("the zip holds %d entries, more than the %d usagedrop accepts (max_zip_entries)", entries, c.MaxZipEntries)
+	}
+	if limit := uint64(c.MaxZipEntries) * dirBytesPerEntry; dir > limit {
+		return reject("the zip's list of entries is %d bytes, more than the %d usagedrop reads (%d bytes for each of max_zip_entries); are its names unusually long?", dir, limit, dirBytesPerEntry)
+	}
+	return nil
+}
+
+// zip64Directory reads the zip64 end record whose locator stands just
+// before the end record at eocd; it returns entries and dir unchanged when
+// there is none.
+func zip64Directory(r io.ReaderAt, eocd int64, entries, dir uint64) (uint64, uint64) {
+	var loc [20]byte
+	if eocd < 20 {
+		return entries, dir
+	}
+	if _, err := r.ReadAt(loc[:], eocd-20); err != nil || !bytes.Equal(loc[:4], []byte("PK\x06\x07")) {
+		return entries, dir
+	}
+	var rec [56]byte
+	at := int64(binary.LittleEndian.Uint64(loc[8:]))
+	if at < 0 || at > eocd {
+		return entries, dir
+	}
+	if _, err := r.ReadAt(rec[:], at); err != nil || !bytes.Equal(rec[:4], []byte("PK\x06\x06")) {
+		return entries, dir
+	}
+	return binary.LittleEndian.Uint64(rec[32:]), binary.LittleEndian.Uint64(rec[40:])
+}
 
 // zipNames lists the entries of a zip, for format detection.
 func zipNames(r io.ReaderAt, size int64) (map[string]bool, error) {

@@ -29,7 +29,7 @@ func csvFiles() []File {
 	var out []File
 	for _, gen := range []func() []File{
 		lineEnds, wideRows, controls, lateBytes, hugeCells, hugeColumns,
-		encodings, emptyish, blankLines, quotes, injection, csvFuzzFinds,
+		encodings, emptyish, blankLines, quotes, injection, crEdges,
 	} {
 		out = append(out, gen()...)
 	}
@@ -266,10 +266,11 @@ func injection() []File {
 	}
 }
 
-// csvFuzzFinds are inputs fuzzing found; each is a regression test.
-func csvFuzzFinds() []File {
+// crEdges are bare CRs where a parser that treats them as data, or as
+// line ends only sometimes, goes wrong: before a quote, splitting a header.
+func crEdges() []File {
 	return []File{
-		csvFile("fuzz-cr-before-quote.csv", "fuzz", header+"\r\"\r", "reject"),
-		csvFile("fuzz-lone-cr-in-header.csv", "fuzz", "ACCOUNT_ID,UOM\rQTY,STARTDATE\nA1,GB\r1,2026-03-01\n", "reject"),
+		csvFile("cr-before-open-quote.csv", "line-ends", header+"\r\"\r", "reject"),
+		csvFile("cr-splits-header.csv", "line-ends", "ACCOUNT_ID,UOM\rQTY,STARTDATE\nA1,GB\r1,2026-03-01\n", "reject"),
 	}
 }

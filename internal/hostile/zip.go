@@ -89,7 +89,7 @@ func zipFile(name, family string, want string, members ...member) File {
 // zipFiles are zip drops: many members, bombs, traversal, wide members.
 func zipFiles() []File {
 	var out []File
-	for _, gen := range []func() []File{zipMany, zipBombs, zipPaths, zipOdd, zipMembersHostile} {
+	for _, gen := range []func() []File{zipMany, zipBombs, zipPaths, zipDirectories, zipOdd, zipMembersHostile} {
 		out = append(out, gen()...)
 	}
 	return out
@@ -180,6 +180,24 @@ func zipPaths() []File {
 		zipFile("path-control-name.zip", "zip-paths", "accept", csvMember("a\x1b[31m\nb.csv", ok)),
 		zipFile("path-invalid-utf8-name.zip", "zip-paths", "accept", csvMember("caf\xe9.csv", ok)),
 		zipFile("path-empty-name.zip", "zip-paths", "reject", csvMember("", ok)),
+	}
+}
+
+// zipDirectories: archives whose directory alone would cost memory to
+// read: tens of thousands of entries, or entries with huge names.
+func zipDirectories() []File {
+	many := make([]member, 20000)
+	for i := range many {
+		many[i] = member{name: fmt.Sprintf("e%05d.csv", i), hdr: &zip.FileHeader{Name: fmt.Sprintf("e%05d.csv", i), Method: zip.Store}}
+	}
+	long := make([]member, 80)
+	for i := range long {
+		long[i] = csvMember(fmt.Sprintf("%05d", i)+strings.Repeat("n", 60000)+".csv", header+"\n"+row(i)+"\n")
+	}
+	return []File{
+		zipFile("dir-20000-entries.zip", "zip-directory", "reject", many...),
+		zipFile("dir-huge-names.zip", "zip-directory", "reject", long...),
+		{Name: "dir-20000-entries.xlsx", Family: "zip-directory", Body: makeZip(many...), Want: "reject"},
 	}
 }
 
