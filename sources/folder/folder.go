@@ -62,9 +62,14 @@ func (f *Folder) mine(name string) string { return path.Join(Processing, f.Owner
 
 func (f *Folder) logger() *slog.Logger { return cmp.Or(f.Logger, slog.Default()) }
 
-// CheckKey refuses keys that are not a path inside the drop folder.
+// CheckKey refuses keys that are not a path inside the drop folder. Any
+// bytes but '/' and NUL may make up a name, UTF-8 or not.
 func CheckKey(key string) error {
-	if key == "." || !fs.ValidPath(key) {
+	bad := key == "" || strings.Contains(key, "\x00")
+	for _, e := range strings.Split(key, "/") {
+		bad = bad || e == "" || e == "." || e == ".."
+	}
+	if bad {
 		return fmt.Errorf("key %q: not a path inside the drop folder: %w", safetext.Name(key), fs.ErrInvalid)
 	}
 	return nil

@@ -70,6 +70,11 @@ func Run(t *testing.T, h Harness) {
 		{"Missing", testMissing},
 		{"PermissionDenied", testPermissionDenied},
 		{"ReplacedWhileRead", testReplacedWhileRead},
+		{"OddNames", testOddNames},
+		{"ReportLikeNames", testReportLikeNames},
+		{"SymlinkedFolders", testSymlinkedFolders},
+		{"NotFiles", testNotFiles},
+		{"SwappedAfterClaim", testSwappedAfterClaim},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
