@@ -228,7 +228,15 @@ func (f *Folder) realDir(ctx context.Context, d string, create bool) error {
 		if err != nil {
 			return fmt.Errorf("folder %s: %w", safetext.Name(f.FS.Native(d)), err)
 		}
-		if !fi.IsDir() {
+		switch {
+		case fi.IsDir():
+		case fi.Mode().IsRegular() && !create:
+			// A file a user dropped under that name is a drop like any
+			// other; once claimed, its name is free for the folder.
+			return nil
+		case fi.Mode().IsRegular():
+			return fmt.Errorf("a file named %s is where usagedrop needs its folder", safetext.Name(f.FS.Native(d)))
+		default:
 			return fmt.Errorf("%s is a %s, not a folder; usagedrop writes only into real folders, so it stopped "+
 				"this source: remove it and let usagedrop create the folder: %w",
 				safetext.Name(f.FS.Native(d)), kind(fi.Mode()), sources.ErrFatal)

@@ -349,3 +349,25 @@ func testSwappedAfterClaim(t *testing.T, st Store) {
 	}
 	assertOutsideUntouched(t, outside)
 }
+
+// testFilesNamedLikeFolders: files a user dropped under the names of the
+// daemon's folders are drops like any other, not a reason to stop.
+func testFilesNamedLikeFolders(t *testing.T, st Store) {
+	special(t, st) // object stores cannot hold both "failed" and "failed/x"
+	ctx := testContext(t)
+	src := st.Source(t, "a", time.Hour)
+	for _, name := range []string{"imported", "failed"} {
+		st.Put(t, name, []byte("a file named "+name))
+		c, err := src.Claim(ctx, listOne(t, ctx, src, name))
+		if err != nil {
+			t.Fatalf("Claim %s: %v", name, err)
+		}
+		key, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: name == "imported"})
+		if err != nil || key != name+"/"+name {
+			t.Fatalf("Finish %s = %q, %v", name, key, err)
+		}
+		if got := mustGet(t, st, key); string(got) != "a file named "+name {
+			t.Errorf("%s = %q", key, got)
+		}
+	}
+}

@@ -75,6 +75,7 @@ func Run(t *testing.T, h Harness) {
 		{"SymlinkedFolders", testSymlinkedFolders},
 		{"NotFiles", testNotFiles},
 		{"SwappedAfterClaim", testSwappedAfterClaim},
+		{"FilesNamedLikeFolders", testFilesNamedLikeFolders},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
