@@ -259,7 +259,9 @@ func (r *rootFS) ReadDir(_ context.Context, p string) ([]fs.FileInfo, error) {
 
 func (r *rootFS) Mkdir(_ context.Context, p string) error { return r.get().Mkdir(p, 0o755) }
 
-func (r *rootFS) Rename(_ context.Context, oldp, newp string) error { return r.get().Rename(oldp, newp) }
+func (r *rootFS) Rename(_ context.Context, oldp, newp string) error {
+	return r.get().Rename(oldp, newp)
+}
 
 func (r *rootFS) Link(_ context.Context, oldp, newp string) error { return r.get().Link(oldp, newp) }
 
