@@ -19,9 +19,23 @@
 // key it already had. New files are found by List, or sooner with SQS
 // event notifications (Changed, in notify.go).
 //
+// # Finish
+//
+// Finish picks a final name whose object and report names are all free
+// (sources.ReportName, sources.CollisionName), puts each report with
+// If-None-Match: * so that nothing, not even a report of an earlier drop
+// or a file a user dropped under a report's name, is replaced, then
+// copies the object there and deletes the original. A report refused by
+// its condition means another writer took the name: the reports put so
+// far are deleted and another name is chosen. Claim objects for long
+// names are shortened like report names, since some stores keep objects
+// as files.
+//
 // # Caveats
 //
-// The lease compares the store's LastModified with the local clock; keep
+// The copy of the object itself is unconditional: two instances that
+// finish the same name at the same moment are kept apart by their
+// reports' conditional writes, which come first. The lease compares the store's LastModified with the local clock; keep
 // clocks in sync (NTP) or use a lease well above any skew. On stores that
 // ignore If-Match on DeleteObject, a file re-dropped in the milliseconds
 // between Finish's copy and delete is lost; AWS honours it.
