@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"usagedrop/internal/testutil"
 	"usagedrop/sources"
 	"usagedrop/zuorasim"
 )
@@ -33,8 +34,21 @@ func oddBody(tag string) string {
 // report, the trapped sources stop and say why on /healthz, nothing
 // outside the drop folders changes, and the daemon stays up.
 func TestOddFilesDaemon(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		oddFiles(t, t.TempDir(), func(dir string) string { return "type: local\n    path: " + dir + "\n" })
+	})
+	t.Run("sftp", func(t *testing.T) {
+		srv := testutil.NewSFTP(t)
+		login := fmt.Sprintf("type: sftp\n    address: %s\n    user: %s\n    password: %s\n    known_hosts: %s\n",
+			srv.Addr, srv.User, srv.Password, srv.KnownHosts)
+		oddFiles(t, srv.Root, func(dir string) string { return login + "    path: " + dir + "\n" })
+	})
+}
+
+// oddFiles runs the test on folders under root, which source makes the
+// YAML keys of a source over (after its name).
+func oddFiles(t *testing.T, root string, source func(dir string) string) {
 	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 20 * time.Millisecond})
-	root := t.TempDir()
 	drop := filepath.Join(root, "drop")
 	outside := filepath.Join(root, "outside")
 	for _, d := range []string{drop, outside} {
@@ -44,7 +58,7 @@ func TestOddFilesDaemon(t *testing.T) {
 	}
 	mustWrite(t, filepath.Join(outside, "secret.csv"), oddBody("outside"))
 
-	cfg := writeConfig(t, root, "odd", httptestServer(t, sim), fmt.Sprintf("name: drop\n    type: local\n    path: %s\n", drop))
+	cfg := writeConfig(t, t.TempDir(), "odd", httptestServer(t, sim), "name: drop\n    "+source(drop))
 	extra, _ := os.ReadFile(cfg)
 	traps := []string{"processing", "imported", "failed"}
 	for _, folder := range traps {
@@ -54,7 +68,7 @@ func TestOddFilesDaemon(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustWrite(t, filepath.Join(dir, "authorized_keys"), oddBody("trap "+folder))
-		extra = fmt.Appendf(extra, "  - name: trap-%s\n    type: local\n    path: %s\n    interval: 200ms\n    settle: 100ms\n", folder, dir)
+		extra = fmt.Appendf(extra, "  - name: trap-%s\n    interval: 200ms\n    settle: 100ms\n    %s", folder, source(dir))
 	}
 	addr := freeAddr(t)
 	extra = bytes.Replace(extra, []byte(`http: "off"`), []byte("http: "+addr), 1)
