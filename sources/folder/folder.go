@@ -203,16 +203,22 @@ func (f *Folder) stat(ctx context.Context, key string) (sources.Object, fs.FileI
 // realDir checks that the daemon folder d is a real directory, making it
 // when create is set and it is missing. Every level of d below Dir is
 // checked, since a link there would lead writes out of the drop folder.
+// Dir itself, and a finish folder configured outside it, are the
+// operator's paths and may be links the operator made.
 func (f *Folder) realDir(ctx context.Context, d string, create bool) error {
-	dirs := []string{d}
-	if rel, ok := f.under(d); ok && rel != "." {
-		dirs = dirs[:0]
-		for i, c := range strings.Split(rel, "/") {
-			if i == 0 {
-				dirs = append(dirs, f.p(c))
-			} else {
-				dirs = append(dirs, path.Join(dirs[i-1], c))
-			}
+	rel, inside := f.under(d)
+	if rel == "." {
+		return nil
+	}
+	if !inside {
+		return f.operatorDir(ctx, d, create)
+	}
+	var dirs []string
+	for i, c := range strings.Split(rel, "/") {
+		if i == 0 {
+			dirs = append(dirs, f.p(c))
+		} else {
+			dirs = append(dirs, path.Join(dirs[i-1], c))
 		}
 	}
 	for _, d := range dirs {
@@ -241,6 +247,19 @@ func (f *Folder) realDir(ctx context.Context, d string, create bool) error {
 				"this source: remove it and let usagedrop create the folder: %w",
 				safetext.Name(f.FS.Native(d)), kind(fi.Mode()), sources.ErrFatal)
 		}
+	}
+	return nil
+}
+
+// operatorDir makes a configured finish folder outside Dir when create is
+// set and it is missing.
+func (f *Folder) operatorDir(ctx context.Context, d string, create bool) error {
+	_, err := f.FS.Lstat(ctx, d)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		err = f.mkdir(ctx, d)
+	}
+	if err != nil && !(errors.Is(err, fs.ErrNotExist) && !create) {
+		return fmt.Errorf("folder %s: %w", safetext.Name(f.FS.Native(d)), err)
 	}
 	return nil
 }
@@ -490,6 +509,9 @@ func (f *Folder) Finish(ctx context.Context, key string, o sources.Outcome) (str
 	src, err := f.FS.Lstat(ctx, f.p(key))
 	if err != nil {
 		return "", fmt.Errorf("finish %s: %w", safetext.Name(key), err)
+	}
+	if src.IsDir() {
+		return "", fmt.Errorf("finish %s: a folder, not a drop: %w", safetext.Name(key), fs.ErrInvalid)
 	}
 	dir := f.FailedDir
 	if o.Imported {

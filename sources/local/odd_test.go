@@ -146,3 +146,22 @@ func TestClaimReplacesNonFileInProcessing(t *testing.T) {
 		t.Errorf("read %q, %v", b.String(), err)
 	}
 }
+
+// TestDropFolderItselfALink: the drop folder the operator configured may
+// be a link; only the daemon's folders inside it must be real.
+func TestDropFolderItselfALink(t *testing.T) {
+	root := t.TempDir()
+	real, link := filepath.Join(root, "real"), filepath.Join(root, "drop")
+	os.MkdirAll(real, 0o755)
+	os.Symlink(real, link)
+	os.WriteFile(filepath.Join(real, "a.csv"), []byte("a"), 0o644)
+	src := New("l", link)
+	ctx := context.Background()
+	c := sourcetest.ClaimOnly(t, ctx, src)
+	if key, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: true}); err != nil || key != "imported/a.csv" {
+		t.Fatalf("Finish = %q, %v", key, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(real, "imported", "a.csv")); err != nil || string(b) != "a" {
+		t.Errorf("imported/a.csv = %q, %v", b, err)
+	}
+}
