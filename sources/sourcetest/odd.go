@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -370,4 +372,57 @@ func testFilesNamedLikeFolders(t *testing.T, st Store) {
 			t.Errorf("%s = %q", key, got)
 		}
 	}
+}
+
+// testFinishRace has two instances finish two drops of one name at the
+// same moment, again and again: both land, each under its own name with
+// its own report beside it, and neither overwrites the other.
+func testFinishRace(t *testing.T, st Store) {
+	// Object stores keep a claimed object at its name, so two drops of
+	// one name are never held at once there.
+	special(t, st)
+	ctx := testContext(t)
+	a, b := st.Source(t, "a", time.Hour), st.Source(t, "b", time.Hour)
+	want := map[string]string{}
+	for i := range 10 {
+		var claimed [2]sources.Object
+		for j, src := range []sources.Source{a, b} {
+			body := fmt.Sprintf("round %d drop %d", i, j)
+			st.Put(t, "same.csv", []byte(body))
+			c, err := src.Claim(ctx, listOne(t, ctx, src, "same.csv"))
+			if err != nil {
+				t.Fatalf("Claim: %v", err)
+			}
+			claimed[j] = c
+		}
+		var keys [2]string
+		var errs [2]error
+		var wg sync.WaitGroup
+		for j, src := range []sources.Source{a, b} {
+			wg.Go(func() {
+				rep := []sources.Report{{Suffix: ".status.txt", Body: []byte(fmt.Sprintf("report of round %d drop %d", i, j))}}
+				keys[j], errs[j] = src.Finish(ctx, claimed[j].Key, sources.Outcome{Imported: true, Reports: rep})
+			})
+		}
+		wg.Wait()
+		for j := range 2 {
+			if errs[j] != nil {
+				t.Fatalf("round %d: Finish %d: %v", i, j, errs[j])
+			}
+			report := "imported/" + sources.ReportName(path.Base(keys[j]), ".status.txt")
+			for k, body := range map[string]string{keys[j]: fmt.Sprintf("round %d drop %d", i, j),
+				report: fmt.Sprintf("report of round %d drop %d", i, j)} {
+				if _, taken := want[k]; taken {
+					t.Fatalf("round %d: %q written twice", i, k)
+				}
+				want[k] = body
+			}
+		}
+	}
+	for k, body := range want {
+		if got, err := st.Get(t, k); err != nil || string(got) != body {
+			t.Errorf("%s = %q, %v; want %q", k, got, err, body)
+		}
+	}
+	assertOnlyFinished(t, st)
 }

@@ -76,6 +76,7 @@ func Run(t *testing.T, h Harness) {
 		{"NotFiles", testNotFiles},
 		{"SwappedAfterClaim", testSwappedAfterClaim},
 		{"FilesNamedLikeFolders", testFilesNamedLikeFolders},
+		{"FinishRace", testFinishRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
