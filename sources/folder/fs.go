@@ -17,7 +17,7 @@
 //     blocking, and checked to be the regular file that was looked at;
 //   - Finish picks one final name for the file and all its reports that is
 //     free, and creates each of them without replacing anything;
-//   - names that would pass MaxName bytes with a report's suffix are
+//   - names that would pass sources.MaxName bytes with a report's suffix are
 //     shortened with a hash; temp names are short whatever the name.
 package folder
 
