@@ -576,8 +576,11 @@ func (f *Folder) finishOnce(ctx context.Context, key string, src fs.FileInfo, di
 		}
 		written = append(written, rp)
 	}
-	if err := f.moveNew(ctx, f.p(key), target); err != nil {
-		undo()
+	if linked, err := f.moveNew(ctx, f.p(key), target); err != nil {
+		if !linked {
+			// Still at its old name: the reports would stand alone.
+			undo()
+		}
 		return "", false, fmt.Errorf("move to %s: %w", safetext.Name(f.FS.Native(target)), err)
 	}
 	return target, true, nil
@@ -626,9 +629,12 @@ func (f *Folder) writeNew(ctx context.Context, p string, body []byte) error {
 	if err := f.FS.Create(ctx, tmp, body); err != nil {
 		return err
 	}
-	err := f.moveNew(ctx, tmp, p)
+	linked, err := f.moveNew(ctx, tmp, p)
 	if err != nil {
 		f.FS.Remove(ctx, tmp)
+	}
+	if linked {
+		return nil // the report is in place; a temp name left is a dotfile
 	}
 	return err
 }
@@ -638,21 +644,22 @@ func (f *Folder) writeNew(ctx context.Context, p string, body []byte) error {
 // instead of being replaced. Where the store cannot link (no hard links,
 // or protected_hardlinks on a file another user owns) it checks and
 // renames, which holds against everything but another instance writing
-// the same name at the same moment.
-func (f *Folder) moveNew(ctx context.Context, oldp, newp string) error {
-	err := f.FS.Link(ctx, oldp, newp)
+// the same name at the same moment. linked reports that newp names the
+// file, even when removing oldp then failed.
+func (f *Folder) moveNew(ctx context.Context, oldp, newp string) (linked bool, err error) {
+	err = f.FS.Link(ctx, oldp, newp)
 	switch {
 	case err == nil:
-		return f.FS.Remove(ctx, oldp)
+		return true, f.FS.Remove(ctx, oldp)
 	case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist):
-		return err
+		return false, err
 	}
 	if _, serr := f.FS.Lstat(ctx, newp); serr == nil {
-		return fmt.Errorf("%s: %w", safetext.Name(path.Base(newp)), fs.ErrExist)
+		return false, fmt.Errorf("%s: %w", safetext.Name(path.Base(newp)), fs.ErrExist)
 	} else if !errors.Is(serr, fs.ErrNotExist) {
-		return serr
+		return false, serr
 	}
-	return f.FS.Rename(ctx, oldp, newp)
+	return false, f.FS.Rename(ctx, oldp, newp)
 }
 
 func randHex() string {
