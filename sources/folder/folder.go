@@ -495,7 +495,10 @@ func (r *reader) Close() error { return r.file.Close() }
 // and every report name are free, and each is created without replacing
 // anything: a report of an earlier drop is never overwritten, and a name
 // a dropped file could take ("x.csv.status.txt") only moves this drop to
-// a timestamped name.
+// a timestamped name. Reports are this process's own files, so they can
+// always be linked into place; written first, they also settle a race
+// with another instance over a name where the dropped file itself cannot
+// be linked and is checked and renamed.
 func (f *Folder) Finish(ctx context.Context, key string, o sources.Outcome) (string, error) {
 	if err := CheckKey(key); err != nil {
 		return "", err

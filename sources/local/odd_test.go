@@ -165,3 +165,45 @@ func TestDropFolderItselfALink(t *testing.T) {
 		t.Errorf("imported/a.csv = %q, %v", b, err)
 	}
 }
+
+// noLinks is the file system of a store without hard links (or one where
+// protected_hardlinks refuses to link a file another user owns).
+type noLinks struct{ *rootFS }
+
+func (noLinks) Link(context.Context, string, string) error { return syscall.EPERM }
+
+// TestFinishWithoutHardLinks: where files cannot be linked, Finish checks
+// and renames, and still never writes over a report-like drop.
+func TestFinishWithoutHardLinks(t *testing.T) {
+	dir := t.TempDir()
+	src := New("l", dir)
+	f, err := src.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.FS = noLinks{src.fs}
+	ctx := context.Background()
+	rep := []sources.Report{{Suffix: ".status.txt", Body: []byte("report")}}
+	var keys []string
+	for _, name := range []string{"victim.csv.status.txt", "victim.csv"} {
+		os.WriteFile(filepath.Join(dir, name), []byte("bytes of "+name), 0o644)
+		c := sourcetest.ClaimOnly(t, ctx, src)
+		key, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: true, Reports: rep})
+		if err != nil {
+			t.Fatalf("Finish %s: %v", name, err)
+		}
+		keys = append(keys, key)
+	}
+	if keys[0] != "imported/victim.csv.status.txt" || keys[1] == "imported/victim.csv" {
+		t.Errorf("finished as %q", keys)
+	}
+	for i, name := range []string{"victim.csv.status.txt", "victim.csv"} {
+		if b, err := os.ReadFile(filepath.Join(dir, keys[i])); err != nil || string(b) != "bytes of "+name {
+			t.Errorf("%s = %q, %v", keys[i], b, err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "imported"))
+	if len(entries) != 4 {
+		t.Errorf("imported/ holds %d entries, want 2 drops and 2 reports", len(entries))
+	}
+}
