@@ -147,6 +147,14 @@ func oddFiles(t *testing.T, root string, source func(dir string) string) {
 			t.Errorf("trap-%s: the dropped file moved or changed: %q, %v", folder, b, err)
 		}
 	}
+	top, _ := os.ReadDir(root)
+	var names []string
+	for _, e := range top {
+		names = append(names, e.Name())
+	}
+	if want := "drop outside trap-failed trap-imported trap-processing"; strings.Join(names, " ") != want {
+		t.Errorf("beside the drop folders now: %q, want %q", names, want)
+	}
 	entries, _ := os.ReadDir(outside)
 	if len(entries) != 1 || entries[0].Name() != "secret.csv" {
 		t.Errorf("the folder the links point to now holds %v", entries)
