@@ -62,9 +62,14 @@ func (f *Folder) mine(name string) string { return path.Join(Processing, f.Owner
 
 func (f *Folder) logger() *slog.Logger { return cmp.Or(f.Logger, slog.Default()) }
 
-// CheckKey refuses keys that are not a path inside the drop folder.
+// CheckKey refuses keys that are not a path inside the drop folder. Any
+// bytes but '/' and NUL may make up a name, UTF-8 or not.
 func CheckKey(key string) error {
-	if key == "." || !fs.ValidPath(key) {
+	bad := key == "" || strings.Contains(key, "\x00")
+	for _, e := range strings.Split(key, "/") {
+		bad = bad || e == "" || e == "." || e == ".."
+	}
+	if bad {
 		return fmt.Errorf("key %q: not a path inside the drop folder: %w", safetext.Name(key), fs.ErrInvalid)
 	}
 	return nil
@@ -198,16 +203,22 @@ func (f *Folder) stat(ctx context.Context, key string) (sources.Object, fs.FileI
 // realDir checks that the daemon folder d is a real directory, making it
 // when create is set and it is missing. Every level of d below Dir is
 // checked, since a link there would lead writes out of the drop folder.
+// Dir itself, and a finish folder configured outside it, are the
+// operator's paths and may be links the operator made.
 func (f *Folder) realDir(ctx context.Context, d string, create bool) error {
-	dirs := []string{d}
-	if rel, ok := f.under(d); ok && rel != "." {
-		dirs = dirs[:0]
-		for i, c := range strings.Split(rel, "/") {
-			if i == 0 {
-				dirs = append(dirs, f.p(c))
-			} else {
-				dirs = append(dirs, path.Join(dirs[i-1], c))
-			}
+	rel, inside := f.under(d)
+	if rel == "." {
+		return nil
+	}
+	if !inside {
+		return f.operatorDir(ctx, d, create)
+	}
+	var dirs []string
+	for i, c := range strings.Split(rel, "/") {
+		if i == 0 {
+			dirs = append(dirs, f.p(c))
+		} else {
+			dirs = append(dirs, path.Join(dirs[i-1], c))
 		}
 	}
 	for _, d := range dirs {
@@ -223,11 +234,32 @@ func (f *Folder) realDir(ctx context.Context, d string, create bool) error {
 		if err != nil {
 			return fmt.Errorf("folder %s: %w", safetext.Name(f.FS.Native(d)), err)
 		}
-		if !fi.IsDir() {
+		switch {
+		case fi.IsDir():
+		case fi.Mode().IsRegular() && !create:
+			// A file a user dropped under that name is a drop like any
+			// other; once claimed, its name is free for the folder.
+			return nil
+		case fi.Mode().IsRegular():
+			return fmt.Errorf("a file named %s is where usagedrop needs its folder", safetext.Name(f.FS.Native(d)))
+		default:
 			return fmt.Errorf("%s is a %s, not a folder; usagedrop writes only into real folders, so it stopped "+
 				"this source: remove it and let usagedrop create the folder: %w",
 				safetext.Name(f.FS.Native(d)), kind(fi.Mode()), sources.ErrFatal)
 		}
+	}
+	return nil
+}
+
+// operatorDir makes a configured finish folder outside Dir when create is
+// set and it is missing.
+func (f *Folder) operatorDir(ctx context.Context, d string, create bool) error {
+	_, err := f.FS.Lstat(ctx, d)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		err = f.mkdir(ctx, d)
+	}
+	if err != nil && !(errors.Is(err, fs.ErrNotExist) && !create) {
+		return fmt.Errorf("folder %s: %w", safetext.Name(f.FS.Native(d)), err)
 	}
 	return nil
 }
@@ -463,7 +495,10 @@ func (r *reader) Close() error { return r.file.Close() }
 // and every report name are free, and each is created without replacing
 // anything: a report of an earlier drop is never overwritten, and a name
 // a dropped file could take ("x.csv.status.txt") only moves this drop to
-// a timestamped name.
+// a timestamped name. Reports are this process's own files, so they can
+// always be linked into place; written first, they also settle a race
+// with another instance over a name where the dropped file itself cannot
+// be linked and is checked and renamed.
 func (f *Folder) Finish(ctx context.Context, key string, o sources.Outcome) (string, error) {
 	if err := CheckKey(key); err != nil {
 		return "", err
@@ -477,6 +512,9 @@ func (f *Folder) Finish(ctx context.Context, key string, o sources.Outcome) (str
 	src, err := f.FS.Lstat(ctx, f.p(key))
 	if err != nil {
 		return "", fmt.Errorf("finish %s: %w", safetext.Name(key), err)
+	}
+	if src.IsDir() {
+		return "", fmt.Errorf("finish %s: a folder, not a drop: %w", safetext.Name(key), fs.ErrInvalid)
 	}
 	dir := f.FailedDir
 	if o.Imported {
@@ -541,8 +579,11 @@ func (f *Folder) finishOnce(ctx context.Context, key string, src fs.FileInfo, di
 		}
 		written = append(written, rp)
 	}
-	if err := f.moveNew(ctx, f.p(key), target); err != nil {
-		undo()
+	if linked, err := f.moveNew(ctx, f.p(key), target); err != nil {
+		if !linked {
+			// Still at its old name: the reports would stand alone.
+			undo()
+		}
 		return "", false, fmt.Errorf("move to %s: %w", safetext.Name(f.FS.Native(target)), err)
 	}
 	return target, true, nil
@@ -591,9 +632,12 @@ func (f *Folder) writeNew(ctx context.Context, p string, body []byte) error {
 	if err := f.FS.Create(ctx, tmp, body); err != nil {
 		return err
 	}
-	err := f.moveNew(ctx, tmp, p)
+	linked, err := f.moveNew(ctx, tmp, p)
 	if err != nil {
 		f.FS.Remove(ctx, tmp)
+	}
+	if linked {
+		return nil // the report is in place; a temp name left is a dotfile
 	}
 	return err
 }
@@ -603,21 +647,22 @@ func (f *Folder) writeNew(ctx context.Context, p string, body []byte) error {
 // instead of being replaced. Where the store cannot link (no hard links,
 // or protected_hardlinks on a file another user owns) it checks and
 // renames, which holds against everything but another instance writing
-// the same name at the same moment.
-func (f *Folder) moveNew(ctx context.Context, oldp, newp string) error {
-	err := f.FS.Link(ctx, oldp, newp)
+// the same name at the same moment. linked reports that newp names the
+// file, even when removing oldp then failed.
+func (f *Folder) moveNew(ctx context.Context, oldp, newp string) (linked bool, err error) {
+	err = f.FS.Link(ctx, oldp, newp)
 	switch {
 	case err == nil:
-		return f.FS.Remove(ctx, oldp)
+		return true, f.FS.Remove(ctx, oldp)
 	case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist):
-		return err
+		return false, err
 	}
 	if _, serr := f.FS.Lstat(ctx, newp); serr == nil {
-		return fmt.Errorf("%s: %w", safetext.Name(path.Base(newp)), fs.ErrExist)
+		return false, fmt.Errorf("%s: %w", safetext.Name(path.Base(newp)), fs.ErrExist)
 	} else if !errors.Is(serr, fs.ErrNotExist) {
-		return serr
+		return false, serr
 	}
-	return f.FS.Rename(ctx, oldp, newp)
+	return false, f.FS.Rename(ctx, oldp, newp)
 }
 
 func randHex() string {

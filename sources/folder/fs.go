@@ -8,16 +8,17 @@
 // entries, lives here once, as restic's backends share layout:
 //
 //   - the daemon's own folders (processing/, processing/OWNER/, imported/,
-//     failed/) must be real directories: a symbolic link or a file there
-//     stops the source with an error wrapping sources.ErrFatal that names
-//     the path;
+//     failed/) must be real directories: a symbolic link (or a FIFO, a
+//     device) there stops the source with an error wrapping
+//     sources.ErrFatal that names the path; a regular file a user dropped
+//     under such a name is a drop like any other;
 //   - only regular files are offered, claimed and read; symlinks, FIFOs,
 //     devices and sockets in the drop folder are skipped and logged once;
 //   - a file is opened without following a final symlink and without
 //     blocking, and checked to be the regular file that was looked at;
 //   - Finish picks one final name for the file and all its reports that is
 //     free, and creates each of them without replacing anything;
-//   - names that would pass MaxName bytes with a report's suffix are
+//   - names that would pass sources.MaxName bytes with a report's suffix are
 //     shortened with a hash; temp names are short whatever the name.
 package folder
 

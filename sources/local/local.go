@@ -61,6 +61,7 @@ type Source struct {
 
 	mu     sync.Mutex
 	folder *folder.Folder
+	fs     *rootFS
 }
 
 // New returns a source named name over dir with the defaults described on
@@ -95,6 +96,9 @@ func (s *Source) List(ctx context.Context) ([]sources.Object, error) {
 	f, err := s.open()
 	if err != nil {
 		return nil, err
+	}
+	if err := s.fs.reopen(); err != nil {
+		return nil, fmt.Errorf("list %s: %w", s.Dir, err)
 	}
 	return f.List(ctx)
 }
@@ -161,8 +165,9 @@ func (s *Source) open() (*folder.Folder, error) {
 		r, _ := filepath.Rel(top, p)
 		return filepath.ToSlash(r)
 	}
+	s.fs = &rootFS{dir: top, root: root}
 	s.folder = &folder.Folder{
-		FS:     &rootFS{root: root, dir: top},
+		FS:     s.fs,
 		Source: s.name, Owner: s.Owner, Lease: s.Lease, Logger: s.Logger,
 		Dir: rel(abs[0]), ImportedDir: rel(abs[1]), FailedDir: rel(abs[2]),
 	}
@@ -191,14 +196,45 @@ func commonDir(paths ...string) string {
 // root, by the kernel one level at a time, so neither ".." nor a link
 // nor a rename racing the daemon can lead outside it.
 type rootFS struct {
+	dir string // the root's path, for messages and reopen
+
+	mu   sync.RWMutex
 	root *os.Root
-	dir  string // the root's path, for messages
 }
 
-func (r *rootFS) Lstat(_ context.Context, p string) (fs.FileInfo, error) { return r.root.Lstat(p) }
+func (r *rootFS) get() *os.Root {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.root
+}
+
+// reopen opens the root again when its path now names another folder
+// (the drop folder was removed and made again), so that files dropped
+// there are seen; a root whose folder has gone is an error, never an
+// empty listing.
+func (r *rootFS) reopen() error {
+	cur, err := os.Stat(r.dir)
+	if err != nil {
+		return err
+	}
+	if open, err := r.get().Stat("."); err == nil && os.SameFile(cur, open) {
+		return nil
+	}
+	nr, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	old := r.root
+	r.root = nr
+	r.mu.Unlock()
+	return old.Close()
+}
+
+func (r *rootFS) Lstat(_ context.Context, p string) (fs.FileInfo, error) { return r.get().Lstat(p) }
 
 func (r *rootFS) ReadDir(_ context.Context, p string) ([]fs.FileInfo, error) {
-	d, err := r.root.OpenFile(p, os.O_RDONLY|openFlags, 0)
+	d, err := r.get().OpenFile(p, os.O_RDONLY|openFlags, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +245,7 @@ func (r *rootFS) ReadDir(_ context.Context, p string) ([]fs.FileInfo, error) {
 	}
 	infos := make([]fs.FileInfo, 0, len(names))
 	for _, n := range names {
-		fi, err := r.root.Lstat(path.Join(p, n))
+		fi, err := r.get().Lstat(path.Join(p, n))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // moved away since it was read
 		}
@@ -221,24 +257,26 @@ func (r *rootFS) ReadDir(_ context.Context, p string) ([]fs.FileInfo, error) {
 	return infos, nil
 }
 
-func (r *rootFS) Mkdir(_ context.Context, p string) error { return r.root.Mkdir(p, 0o755) }
+func (r *rootFS) Mkdir(_ context.Context, p string) error { return r.get().Mkdir(p, 0o755) }
 
-func (r *rootFS) Rename(_ context.Context, oldp, newp string) error { return r.root.Rename(oldp, newp) }
+func (r *rootFS) Rename(_ context.Context, oldp, newp string) error {
+	return r.get().Rename(oldp, newp)
+}
 
-func (r *rootFS) Link(_ context.Context, oldp, newp string) error { return r.root.Link(oldp, newp) }
+func (r *rootFS) Link(_ context.Context, oldp, newp string) error { return r.get().Link(oldp, newp) }
 
-func (r *rootFS) Remove(_ context.Context, p string) error { return r.root.Remove(p) }
+func (r *rootFS) Remove(_ context.Context, p string) error { return r.get().Remove(p) }
 
 func (r *rootFS) Chtimes(_ context.Context, p string, mtime time.Time) error {
-	return r.root.Chtimes(p, mtime, mtime)
+	return r.get().Chtimes(p, mtime, mtime)
 }
 
 func (r *rootFS) Open(_ context.Context, p string) (folder.File, error) {
-	return r.root.OpenFile(p, openFlags, 0)
+	return r.get().OpenFile(p, openFlags, 0)
 }
 
 func (r *rootFS) Create(_ context.Context, p string, body []byte) error {
-	f, err := r.root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := r.get().OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
@@ -250,7 +288,7 @@ func (r *rootFS) Create(_ context.Context, p string, body []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		r.root.Remove(p)
+		r.get().Remove(p)
 	}
 	return err
 }

@@ -33,7 +33,10 @@
 // Operations other than directory listing cannot be cancelled once sent;
 // ctx is checked between them. SFTP cannot open without following links
 // or without blocking: an entry swapped for a FIFO between the lstat and
-// the open would hold one request on the server. A crash between linking
+// the open would hold one request on the server, and SETSTAT follows
+// links: a link swapped in at a claimed name in the instant between the
+// claim's rename and the start of its lease could have its target's
+// modification time set (nothing is read or written through it). A crash between linking
 // a finished file and removing its old name leaves it twice (SFTP has no
 // inode to tell it is the same file); the retry finishes the second under
 // a timestamped name, so nothing is lost or overwritten.
