@@ -175,7 +175,7 @@ func oddFiles(t *testing.T, root string, source func(dir string) string) {
 // ledgerKeepsRawNames says whether the ledger keeps a name's raw bytes;
 // until it does, a name that is not UTF-8 is mangled there (helper H3
 // changes the ledger; the integrator sets this to true after the merge).
-const ledgerKeepsRawNames = false
+const ledgerKeepsRawNames = true
 
 func mustWrite(t *testing.T, p, body string) {
 	t.Helper()

@@ -295,7 +295,7 @@ func TestSuspectResumedThenSameNameTaken(t *testing.T) {
 	if first.State != ledger.Done || first.ID != x.ID {
 		t.Fatalf("the suspect: %s %s (id %s, want %s)", first.State, first.LastError, first.ID, x.ID)
 	}
-	e.dropBytes("again.csv", []byte(strings.Replace(string(b), "Line one", "Line one, again", 1)))
+	e.dropBytes("again.csv", []byte(strings.Replace(string(b), "Line one", "Line one again", 1)))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		n := 0
