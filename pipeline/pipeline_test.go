@@ -451,6 +451,13 @@ func TestEveryAPI(t *testing.T) {
 			if api != "mediation" && digest(recs) != want.Digest {
 				t.Fatalf("records differ from the fixture's (digest %s)", digest(recs))
 			}
+			// Mediation's 200 means accepted for processing, not imported:
+			// the report says what is true.
+			says := []string{"was imported into Zuora", fmt.Sprintf("%d usage records were imported", want.Count)}
+			if api == "mediation" {
+				says = []string{"was sent to Zuora Mediation", fmt.Sprintf("(%d events accepted for processing)", want.Count)}
+			}
+			assertFile(t, filepath.Join(e.dropDir, "imported", "march.csv.status.txt"), says...)
 		})
 	}
 }

@@ -244,8 +244,16 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 	var b strings.Builder
 	when := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 	name := safetext.Line(e.Name, noteMax)
-	switch e.State {
-	case ledger.Done:
+	switch {
+	case e.State == ledger.Done && mediation(e):
+		// A 200 from Mediation means received and checked at the API
+		// level; the meter validates and processes the events later.
+		fmt.Fprintf(&b, "%s was sent to Zuora Mediation.\n\n", name)
+		for _, pt := range e.Parts {
+			fmt.Fprintf(&b, "%s: %s\n", safetext.Line(pt.Name, noteMax), safetext.Line(orUnknown(pt.Message), noteMax))
+		}
+		b.WriteString("The meter checks and processes the events after it accepts them; look there for events it refused.\n")
+	case e.State == ledger.Done:
 		fmt.Fprintf(&b, "%s was imported into Zuora.\n\n%d usage records were imported", name, e.Records)
 		if len(e.Parts) == 1 {
 			fmt.Fprintf(&b, " as import %s.\n", e.Parts[0].ImportID)
@@ -255,25 +263,28 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 				fmt.Fprintf(&b, "  %s: %d records, import %s\n", safetext.Line(pt.Name, noteMax), pt.Records, pt.ImportID)
 			}
 		}
-	case ledger.Rejected:
+	case e.State == ledger.Rejected:
 		fmt.Fprintf(&b, "%s was NOT imported. Nothing was sent to Zuora.\n\n", name)
 		switch {
 		case listed == 0:
 			fmt.Fprintf(&b, "%d problem(s) were found, but their list was lost; run usagedrop check on the file to see them again.\n", e.Problems)
+		// The errors file is named for where the file lands, which the
+		// source picks (a name already taken, or too long, gets another):
+		// point at it by its place, not its name.
 		case listed >= e.Problems:
-			fmt.Fprintf(&b, "%d problem(s) were found; each is listed in %s%s with its line, column, value and reason.\n",
-				e.Problems, name, errorsSuffix)
+			fmt.Fprintf(&b, "%d problem(s) were found; each is listed in the %s file beside this one, with its line, column, value and reason.\n",
+				e.Problems, errorsSuffix)
 		default:
-			fmt.Fprintf(&b, "%d problems were found; the first %d are listed in %s%s with their line, column, value and reason.\n",
-				e.Problems, listed, name, errorsSuffix)
+			fmt.Fprintf(&b, "%d problems were found; the first %d are listed in the %s file beside this one, with their line, column, value and reason.\n",
+				e.Problems, listed, errorsSuffix)
 		}
 		b.WriteString("Fix them and drop the whole file again: Zuora imports a file whole or not at all.\n")
 		b.WriteString(excerpt)
-	case ledger.Failed:
+	case e.State == ledger.Failed:
 		fmt.Fprintf(&b, "%s was NOT imported.\n\n", name)
 		fmt.Fprintf(&b, "Reason: %s\n\n", safetext.Line(orUnknown(e.LastError), 4*noteMax))
 		b.WriteString(p.partsSummary(e))
-	case ledger.Duplicate:
+	case e.State == ledger.Duplicate:
 		fmt.Fprintf(&b, "%s was NOT imported again: the same content was already taken", name)
 		if prev, err := p.opt.Ledger.Get(e.DuplicateOf); err == nil {
 			fmt.Fprintf(&b, " as %s from %s on %s", safetext.Line(prev.Name, noteMax), safetext.Line(prev.Source, noteMax), when(prev.Created))
@@ -328,4 +339,10 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// mediation reports whether e's parts went to a Mediation meter, whose
+// receipts carry "mediation:METER:N" as their import id.
+func mediation(e *ledger.Entry) bool {
+	return len(e.Parts) > 0 && strings.HasPrefix(e.Parts[0].ImportID, "mediation:")
 }

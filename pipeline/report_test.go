@@ -200,7 +200,7 @@ func TestReportStatusTextCountsAndCaps(t *testing.T) {
 	status, _ := reject("march.csv", s, nil)
 	for _, want := range []string{
 		"march.csv was NOT imported. Nothing was sent to Zuora.",
-		"223 problems were found; the first 100 are listed in march.csv.errors.csv",
+		"223 problems were found; the first 100 are listed in the .errors.csv file beside this one",
 		"line 2, column UOM: The UOM is missing (value \"\")",
 		"... see the .errors.csv file for the other 90 listed there",
 	} {
@@ -213,7 +213,7 @@ func TestReportStatusTextCountsAndCaps(t *testing.T) {
 	}
 
 	status, _ = reject("two.csv", problems(2, "=1+1"), nil)
-	if !strings.Contains(status, "2 problem(s) were found; each is listed in two.csv.errors.csv") ||
+	if !strings.Contains(status, "2 problem(s) were found; each is listed in the .errors.csv file beside this one") ||
 		!strings.Contains(status, `(value "'=1+1")`) {
 		t.Errorf("status.txt:\n%s", status)
 	}
