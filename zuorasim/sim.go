@@ -1,22 +1,3 @@
-// Package zuorasim is an in-process Zuora that behaves as Zuora's documents
-// say, for tests, benchmarks and `usagedrop sim`.
-//
-// A *Sim is an http.Handler: serve it with httptest.NewServer or any
-// http.Server. It implements OAuth client credentials, the REST file import
-// (POST /v1/usage and its status URL), the Import object and a ZOQL query
-// on it, the object API for single usage records, Mediation's bulk ingest,
-// the SOAP API's login, create of an Import (MTOM) and query,
-// Idempotency-Key replay, the tracking headers, and faults that can be
-// switched on while it runs (rate limits, server errors, lost answers,
-// failed imports, expired tokens).
-//
-// # Caveats
-//
-// The sim keeps everything in memory and never forgets an import; an
-// upload is held in memory (at most 4 MB) while it is checked. Imports are
-// processed lazily: an import moves from Pending to Processing to its final
-// state as time passes, and the move happens when anybody looks (a status
-// call, Records, Imports), so no goroutine outlives a request.
 package zuorasim
 
 import (
@@ -232,7 +213,9 @@ func New(opt Options) *Sim {
 	s.mux.Handle("POST /v1/usage", s.authed(s.idempotent(s.handleUpload)))
 	s.mux.Handle("GET /v1/usage/{id}/status", s.authed(http.HandlerFunc(s.handleStatus)))
 	s.mux.Handle("GET /v1/object/import/{id}", s.authed(http.HandlerFunc(s.handleImportObject)))
-	s.mux.Handle("POST /v1/action/query", s.authed(http.HandlerFunc(s.handleQuery)))
+	// Every POST takes a key (zuora-api.md, Idempotency-Key), the query
+	// too: a keyed query replays its first answer, however stale.
+	s.mux.Handle("POST /v1/action/query", s.authed(s.idempotent(s.handleQuery)))
 	s.mux.Handle("POST /v1/object/usage", s.authed(s.idempotent(s.handleObjectUsage)))
 	s.mux.Handle("POST /usage/bulk/{meter}", s.authed(http.HandlerFunc(s.handleMediation)))
 	s.mux.HandleFunc("POST /apps/services/a/{version}", s.handleSOAP)
@@ -330,6 +313,11 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer gz.Close()
 		r.Body, r.ContentLength = gz, -1
 		r.Header.Del("Content-Encoding")
+	}
+	// The Idempotency-Key rules are the REST API's; Mediation lists no
+	// key (mediation.go) and SOAP has none.
+	if strings.HasPrefix(r.URL.Path, "/v1/") && !s.checkKeyTarget(w, r) {
+		return
 	}
 	s.log.Debug("zuorasim request", "method", r.Method, "path", r.URL.Path, "request_id", w.Header().Get("Zuora-Request-Id"))
 	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
