@@ -299,7 +299,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Zuora-Track-Id", track)
 	}
-	release, ok := s.admit(w)
+	release, ok := s.admit(w, r)
 	defer release()
 	if !ok {
 		return
@@ -334,7 +334,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // admit applies the tenant's limits and the faults due to one request and
 // sets the limit headers. When the request goes no further it has been
 // answered and ok is false. release must be called when the request ends.
-func (s *Sim) admit(w http.ResponseWriter) (release func(), ok bool) {
+func (s *Sim) admit(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
@@ -375,6 +375,11 @@ func (s *Sim) admit(w http.ResponseWriter) (release func(), ok bool) {
 		h.Set("ratelimit-remaining", "0")
 		h.Set("ratelimit-reset", strconv.Itoa(wait))
 		writeReasons(w, http.StatusTooManyRequests, 90000070, "Too many requests")
+	case f.ServerErrors > 0 && strings.HasPrefix(r.URL.Path, "/apps/services/"):
+		// SOAP answers a server error as a fault, UNKNOWN_ERROR with HTTP
+		// 500 (SOAP 1.1), the case issue 8 found classed final.
+		f.ServerErrors--
+		writeFault(w, "UNKNOWN_ERROR", "An unexpected error occurred (simulated)")
 	case f.ServerErrors > 0:
 		f.ServerErrors--
 		writeReasons(w, http.StatusInternalServerError, 90000060, "Internal Server Error")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/md5"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // sessionTTL is how long a SOAP session lives, as Zuora's default.
@@ -49,12 +49,11 @@ type soapImport struct {
 		Include struct {
 			Href string `xml:"href,attr"`
 		} `xml:"Include"`
-		Inline string `xml:",chardata"`
 	} `xml:"FileContent"`
 }
 
 // handleSOAP is the SOAP API at /apps/services/a/{version}: login, create
-// of an Import (MTOM or inline base64) and query of Import objects.
+// of an Import (MTOM) and query of Import objects.
 func (s *Sim) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	root, attachments, err := readSOAP(r)
 	if err != nil {
@@ -179,32 +178,39 @@ func (s *Sim) soapCreate(w http.ResponseWriter, objs []soapImport, atts map[stri
 }
 
 // soapImport checks one Import zObject and its file, and creates it.
+// The Import is called by its Name field, or else by the file's name.
 func (s *Sim) soapImport(o soapImport, atts map[string]attachment, wsdl float64) (string, error) {
+	// seed 000: create() of an Import with ImportType Usage.
 	if !strings.HasSuffix(o.Type, "Import") || o.ImportType != "Usage" {
 		return "", fmt.Errorf("only Import objects of ImportType Usage are supported (got %s, %s)", o.Type, o.ImportType)
 	}
-	var data []byte
-	name := o.Name
-	if href := o.FileContent.Include.Href; href != "" {
-		att, ok := atts[strings.TrimPrefix(href, "cid:")]
-		if !ok {
-			return "", fmt.Errorf("no attachment %s", href)
-		}
-		// Zuora documents the attachment as text/plain;name=<file name>
-		// (zuora-api.md, SOAP Import); the stricter reading refuses any
-		// other type with the message Zuora gives for a missing name.
-		mt, params, _ := mime.ParseMediaType(att.header.Get("Content-Type"))
-		if mt != "text/plain" || params["name"] == "" {
-			return "", errors.New("Cannot detect the file name from your Content-Type")
-		}
-		name = params["name"]
-		data = att.data
-	} else {
-		var err error
-		if data, err = base64.StdEncoding.DecodeString(strings.TrimSpace(o.FileContent.Inline)); err != nil {
-			return "", fmt.Errorf("FileContent is not base64: %v", err)
-		}
+	href := o.FileContent.Include.Href
+	if href == "" {
+		// The Import page has the file sent as an MTOM attachment, whose
+		// Content-Type names it; inline base64 carries no name. Silent on
+		// inline FileContent: stricter reading, refused as Zuora refuses a
+		// file it cannot name.
+		return "", errors.New("Cannot detect the file name from your Content-Type: FileContent must be an MTOM attachment (xop:Include)")
 	}
+	att, ok := atts[strings.TrimPrefix(href, "cid:")]
+	if !ok {
+		return "", fmt.Errorf("no attachment %s", href)
+	}
+	// seed 000 documents the attachment as text/plain;name=<file name>
+	// (zuora-api.md, SOAP Import); the stricter reading refuses any other
+	// type with the message Zuora gives for a missing name.
+	mt, params, _ := mime.ParseMediaType(att.header.Get("Content-Type"))
+	fileName := params["name"]
+	if mt != "text/plain" || fileName == "" {
+		return "", errors.New("Cannot detect the file name from your Content-Type")
+	}
+	// zuora-api.md, File import: the same 50-character name rule; silent
+	// for SOAP, so the stricter reading applies it here too.
+	if utf8.RuneCountInString(fileName) > maxNameLen {
+		return "", fmt.Errorf("The file name %q is longer than the %d character maximum", fileName, maxNameLen)
+	}
+	data := att.data
+	// seed 000 failure words.
 	if len(data) > maxFileSize {
 		return "", errors.New("The file exceeds the maximum file size of 4,194,304 bytes")
 	}
@@ -214,10 +220,7 @@ func (s *Sim) soapImport(o soapImport, atts map[string]attachment, wsdl float64)
 			return "", errors.New("File MD5 verification error")
 		}
 	}
-	if o.Name != "" {
-		name = o.Name
-	}
-	im, err := s.newImport(name, data, "", wsdl)
+	im, err := s.newImport(cmp.Or(o.Name, fileName), fileName, data, "", wsdl)
 	if err != nil {
 		return "", err
 	}

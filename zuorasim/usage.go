@@ -61,7 +61,7 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	delay := s.faults.AnswerDelay
 	s.mu.Unlock()
-	im, err := s.newImport(name, data, r.Header.Get("Idempotency-Key"), wsdlVersion(r.Header.Get("X-Zuora-WSDL-Version")))
+	im, err := s.newImport(name, name, data, r.Header.Get("Idempotency-Key"), wsdlVersion(r.Header.Get("X-Zuora-WSDL-Version")))
 	if err != nil {
 		writeReasons(w, http.StatusBadRequest, 53100020, err.Error())
 		return
@@ -81,11 +81,12 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 // newImport unpacks and checks an uploaded file and records it as a
-// Pending import. The error is for a file refused on receipt (not a .csv or
-// .zip, a bad zip); problems in its rows make the import fail later. wsdl
-// is the API version the call asked for, which gates newer columns.
-func (s *Sim) newImport(name string, data []byte, key string, wsdl float64) (*imp, error) {
-	csvData, err := unpack(name, data)
+// Pending import called name. The error is for a file refused on receipt
+// (not a .csv or .zip by its fileName, a bad zip); problems in its rows
+// make the import fail later. wsdl is the API version the call asked for,
+// which gates newer columns.
+func (s *Sim) newImport(name, fileName string, data []byte, key string, wsdl float64) (*imp, error) {
+	csvData, err := unpack(fileName, data)
 	if err != nil {
 		return nil, err
 	}
