@@ -18,6 +18,10 @@ import (
 type Options struct {
 	Accounts []string // account numbers that exist; nil accepts any
 	UOMs     []string // units of measure configured; nil accepts any
+	// CustomFields are the custom fields (Name__c) of the tenant's Usage
+	// object, accepted as template columns and object API fields; nil
+	// accepts any name ending in __c.
+	CustomFields []string
 	// ClientID and ClientSecret are the OAuth client, and also the SOAP
 	// API user's name and password. Empty accepts any credentials.
 	ClientID     string
@@ -128,6 +132,9 @@ type Record struct {
 	UniqueKey      string
 	RatePlanCharge string
 	Event          string // Mediation: the event as received, compact JSON
+	// Custom holds the custom fields (Name__c) of the file and object
+	// APIs, by name; nil when there are none.
+	Custom map[string]string
 }
 
 // Import is one file import as the sim sees it.
