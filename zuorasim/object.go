@@ -179,11 +179,27 @@ func (s *Sim) handleObjectUsage(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"Success": false, "Errors": []map[string]string{{"Code": "INVALID_VALUE", "Message": strings.Join(bad, "; ")}}})
 		return
 	}
-	id := newID()
+	keyed := r.Header.Get("Idempotency-Key") != ""
 	s.mu.Lock()
-	s.addRecordsLocked([]Record{rec})
+	f := &s.faults
+	before := keyed && f.StoredObjectErrors > 0
+	after := keyed && !before && f.StoredObjectErrorsCreated > 0
+	switch {
+	case before:
+		f.StoredObjectErrors--
+	case after:
+		f.StoredObjectErrorsCreated--
+		s.addRecordsLocked([]Record{rec})
+	default:
+		s.addRecordsLocked([]Record{rec})
+	}
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"Id": id, "Success": true})
+	if before || after {
+		// Behind the key, so stored and replayed (idempotent).
+		writeObjectErrors(w, http.StatusInternalServerError, "UNKNOWN_ERROR", "An unexpected error occurred (simulated, stored under the key)")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"Id": newID(), "Success": true})
 }
 
 // objectChecks applies the object API's own rules, those the file import

@@ -265,3 +265,59 @@ func TestQueryRules(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// A 500 behind a record's key is stored like any answer: a retry under the
+// same key sees it again, whether or not the record was created.
+func TestObjectStoredFailures(t *testing.T) {
+	body := `{"AccountNumber":"A1","UOM":"GB","Quantity":2,"StartDateTime":"2026-03-01T00:00:00"}`
+	post := func(e *env, key string) *http.Response {
+		return e.do("POST", "/v1/object/usage?rejectUnknownFields=true", "application/json", strings.NewReader(body), map[string]string{"Idempotency-Key": key})
+	}
+	tests := []struct {
+		name    string
+		faults  Faults
+		records int
+	}{
+		{"nothing created", Faults{StoredObjectErrors: 1}, 0},
+		{"created, then 500", Faults{StoredObjectErrorsCreated: 1}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			e.sim.SetFaults(tt.faults)
+			e.decode(post(e, "r1"), http.StatusInternalServerError, nil)
+			resp := post(e, "r1")
+			if resp.Header.Get("Idempotent-Replayed") != "true" {
+				t.Errorf("not replayed: %v", resp.Header)
+			}
+			e.decode(resp, http.StatusInternalServerError, nil)
+			if n := len(e.sim.Records()); n != tt.records {
+				t.Fatalf("%d records, want %d", n, tt.records)
+			}
+			e.decode(post(e, "r1-new"), http.StatusOK, nil)
+		})
+	}
+}
+
+// A server error carries the REST error body with an 8-digit code whose
+// last two digits are its category (60: temporary); a success:false
+// answer behind a key is stored and replayed like a 500.
+func TestServerErrorBody(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.sim.SetFaults(Faults{ServerErrors: 1})
+	var ans uploadAnswer
+	e.decode(e.upload("a.csv", []byte(tinyCSV), ""), http.StatusInternalServerError, &ans)
+	if ans.Success || len(ans.Reasons) != 1 || ans.Reasons[0].Code < 10000000 || ans.Reasons[0].Code > 99999999 || ans.Reasons[0].Code%100 != 60 {
+		t.Fatalf("500 body %+v", ans)
+	}
+	e.sim.SetFaults(Faults{Success200False: 1})
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "sf"), http.StatusOK, &ans)
+	resp := e.upload("a.csv", []byte(tinyCSV), "sf")
+	if resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("success:false not replayed: %v", resp.Header)
+	}
+	e.decode(resp, http.StatusOK, &ans)
+	if ans.Success || len(e.sim.Imports()) != 0 {
+		t.Fatalf("replayed %+v, %d imports", ans, len(e.sim.Imports()))
+	}
+}

@@ -109,6 +109,12 @@ type Faults struct {
 	// was created: the worst case, where a retry under the same key can
 	// only ever see the 500 while the import runs.
 	StoredServerErrorsImported int
+	// StoredObjectErrors answers the next N object API records that
+	// carry an Idempotency-Key 500 from behind the key, nothing created;
+	// StoredObjectErrorsCreated does so after creating the record. Either
+	// answer is replayed for the key, as StoredServerErrors's is.
+	StoredObjectErrors        int
+	StoredObjectErrorsCreated int
 	// Success200False answers the next N uploads HTTP 200 with
 	// {"success":false,"reasons":[...]}; nothing is imported.
 	Success200False int
