@@ -24,7 +24,7 @@
 //     [Rate] https://developer.zuora.com/docs/guides/rate-limits,
 //     [Format] https://docs.zuora.com/en/zuora-billing/bill-your-customer/usage-billing/usage-file-format,
 //     [Usage] https://developer.zuora.com/api-references/api/operation/Object_POSTUsage/,
-//     [Import] https://docs.zuora.com/en/zuora-platform/integration/apis/soap-api/soap-api-object-reference/import,
+//     [ImportPage] https://docs.zuora.com/en/zuora-platform/integration/apis/soap-api/soap-api-object-reference/import,
 //     [Mass] https://docs.zuora.com/en/zuora-billing/bill-your-customer/usage-billing/import-mass-usage-records.
 //   - "silent: stricter" means the docs say nothing and the sim takes the
 //     stricter reading, so a client that passes here does not rely on
@@ -147,8 +147,8 @@
 //	SessionHeader on later calls; INVALID_SESSION when       api.md §SOAP             TestSOAPLogin
 //	  missing or expired (15 minutes)
 //	create of one Import, ImportType Usage                   api.md §SOAP, seed 000,  TestSOAPCreateAttachment
-//	                                                           [Import]
-//	FileContent an MTOM attachment (xop:Include); inline     [Import]; silent:        TestSOAPCreateAttachment
+//	                                                           [ImportPage]
+//	FileContent an MTOM attachment (xop:Include); inline     [ImportPage]; silent:    TestSOAPCreateAttachment
 //	  base64 refused                                           stricter
 //	attachment Content-Type text/plain;name=<file name>,     seed 000, api.md §SOAP   TestSOAPCreateAttachment
 //	  else "Cannot detect the file name from your

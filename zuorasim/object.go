@@ -15,11 +15,14 @@ import (
 	"unicode/utf8"
 )
 
-// importFields are the Import object's fields a query may select.
+// importFields are the Import object's fields a query may select (api.md
+// §File import, the Import object; [ImportPage] in doc.go).
 var importFields = []string{"Id", "Name", "ImportType", "Status", "StatusReason", "ImportedCount", "TotalCount", "FileSize", "CreatedDate", "ResultResourceUrl"}
 
 // importQuery is the one ZOQL shape the sim answers: select fields from
 // Import where Name or Id equals a quoted string (\' and \\ escape).
+// api.md §File import marks finding an import by Name [inferred]; other
+// shapes are refused, the stricter reading.
 var importQuery = regexp.MustCompile(`(?is)^\s*select\s+(.+?)\s+from\s+import\s+where\s+(name|id)\s*=\s*'((?:[^'\\]|\\.)*)'\s*$`)
 
 // fields returns the Import object as Zuora's object API shows it.

@@ -303,6 +303,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveInspect(w, r)
 		return
 	}
+	// api.md §Headers: every answer carries Zuora-Request-Id, and a
+	// valid Zuora-Track-Id is echoed.
 	reqID := newID()
 	w.Header().Set("Zuora-Request-Id", reqID[:8]+"-"+reqID[8:12]+"-"+reqID[12:16]+"-"+reqID[16:20]+"-"+reqID[20:])
 	if track := r.Header.Get("Zuora-Track-Id"); track != "" {
@@ -317,6 +319,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// api.md §Headers: Content-Encoding and Accept-Encoding gzip.
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		gz, err := gzip.NewReader(r.Body)
 		if err != nil {
@@ -345,7 +348,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit applies the tenant's limits and the faults due to one request and
-// sets the limit headers. When the request goes no further it has been
+// sets the limit headers (api.md §Limits; [Rate] in doc.go): ratelimit-*
+// (not X-RateLimit-*), Concurrency-Limit-*, 429 with Retry-After. When the request goes no further it has been
 // answered and ok is false. release must be called when the request ends.
 func (s *Sim) admit(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
 	s.mu.Lock()
@@ -417,7 +421,9 @@ func (s *Sim) serveInspect(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handleToken issues a bearer token for client credentials.
+// handleToken issues a bearer token for client credentials (api.md
+// §OAuth): a form with grant_type=client_credentials and no Authorization
+// header; the answer's shape and 3599 s life are Zuora's.
 func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no Authorization header on the token call"})
@@ -450,7 +456,8 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// authed guards h with a bearer token check.
+// authed guards h with a bearer token check; the 401 body is api.md
+// §OAuth's.
 func (s *Sim) authed(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -465,7 +472,9 @@ func (s *Sim) authed(h http.Handler) http.Handler {
 	})
 }
 
-// validTrackID applies Zuora's rule for Zuora-Track-Id.
+// validTrackID applies Zuora's rule for Zuora-Track-Id: at most 64
+// US-ASCII characters, none of : ; " ' (api.md §Headers; [Usage]).
+// Control characters: silent, stricter reading, refused.
 func validTrackID(s string) bool {
 	if len(s) > 64 {
 		return false

@@ -18,7 +18,8 @@ import (
 	"unicode/utf8"
 )
 
-// sessionTTL is how long a SOAP session lives, as Zuora's default.
+// sessionTTL is how long a SOAP session lives, Zuora's default (api.md
+// §SOAP: "Sessions expire (15 min default)").
 const sessionTTL = 15 * time.Minute
 
 // soapEnvelope is what the sim reads of a SOAP request. encoding/xml
@@ -66,7 +67,8 @@ func (s *Sim) handleSOAP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The SOAP endpoint is /apps/services/a/<WSDL version>, 37.0 or
-	// higher (zuora-api.md, SOAP Import).
+	// higher (api.md §SOAP; [Mass] in doc.go: "You must be using WSDL
+	// version 37.0 or higher").
 	if v := wsdlVersion(r.PathValue("version")); v < 37 {
 		writeFault(w, "INVALID_VERSION", fmt.Sprintf("the WSDL version in the URL must be 37.0 or higher (got %q)", r.PathValue("version")))
 		return
@@ -76,6 +78,8 @@ func (s *Sim) handleSOAP(w http.ResponseWriter, r *http.Request) {
 		s.soapLogin(w, r, b.Login.Username, b.Login.Password)
 		return
 	}
+	// api.md §SOAP: later calls carry the session; on INVALID_SESSION
+	// the client logs in again.
 	if !s.validSession(env.Session) {
 		writeFault(w, "INVALID_SESSION", "Invalid session")
 		return
@@ -131,7 +135,8 @@ func readSOAP(r *http.Request) ([]byte, map[string]attachment, error) {
 	}
 }
 
-// soapLogin checks the credentials and opens a session.
+// soapLogin checks the credentials and opens a session; the answer
+// carries Session and ServerUrl, where later calls go (api.md §SOAP).
 func (s *Sim) soapLogin(w http.ResponseWriter, r *http.Request, user, pass string) {
 	if s.opt.ClientID != "" && (user != s.opt.ClientID || pass != s.opt.ClientSecret) {
 		writeFault(w, "INVALID_VALUE", "Invalid login. User name and password do not match.")
@@ -253,7 +258,8 @@ func writeSOAP(w http.ResponseWriter, body string) {
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:ns1="http://api.zuora.com/" xmlns:ns2="http://object.api.zuora.com/"><soapenv:Body>%s</soapenv:Body></soapenv:Envelope>`, body)
 }
 
-// writeFault answers with a SOAP fault, HTTP 500 as SOAP 1.1 has it.
+// writeFault answers with a SOAP fault, HTTP 500 as SOAP 1.1 has it, in
+// the fault namespace api.md §SOAP names.
 func writeFault(w http.ResponseWriter, code, msg string) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.WriteHeader(http.StatusInternalServerError)
