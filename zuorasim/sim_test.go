@@ -208,6 +208,8 @@ func TestUploadRejectedOnReceipt(t *testing.T) {
 		{"too big", "big.csv", bytes.Repeat([]byte("x"), maxFileSize+1), "4,194,304 bytes"},
 		{"zip with a directory", "d.zip", readFixture(t, "zip-with-dir.zip"), "The zip file cannot contain a directory"},
 		{"zip of two csv", "b.zip", readFixture(t, "bundle.zip"), "exactly one .csv"},
+		{"zip of one txt", "t.zip", zipOf(t, "usage.txt", csv), "exactly one .csv"},
+		{"not a zip", "n.zip", csv, "The zip file cannot be read"},
 	}
 	e := newEnv(t, Options{})
 	for _, tt := range tests {
@@ -340,4 +342,20 @@ func TestRowAtEveryLimit(t *testing.T) {
 	if recs := e.sim.Records(); len(recs) != 1 || len(recs[0].UniqueKey) != 254 {
 		t.Fatalf("records %+v", recs)
 	}
+}
+
+// zipOf returns a zip holding one entry.
+func zipOf(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
