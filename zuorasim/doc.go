@@ -59,6 +59,8 @@
 //	  a request cut off mid-body not stored                  silent: no answer given  TestIdempotencyCutOffRequestNotStored
 //	  not on Mediation, SOAP or the token call               seed 004; SOAP has none  TestMediationNoIdempotency
 //	Zuora-Entity-Ids, Zuora-Org-Ids: ignored (one tenant)    sim                      -
+//	Idempotent-Replayed: true on a replayed answer           sim: a marker for tests, -
+//	                                                           not Zuora's header
 //
 // Limits (sim.go, admit):
 //
@@ -111,7 +113,8 @@
 //	DESCRIPTION at most 200, no emoji                        api.md §The template     TestRowRules, TestRowAtEveryLimit
 //	SUBSCRIPTION_ID at most 100, CHARGE_ID at most 50        api.md §The template     TestRowRules, TestRowAtEveryLimit
 //	UNIQUE_KEY less than 255 characters, once per file       api.md §The template     TestRowRules, TestRowAtEveryLimit
-//	lengths in characters, not bytes                         silent: the lenient one  TestRowAtEveryLimit
+//	lengths in UTF-16 units, as Java counts characters:      silent: stricter         TestRowRules, TestRowAtEveryLimit
+//	  one outside the BMP counts two (textLen)
 //	Zuora's row messages, "Row N: " first                    api.md §The template     TestRowRules, TestBadRowsFailWholeImport
 //
 // Import object and ZOQL (object.go):
@@ -165,11 +168,11 @@
 // test.
 //
 // Faults (sim): TooManyRequests, ServerErrors, StoredServerErrors,
-// StoredServerErrorsImported, StoredObjectErrors,
-// StoredObjectErrorsCreated, Success200False, DropAfterRead, AnswerDelay,
+// StoredServerErrorsImported, StoredObjectErrors, StoredObjectErrorsCreated,
+// SOAPFaultsAfterCreate, Success200False, DropAfterRead, AnswerDelay,
 // Conflicts, FailImports, CancelImports, ExpireTokens: TestFaults,
 // TestIdempotencyStoresFailures, TestObjectStoredFailures, TestSOAPFaults,
-// TestImportStatusShape and mediation_test.go.
+// TestServerErrorBody, TestImportStatusShape and mediation_test.go.
 //
 // # Caveats
 //

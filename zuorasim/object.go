@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // importFields are the Import object's fields a query may select (api.md
@@ -212,7 +211,7 @@ func objectChecks(u objectUsage, rec *Record) []string {
 	// Field descriptions of Usage (seed 002): the ids are zns:ID, 32
 	// characters; the numbers are checked with the file's limits.
 	for _, f := range []struct{ name, v string }{{"AccountId", u.AccountID}, {"SubscriptionId", u.SubscriptionID}, {"ChargeId", u.ChargeID}} {
-		if utf8.RuneCountInString(f.v) > 32 {
+		if textLen(f.v) > 32 {
 			bad = append(bad, fmt.Sprintf("The %s length is longer than the 32 character maximum", f.name))
 		}
 	}

@@ -115,6 +115,10 @@ type Faults struct {
 	// answer is replayed for the key, as StoredServerErrors's is.
 	StoredObjectErrors        int
 	StoredObjectErrorsCreated int
+	// SOAPFaultsAfterCreate answers the next N SOAP creates with an
+	// UNKNOWN_ERROR fault (HTTP 500) after the Import was made: SOAP
+	// has no key, so only a look-up by name tells the client it exists.
+	SOAPFaultsAfterCreate int
 	// Success200False answers the next N uploads HTTP 200 with
 	// {"success":false,"reasons":[...]}; nothing is imported.
 	Success200False int

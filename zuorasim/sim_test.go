@@ -269,6 +269,7 @@ func TestRowRules(t *testing.T) {
 		{"wide row", "A1,GB,1,03/01/2026,,,,,,x\n", "the row has 10 values"},
 		{"account missing", ",GB,1,03/01/2026,,,,,\n", "The ACCOUNT_ID is missing"},
 		{"account over 50", strings.Repeat("A", 51) + ",GB,1,03/01/2026,,,,,\n", "The ACCOUNT_ID length is longer than the 50 character maximum"},
+		{"account of 49 and one outside the BMP", strings.Repeat("A", 49) + "\U0001D538,GB,1,03/01/2026,,,,,\n", "The ACCOUNT_ID length is longer than the 50 character maximum"},
 		{"uom missing", "A1,,1,03/01/2026,,,,,\n", "The UOM is missing"},
 		{"qty missing", "A1,GB,,03/01/2026,,,,,\n", "The QTY is missing"},
 		{"qty with an exponent", "A1,GB,1e3,03/01/2026,,,,,\n", "The QTY format is invalid"},

@@ -15,7 +15,6 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // sessionTTL is how long a SOAP session lives, Zuora's default (api.md
@@ -159,7 +158,8 @@ func (s *Sim) validSession(session string) bool {
 
 // soapCreate creates Import objects; each gets its own SaveResult. The
 // DropAfterRead fault applies here as to the REST upload: the import is
-// made and the answer lost.
+// made and the answer lost; SOAPFaultsAfterCreate makes it and answers a
+// fault.
 func (s *Sim) soapCreate(w http.ResponseWriter, objs []soapImport, atts map[string]attachment, wsdl float64) {
 	var results strings.Builder
 	for _, o := range objs {
@@ -175,9 +175,17 @@ func (s *Sim) soapCreate(w http.ResponseWriter, objs []soapImport, atts map[stri
 	if drop {
 		s.faults.DropAfterRead--
 	}
+	fault := !drop && s.faults.SOAPFaultsAfterCreate > 0
+	if fault {
+		s.faults.SOAPFaultsAfterCreate--
+	}
 	s.mu.Unlock()
 	if drop {
 		panic(http.ErrAbortHandler)
+	}
+	if fault {
+		writeFault(w, "UNKNOWN_ERROR", "An unexpected error occurred (simulated, after the Import was created)")
+		return
 	}
 	writeSOAP(w, `<ns1:createResponse>`+results.String()+`</ns1:createResponse>`)
 }
@@ -211,7 +219,7 @@ func (s *Sim) soapImport(o soapImport, atts map[string]attachment, wsdl float64)
 	}
 	// zuora-api.md, File import: the same 50-character name rule; silent
 	// for SOAP, so the stricter reading applies it here too.
-	if utf8.RuneCountInString(fileName) > maxNameLen {
+	if textLen(fileName) > maxNameLen {
 		return "", fmt.Errorf("The file name %q is longer than the %d character maximum", fileName, maxNameLen)
 	}
 	data := att.data

@@ -239,8 +239,9 @@ func TestSOAPQueryAndWSDL(t *testing.T) {
 }
 
 // Faults reach SOAP in SOAP's form: a server error is an UNKNOWN_ERROR
-// fault with HTTP 500 (nothing created); a dropped answer leaves the
-// Import made and the client without a reply.
+// fault with HTTP 500, before anything is created or after the Import was
+// made; a dropped answer leaves the Import made and the client without a
+// reply.
 func TestSOAPFaults(t *testing.T) {
 	e := newEnv(t, Options{})
 	session := e.soapLogin("119.0")
@@ -251,6 +252,13 @@ func TestSOAPFaults(t *testing.T) {
 	}
 	if n := len(e.sim.Imports()); n != 0 {
 		t.Fatalf("%d imports after a server error", n)
+	}
+	e.sim.SetFaults(Faults{SOAPFaultsAfterCreate: 1})
+	if ans := e.soap("119.0", session, createImport("made.csv", ""), &soapFile{"text/plain;name=made.csv", []byte(tinyCSV)}); ans.status != http.StatusInternalServerError || ans.Fault != "UNKNOWN_ERROR" {
+		t.Fatalf("fault after create: %+v", ans)
+	}
+	if imps := e.sim.Imports(); len(imps) != 1 || imps[0].Name != "made.csv" {
+		t.Fatalf("imports after a fault after create: %+v", imps)
 	}
 	e.sim.SetFaults(Faults{DropAfterRead: 1})
 	var buf bytes.Buffer
@@ -269,7 +277,7 @@ func TestSOAPFaults(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("dropped create got an answer: %d", resp.StatusCode)
 	}
-	if imps := e.sim.Imports(); len(imps) != 1 || imps[0].Name != "u.csv" {
+	if imps := e.sim.Imports(); len(imps) != 2 || imps[1].Name != "u.csv" {
 		t.Fatalf("imports after a dropped answer: %+v", imps)
 	}
 }

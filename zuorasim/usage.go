@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Zuora's limits on an uploaded file (api.md §File import).
@@ -150,7 +149,7 @@ func readUploadedFile(r *http.Request) (string, []byte, error) {
 		if name == "" {
 			return "", nil, errors.New("Cannot detect the file name from your Content-Disposition")
 		}
-		if utf8.RuneCountInString(name) > maxNameLen {
+		if textLen(name) > maxNameLen {
 			return "", nil, fmt.Errorf("The file name %q is longer than the %d character maximum", name, maxNameLen)
 		}
 		data, err := io.ReadAll(io.LimitReader(p, maxFileSize+1))

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -217,7 +218,7 @@ func (v *rowChecker) checkFields(rec *Record, start, end string) []string {
 	switch {
 	case rec.Account == "":
 		bad = append(bad, "The ACCOUNT_ID is missing")
-	case utf8.RuneCountInString(rec.Account) > 50:
+	case textLen(rec.Account) > 50:
 		bad = append(bad, "The ACCOUNT_ID length is longer than the 50 character maximum")
 	case v.opt.Accounts != nil && !slices.Contains(v.opt.Accounts, rec.Account):
 		bad = append(bad, fmt.Sprintf("The ACCOUNT_ID %s does not exist", rec.Account))
@@ -276,24 +277,23 @@ func checkQty(q string) string {
 
 // checkText checks the free-text fields' lengths and characters
 // (zuora-api.md, The template; seed 003): DESCRIPTION at most 200 and no
-// emoji, SUBSCRIPTION_ID 100, CHARGE_ID 50, UNIQUE_KEY "< 255". Lengths
-// are counted in characters, not bytes (silent; a byte count would refuse
-// less).
+// emoji, SUBSCRIPTION_ID 100, CHARGE_ID 50, UNIQUE_KEY "< 255", counted
+// by textLen.
 func checkText(rec *Record) []string {
 	var bad []string
-	if utf8.RuneCountInString(rec.Description) > 200 {
+	if textLen(rec.Description) > 200 {
 		bad = append(bad, "DESCRIPTION length is longer than the 200 character maximum")
 	}
 	if hasEmoji(rec.Description) {
 		bad = append(bad, "The DESCRIPTION contains an emoji, which is not supported")
 	}
-	if utf8.RuneCountInString(rec.Subscription) > 100 {
+	if textLen(rec.Subscription) > 100 {
 		bad = append(bad, "The SUBSCRIPTION_ID length is longer than the 100 character maximum")
 	}
-	if utf8.RuneCountInString(rec.Charge) > 50 {
+	if textLen(rec.Charge) > 50 {
 		bad = append(bad, "The CHARGE_ID length is longer than the 50 character maximum")
 	}
-	if utf8.RuneCountInString(rec.UniqueKey) >= 255 {
+	if textLen(rec.UniqueKey) >= 255 {
 		bad = append(bad, "The UNIQUE_KEY length must be less than 255 characters")
 	}
 	return bad
@@ -340,4 +340,17 @@ func parseDate(s, format string) (string, error) {
 		return "", fmt.Errorf("date %q does not exist", s)
 	}
 	return t.Format(time.DateOnly), nil
+}
+
+// textLen is the length of s as Zuora counts "characters". The docs do not
+// say which count they mean; Zuora runs on Java, whose strings count
+// UTF-16 units, so a character outside the Basic Multilingual Plane
+// counts two. Silent: the stricter reading (it never counts less than
+// runes, and never more than bytes).
+func textLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += max(utf16.RuneLen(r), 1)
+	}
+	return n
 }
