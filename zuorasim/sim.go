@@ -14,7 +14,9 @@ import (
 	"time"
 )
 
-// Options configure a Sim. The zero value accepts everything.
+// Options configure a Sim. The zero value accepts any credentials,
+// account, unit of measure and custom field; the rules of doc.go apply
+// whatever the options.
 type Options struct {
 	Accounts []string // account numbers that exist; nil accepts any
 	UOMs     []string // units of measure configured; nil accepts any
