@@ -48,12 +48,12 @@
 //	  1,000 bytes gzipped for Accept-Encoding: gzip                                    TestQueryAndImportObject
 //	Idempotency-Key: first answer stored 24 h and replayed   api.md §Headers, [Idem]  TestIdempotencyReplay,
 //	  for the key                                                                      TestIdempotencyKeyExpires
-//	  failures stored too ("regardless of whether it          api.md §Headers, [Idem]  TestIdempotencyStoresFailures,
+//	  failures stored too ("regardless of whether it         api.md §Headers, [Idem]  TestIdempotencyStoresFailures,
 //	  succeeded or failed"): 500 and success:false                                     TestObjectStoredFailures
 //	  409 while the first request is in flight               api.md §Headers, [Idem]  TestIdempotencyConflictInFlight
 //	  422 when used with another URL or method               api.md §Headers, [Idem]  TestIdempotencyKeyRules
-//	  less than 255 characters ([Idem]; [Usage] says <= 255)  [Idem], stricter          TestIdempotencyKeyRules
-//	  POST and PATCH only; refused (400) on other methods    [Idem]; silent: stricter  TestIdempotencyKeyRules
+//	  less than 255 characters ([Usage] says <= 255)         [Idem]: the stricter     TestIdempotencyKeyRules
+//	  POST and PATCH only; refused (400) on other methods    [Idem]; silent: stricter TestIdempotencyKeyRules
 //	  every REST POST takes one, the query included          [Idem]                   TestIdempotencyKeyedQueryReplays
 //	  gateway 429/500 (admit) not stored                     silent: as a gateway     TestIdempotencyStoresFailures
 //	  a request cut off mid-body not stored                  silent: no answer given  TestIdempotencyCutOffRequestNotStored
