@@ -292,7 +292,9 @@ func TestParseDate(t *testing.T) {
 		ok               bool
 	}{
 		{"03/16/2026", "MM/DD/YYYY", "2026-03-16", true},
-		{"3/6/2026", "MM/DD/YYYY", "2026-03-06", true},
+		{"3/6/2026", "MM/DD/YYYY", "", false},
+		{"+3/06/2026", "MM/DD/YYYY", "", false},
+		{"03/06/+026", "MM/DD/YYYY", "", false},
 		{"16/03/2026", "DD/MM/YYYY", "2026-03-16", true},
 		{"16/03/2026", "MM/DD/YYYY", "", false},
 		{"02/29/2025", "MM/DD/YYYY", "", false},

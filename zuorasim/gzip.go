@@ -8,7 +8,8 @@ import (
 )
 
 // gzipThreshold is the size above which Zuora compresses an answer for a
-// client that accepts gzip.
+// client that accepts gzip ([Usage] in doc.go: "compresses responses that
+// contain over 1000 bytes").
 const gzipThreshold = 1000
 
 // gzipWriter holds an answer until it is known to be over the threshold,

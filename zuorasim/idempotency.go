@@ -3,15 +3,23 @@ package zuorasim
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
 )
 
+// maxKeyLen is the longest Idempotency-Key taken. Zuora's guide says the
+// key "should be less than 255 characters long"; its API reference says
+// "<= 255 characters". The sim takes the stricter: at most 254.
+// https://developer.zuora.com/docs/guides/idempotent-requests
+const maxKeyLen = 254
+
 // stored is the first answer given for an Idempotency-Key. Until done is
 // set the first request is still in flight and a duplicate gets 409.
 type stored struct {
 	at     time.Time
+	target string // method and URL of the first request
 	done   bool
 	status int
 	header http.Header
@@ -32,30 +40,32 @@ func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(status int)      { r.status = status }
 
-// idempotent wraps a POST handler with Zuora's Idempotency-Key semantics:
-// the status, headers and body of the first answer for a key (per path)
-// are stored for Options.IdempotencyTTL (24 hours) "regardless of whether
-// it succeeded or failed" and replayed for a repeat; a repeat while the
-// first is in flight gets 409 (zuora-api.md, "Headers on every call",
-// quoting Zuora's Idempotency-Key reference). A 500 from behind the key is
-// stored too: that is the strict reading, and the client must recover
-// from it (find by name, then a new key). Not stored: the 429s and 500s of
-// admit, which answer before any handler runs, as a gateway's rate and
-// concurrency limits do; and answers to requests whose body was cut off,
-// for which no answer was ever given (the docs are silent; storing them
-// would make a client that was cut off mid-upload wait 24 h).
+// idempotent wraps a POST handler with Zuora's Idempotency-Key semantics
+// (zuora-api.md, "Headers on every call", quoting
+// https://developer.zuora.com/docs/guides/idempotent-requests): the
+// status, headers and body of the first answer for a key are stored for
+// Options.IdempotencyTTL (24 hours) "regardless of whether it succeeded or
+// failed" and replayed for a repeat; a repeat while the first is in
+// flight gets 409; a key first used with another method or URL gets 422
+// (checkKeyTarget, before any handler). A 500 from behind the key is
+// stored too: the client must recover from it (find by name, then a new
+// key). Not stored: the 429s and 500s of admit, which answer before any
+// handler runs, as a gateway's rate and concurrency limits do; and
+// answers to requests whose body was cut off, for which no answer was
+// ever given (silent; storing them would make a client that was cut off
+// mid-upload wait 24 h).
 // It also applies the DropAfterRead fault to fresh uploads.
 func (s *Sim) idempotent(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
-		if len(key) > 255 {
-			writeReasons(w, http.StatusBadRequest, 90000020, "Idempotency-Key must be at most 255 characters")
-			return
-		}
-		scope := r.URL.Path + "\x00" + key
 		if key != "" {
-			if st, replay := s.claimKey(scope); replay {
-				if !st.done {
+			if st, replay := s.claimKey(key, keyTarget(r)); replay {
+				switch {
+				case st.target != keyTarget(r):
+					// Claimed for another target since checkKeyTarget looked.
+					writeReasons(w, http.StatusUnprocessableEntity, 90000020, "The Idempotency-Key was used with another URL or method ("+st.target+")")
+					return
+				case !st.done:
 					writeReasons(w, http.StatusConflict, 90000050, "A request with the same Idempotency-Key is being processed")
 					return
 				}
@@ -75,9 +85,9 @@ func (s *Sim) idempotent(h http.HandlerFunc) http.Handler {
 		if key != "" {
 			// A request cut off by its client never got an answer to keep.
 			if body.broken {
-				delete(s.idem, scope)
+				delete(s.idem, key)
 			} else {
-				st := s.idem[scope]
+				st := s.idem[key]
 				st.done, st.status, st.header, st.body = true, rec.status, rec.header.Clone(), bytes.Clone(rec.body.Bytes())
 			}
 		}
@@ -98,20 +108,56 @@ func (s *Sim) idempotent(h http.HandlerFunc) http.Handler {
 	})
 }
 
-// claimKey registers scope as in flight, or returns a copy of what is
-// stored when the key was seen. A Conflicts fault answers as if the key
-// were in flight.
-func (s *Sim) claimKey(scope string) (stored, bool) {
+// keyTarget is what a key is bound to: the method and URL of its request.
+func keyTarget(r *http.Request) string {
+	return r.Method + " " + r.URL.RequestURI()
+}
+
+// checkKeyTarget applies the header rules every call shares, before any
+// route: an Idempotency-Key of more than maxKeyLen characters is refused
+// (400); a key stored for another method or URL is refused (422: "a
+// mismatch of tenant, URL or method", zuora-api.md, Idempotency-Key); a
+// key on a request other than POST or PATCH is refused (400): Zuora says
+// not to send one there and is silent on what it does, so the sim takes
+// the stricter reading. It reports whether the request may go on.
+func (s *Sim) checkKeyTarget(w http.ResponseWriter, r *http.Request) bool {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		return true
+	}
+	if len(key) > maxKeyLen {
+		writeReasons(w, http.StatusBadRequest, 90000020, fmt.Sprintf("Idempotency-Key must be less than 255 characters; it has %d", len(key)))
+		return false
+	}
+	s.mu.Lock()
+	st := s.idem[key]
+	used := st != nil && time.Since(st.at) <= s.opt.IdempotencyTTL && st.target != keyTarget(r)
+	s.mu.Unlock()
+	switch {
+	case used:
+		writeReasons(w, http.StatusUnprocessableEntity, 90000020, fmt.Sprintf("The Idempotency-Key was used with another URL or method (%s)", st.target))
+		return false
+	case r.Method != http.MethodPost && r.Method != http.MethodPatch:
+		writeReasons(w, http.StatusBadRequest, 90000020, "Idempotency-Key is accepted on POST and PATCH requests only")
+		return false
+	}
+	return true
+}
+
+// claimKey registers key as in flight for target, or returns a copy of
+// what is stored when the key was seen. A Conflicts fault answers as if
+// the key were in flight.
+func (s *Sim) claimKey(key, target string) (stored, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.faults.Conflicts > 0 {
 		s.faults.Conflicts--
-		return stored{}, true
+		return stored{target: target}, true
 	}
-	if st := s.idem[scope]; st != nil && time.Since(st.at) <= s.opt.IdempotencyTTL {
+	if st := s.idem[key]; st != nil && time.Since(st.at) <= s.opt.IdempotencyTTL {
 		return *st, true
 	}
-	s.idem[scope] = &stored{at: time.Now()}
+	s.idem[key] = &stored{at: time.Now(), target: target}
 	return stored{}, false
 }
 

@@ -1,22 +1,3 @@
-// Package zuorasim is an in-process Zuora that behaves as Zuora's documents
-// say, for tests, benchmarks and `usagedrop sim`.
-//
-// A *Sim is an http.Handler: serve it with httptest.NewServer or any
-// http.Server. It implements OAuth client credentials, the REST file import
-// (POST /v1/usage and its status URL), the Import object and a ZOQL query
-// on it, the object API for single usage records, Mediation's bulk ingest,
-// the SOAP API's login, create of an Import (MTOM) and query,
-// Idempotency-Key replay, the tracking headers, and faults that can be
-// switched on while it runs (rate limits, server errors, lost answers,
-// failed imports, expired tokens).
-//
-// # Caveats
-//
-// The sim keeps everything in memory and never forgets an import; an
-// upload is held in memory (at most 4 MB) while it is checked. Imports are
-// processed lazily: an import moves from Pending to Processing to its final
-// state as time passes, and the move happens when anybody looks (a status
-// call, Records, Imports), so no goroutine outlives a request.
 package zuorasim
 
 import (
@@ -33,10 +14,16 @@ import (
 	"time"
 )
 
-// Options configure a Sim. The zero value accepts everything.
+// Options configure a Sim. The zero value accepts any credentials,
+// account, unit of measure and custom field; the rules of doc.go apply
+// whatever the options.
 type Options struct {
 	Accounts []string // account numbers that exist; nil accepts any
 	UOMs     []string // units of measure configured; nil accepts any
+	// CustomFields are the custom fields (Name__c) of the tenant's Usage
+	// object, accepted as template columns and object API fields; nil
+	// accepts any name ending in __c.
+	CustomFields []string
 	// ClientID and ClientSecret are the OAuth client, and also the SOAP
 	// API user's name and password. Empty accepts any credentials.
 	ClientID     string
@@ -124,6 +111,16 @@ type Faults struct {
 	// was created: the worst case, where a retry under the same key can
 	// only ever see the 500 while the import runs.
 	StoredServerErrorsImported int
+	// StoredObjectErrors answers the next N object API records that
+	// carry an Idempotency-Key 500 from behind the key, nothing created;
+	// StoredObjectErrorsCreated does so after creating the record. Either
+	// answer is replayed for the key, as StoredServerErrors's is.
+	StoredObjectErrors        int
+	StoredObjectErrorsCreated int
+	// SOAPFaultsAfterCreate answers the next N SOAP creates with an
+	// UNKNOWN_ERROR fault (HTTP 500) after the Import was made: SOAP
+	// has no key, so only a look-up by name tells the client it exists.
+	SOAPFaultsAfterCreate int
 	// Success200False answers the next N uploads HTTP 200 with
 	// {"success":false,"reasons":[...]}; nothing is imported.
 	Success200False int
@@ -147,6 +144,9 @@ type Record struct {
 	UniqueKey      string
 	RatePlanCharge string
 	Event          string // Mediation: the event as received, compact JSON
+	// Custom holds the custom fields (Name__c) of the file and object
+	// APIs, by name; nil when there are none.
+	Custom map[string]string
 }
 
 // Import is one file import as the sim sees it.
@@ -232,7 +232,9 @@ func New(opt Options) *Sim {
 	s.mux.Handle("POST /v1/usage", s.authed(s.idempotent(s.handleUpload)))
 	s.mux.Handle("GET /v1/usage/{id}/status", s.authed(http.HandlerFunc(s.handleStatus)))
 	s.mux.Handle("GET /v1/object/import/{id}", s.authed(http.HandlerFunc(s.handleImportObject)))
-	s.mux.Handle("POST /v1/action/query", s.authed(http.HandlerFunc(s.handleQuery)))
+	// Every POST takes a key (zuora-api.md, Idempotency-Key), the query
+	// too: a keyed query replays its first answer, however stale.
+	s.mux.Handle("POST /v1/action/query", s.authed(s.idempotent(s.handleQuery)))
 	s.mux.Handle("POST /v1/object/usage", s.authed(s.idempotent(s.handleObjectUsage)))
 	s.mux.Handle("POST /usage/bulk/{meter}", s.authed(http.HandlerFunc(s.handleMediation)))
 	s.mux.HandleFunc("POST /apps/services/a/{version}", s.handleSOAP)
@@ -307,6 +309,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveInspect(w, r)
 		return
 	}
+	// api.md §Headers: every answer carries Zuora-Request-Id, and a
+	// valid Zuora-Track-Id is echoed.
 	reqID := newID()
 	w.Header().Set("Zuora-Request-Id", reqID[:8]+"-"+reqID[8:12]+"-"+reqID[12:16]+"-"+reqID[16:20]+"-"+reqID[20:])
 	if track := r.Header.Get("Zuora-Track-Id"); track != "" {
@@ -316,11 +320,12 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Zuora-Track-Id", track)
 	}
-	release, ok := s.admit(w)
+	release, ok := s.admit(w, r)
 	defer release()
 	if !ok {
 		return
 	}
+	// api.md §Headers: Content-Encoding and Accept-Encoding gzip.
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		gz, err := gzip.NewReader(r.Body)
 		if err != nil {
@@ -330,6 +335,11 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer gz.Close()
 		r.Body, r.ContentLength = gz, -1
 		r.Header.Del("Content-Encoding")
+	}
+	// The Idempotency-Key rules are the REST API's; Mediation lists no
+	// key (mediation.go) and SOAP has none.
+	if strings.HasPrefix(r.URL.Path, "/v1/") && !s.checkKeyTarget(w, r) {
+		return
 	}
 	s.log.Debug("zuorasim request", "method", r.Method, "path", r.URL.Path, "request_id", w.Header().Get("Zuora-Request-Id"))
 	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
@@ -344,9 +354,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit applies the tenant's limits and the faults due to one request and
-// sets the limit headers. When the request goes no further it has been
+// sets the limit headers (api.md §Limits; [Rate] in doc.go): ratelimit-*
+// (not X-RateLimit-*), Concurrency-Limit-*, 429 with Retry-After. When the request goes no further it has been
 // answered and ok is false. release must be called when the request ends.
-func (s *Sim) admit(w http.ResponseWriter) (release func(), ok bool) {
+func (s *Sim) admit(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
@@ -387,6 +398,11 @@ func (s *Sim) admit(w http.ResponseWriter) (release func(), ok bool) {
 		h.Set("ratelimit-remaining", "0")
 		h.Set("ratelimit-reset", strconv.Itoa(wait))
 		writeReasons(w, http.StatusTooManyRequests, 90000070, "Too many requests")
+	case f.ServerErrors > 0 && strings.HasPrefix(r.URL.Path, "/apps/services/"):
+		// SOAP answers a server error as a fault, UNKNOWN_ERROR with HTTP
+		// 500 (SOAP 1.1), the case issue 8 found classed final.
+		f.ServerErrors--
+		writeFault(w, "UNKNOWN_ERROR", "An unexpected error occurred (simulated)")
 	case f.ServerErrors > 0:
 		f.ServerErrors--
 		writeReasons(w, http.StatusInternalServerError, 90000060, "Internal Server Error")
@@ -411,7 +427,9 @@ func (s *Sim) serveInspect(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handleToken issues a bearer token for client credentials.
+// handleToken issues a bearer token for client credentials (api.md
+// §OAuth): a form with grant_type=client_credentials and no Authorization
+// header; the answer's shape and 3599 s life are Zuora's.
 func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no Authorization header on the token call"})
@@ -444,7 +462,8 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// authed guards h with a bearer token check.
+// authed guards h with a bearer token check; the 401 body is api.md
+// §OAuth's.
 func (s *Sim) authed(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -459,7 +478,9 @@ func (s *Sim) authed(h http.Handler) http.Handler {
 	})
 }
 
-// validTrackID applies Zuora's rule for Zuora-Track-Id.
+// validTrackID applies Zuora's rule for Zuora-Track-Id: at most 64
+// US-ASCII characters, none of : ; " ' (api.md §Headers; [Usage]).
+// Control characters: silent, stricter reading, refused.
 func validTrackID(s string) bool {
 	if len(s) > 64 {
 		return false

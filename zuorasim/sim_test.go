@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -207,6 +208,8 @@ func TestUploadRejectedOnReceipt(t *testing.T) {
 		{"too big", "big.csv", bytes.Repeat([]byte("x"), maxFileSize+1), "4,194,304 bytes"},
 		{"zip with a directory", "d.zip", readFixture(t, "zip-with-dir.zip"), "The zip file cannot contain a directory"},
 		{"zip of two csv", "b.zip", readFixture(t, "bundle.zip"), "exactly one .csv"},
+		{"zip of one txt", "t.zip", zipOf(t, "usage.txt", csv), "exactly one .csv"},
+		{"not a zip", "n.zip", csv, "The zip file cannot be read"},
 	}
 	e := newEnv(t, Options{})
 	for _, tt := range tests {
@@ -227,7 +230,7 @@ func TestZipOfOneCSVAndLocale(t *testing.T) {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	w, _ := zw.Create("usage.csv")
-	_, _ = io.WriteString(w, "account_id,uom,qty,startdate,enddate,subscription_id,charge_id,unique_key\nA1,GB,1.5,31/01/2026,01/02/2026,S-1,C-1,u1\n,,,,,,,\n")
+	_, _ = io.WriteString(w, "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,UNIQUE_KEY,Region__c\nA1,GB,1.5,31/01/2026,01/02/2026,S-1,C-1,u1,EU\n,,,,,,,,\n")
 	_ = zw.Close()
 	e := newEnv(t, Options{DateFormat: "DD/MM/YYYY", Accounts: []string{"A1"}, UOMs: []string{"GB"}})
 	var ans uploadAnswer
@@ -235,13 +238,13 @@ func TestZipOfOneCSVAndLocale(t *testing.T) {
 	if st, msg := e.waitFinal(ans.CheckImportStatus); st != "Completed" {
 		t.Fatalf("status %s: %s", st, msg)
 	}
-	want := Record{Account: "A1", UOM: "GB", Qty: "1.5", Start: "2026-01-31", End: "2026-02-01", Subscription: "S-1", Charge: "C-1", UniqueKey: "u1"}
+	want := Record{Account: "A1", UOM: "GB", Qty: "1.5", Start: "2026-01-31", End: "2026-02-01", Subscription: "S-1", Charge: "C-1", UniqueKey: "u1", Custom: map[string]string{"Region__c": "EU"}}
 	got := e.sim.Records()
 	if len(got) != 1 {
 		t.Fatalf("records %+v", got)
 	}
 	want.ImportID = got[0].ImportID
-	if got[0] != want {
+	if !reflect.DeepEqual(got[0], want) {
 		t.Fatalf("record %+v, want %+v", got[0], want)
 	}
 }
@@ -263,6 +266,21 @@ func TestRowRules(t *testing.T) {
 		{"emoji", "A1,GB,1,03/01/2026,,,,hot 🔥,\n", "emoji"},
 		{"duplicate key", "A1,GB,1,03/01/2026,,,,,k\nA1,GB,2,03/01/2026,,,,,k\n", "Row 3: The UNIQUE_KEY k is duplicated"},
 		{"short row", "A1,GB,1\n", "the row has 3 values"},
+		{"wide row", "A1,GB,1,03/01/2026,,,,,,x\n", "the row has 10 values"},
+		{"account missing", ",GB,1,03/01/2026,,,,,\n", "The ACCOUNT_ID is missing"},
+		{"account over 50", strings.Repeat("A", 51) + ",GB,1,03/01/2026,,,,,\n", "The ACCOUNT_ID length is longer than the 50 character maximum"},
+		{"account of 49 and one outside the BMP", strings.Repeat("A", 49) + "\U0001D538,GB,1,03/01/2026,,,,,\n", "The ACCOUNT_ID length is longer than the 50 character maximum"},
+		{"uom missing", "A1,,1,03/01/2026,,,,,\n", "The UOM is missing"},
+		{"qty missing", "A1,GB,,03/01/2026,,,,,\n", "The QTY is missing"},
+		{"qty with an exponent", "A1,GB,1e3,03/01/2026,,,,,\n", "The QTY format is invalid"},
+		{"start missing", "A1,GB,1,,,,,,\n", "The STARTDATE is missing"},
+		{"start one-digit month", "A1,GB,1,3/01/2026,,,,,\n", "The STARTDATE format is invalid"},
+		{"start ISO", "A1,GB,1,2026-03-01,,,,,\n", "The STARTDATE format is invalid"},
+		{"start with a time", "A1,GB,1,03/01/2026 10:00,,,,,\n", "The STARTDATE format is invalid"},
+		{"end format", "A1,GB,1,03/01/2026,2026-03-02,,,,\n", "The ENDDATE format is invalid"},
+		{"subscription over 100", "A1,GB,1,03/01/2026,," + strings.Repeat("S", 101) + ",,,\n", "The SUBSCRIPTION_ID length is longer than the 100 character maximum"},
+		{"charge over 50", "A1,GB,1,03/01/2026,,," + strings.Repeat("C", 51) + ",,\n", "The CHARGE_ID length is longer than the 50 character maximum"},
+		{"unique key of 255", "A1,GB,1,03/01/2026,,,,," + strings.Repeat("k", 255) + "\n", "The UNIQUE_KEY length must be less than 255 characters"},
 	}
 	e := newEnv(t, Options{Accounts: []string{"A1"}, UOMs: []string{"GB"}})
 	for _, tt := range tests {
@@ -287,8 +305,16 @@ func TestHeaderRules(t *testing.T) {
 		{"missing CHARGE_ID", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID", "The required column CHARGE_ID is missing"},
 		{"unknown column", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,COLOUR", "The column COLOUR is not in the usage template"},
 		{"rate plan charge without WSDL 146", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,PRODUCT_RATE_PLAN_CHARGE_ID", "needs X-Zuora-WSDL-Version 146"},
+		{"lower case", "account_id,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID", "The column account_id is not in the usage template"},
+		{"padded name", "ACCOUNT_ID, UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID", "The column  UOM is not in the usage template"},
+		{"column twice", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,UOM", "The column UOM appears twice"},
+		{"empty header", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,", "The header of column 8 is empty"},
+		{"custom field the tenant lacks", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,Colour__c", "The column Colour__c is not in the usage template"},
+		{"byte order mark", "\ufeffACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID", "byte order mark"},
+		{"not UTF-8", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID\nA1,GB,1,03/01/2026,,,\xe9", "not UTF-8"},
+		{"empty file", "", "The file is empty"},
 	}
-	e := newEnv(t, Options{})
+	e := newEnv(t, Options{CustomFields: []string{"Region__c"}})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var ans uploadAnswer
@@ -298,4 +324,39 @@ func TestHeaderRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The limits are inclusive where the docs say "at most" and exclusive
+// where they say "less than": a row at every limit is imported.
+func TestRowAtEveryLimit(t *testing.T) {
+	const header = "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,DESCRIPTION,UNIQUE_KEY\n"
+	row := strings.Join([]string{
+		strings.Repeat("A", 50), "GB", "1234567890123.45", "02/28/2026", "02/28/2026",
+		strings.Repeat("S", 100), strings.Repeat("C", 50), strings.Repeat("é", 200), strings.Repeat("k", 254),
+	}, ",") + "\n"
+	e := newEnv(t, Options{})
+	var ans uploadAnswer
+	e.decode(e.upload("limits.csv", []byte(header+row), ""), http.StatusOK, &ans)
+	if st, msg := e.waitFinal(ans.CheckImportStatus); st != "Completed" {
+		t.Fatalf("%s: %s", st, msg)
+	}
+	if recs := e.sim.Records(); len(recs) != 1 || len(recs[0].UniqueKey) != 254 {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+// zipOf returns a zip holding one entry.
+func zipOf(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/md5"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -18,7 +17,8 @@ import (
 	"time"
 )
 
-// sessionTTL is how long a SOAP session lives, as Zuora's default.
+// sessionTTL is how long a SOAP session lives, Zuora's default (api.md
+// §SOAP: "Sessions expire (15 min default)").
 const sessionTTL = 15 * time.Minute
 
 // soapEnvelope is what the sim reads of a SOAP request. encoding/xml
@@ -49,12 +49,11 @@ type soapImport struct {
 		Include struct {
 			Href string `xml:"href,attr"`
 		} `xml:"Include"`
-		Inline string `xml:",chardata"`
 	} `xml:"FileContent"`
 }
 
 // handleSOAP is the SOAP API at /apps/services/a/{version}: login, create
-// of an Import (MTOM or inline base64) and query of Import objects.
+// of an Import (MTOM) and query of Import objects.
 func (s *Sim) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	root, attachments, err := readSOAP(r)
 	if err != nil {
@@ -67,7 +66,8 @@ func (s *Sim) handleSOAP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The SOAP endpoint is /apps/services/a/<WSDL version>, 37.0 or
-	// higher (zuora-api.md, SOAP Import).
+	// higher (api.md §SOAP; [Mass] in doc.go: "You must be using WSDL
+	// version 37.0 or higher").
 	if v := wsdlVersion(r.PathValue("version")); v < 37 {
 		writeFault(w, "INVALID_VERSION", fmt.Sprintf("the WSDL version in the URL must be 37.0 or higher (got %q)", r.PathValue("version")))
 		return
@@ -77,6 +77,8 @@ func (s *Sim) handleSOAP(w http.ResponseWriter, r *http.Request) {
 		s.soapLogin(w, r, b.Login.Username, b.Login.Password)
 		return
 	}
+	// api.md §SOAP: later calls carry the session; on INVALID_SESSION
+	// the client logs in again.
 	if !s.validSession(env.Session) {
 		writeFault(w, "INVALID_SESSION", "Invalid session")
 		return
@@ -132,7 +134,8 @@ func readSOAP(r *http.Request) ([]byte, map[string]attachment, error) {
 	}
 }
 
-// soapLogin checks the credentials and opens a session.
+// soapLogin checks the credentials and opens a session; the answer
+// carries Session and ServerUrl, where later calls go (api.md §SOAP).
 func (s *Sim) soapLogin(w http.ResponseWriter, r *http.Request, user, pass string) {
 	if s.opt.ClientID != "" && (user != s.opt.ClientID || pass != s.opt.ClientSecret) {
 		writeFault(w, "INVALID_VALUE", "Invalid login. User name and password do not match.")
@@ -155,7 +158,8 @@ func (s *Sim) validSession(session string) bool {
 
 // soapCreate creates Import objects; each gets its own SaveResult. The
 // DropAfterRead fault applies here as to the REST upload: the import is
-// made and the answer lost.
+// made and the answer lost; SOAPFaultsAfterCreate makes it and answers a
+// fault.
 func (s *Sim) soapCreate(w http.ResponseWriter, objs []soapImport, atts map[string]attachment, wsdl float64) {
 	var results strings.Builder
 	for _, o := range objs {
@@ -171,40 +175,55 @@ func (s *Sim) soapCreate(w http.ResponseWriter, objs []soapImport, atts map[stri
 	if drop {
 		s.faults.DropAfterRead--
 	}
+	fault := !drop && s.faults.SOAPFaultsAfterCreate > 0
+	if fault {
+		s.faults.SOAPFaultsAfterCreate--
+	}
 	s.mu.Unlock()
 	if drop {
 		panic(http.ErrAbortHandler)
+	}
+	if fault {
+		writeFault(w, "UNKNOWN_ERROR", "An unexpected error occurred (simulated, after the Import was created)")
+		return
 	}
 	writeSOAP(w, `<ns1:createResponse>`+results.String()+`</ns1:createResponse>`)
 }
 
 // soapImport checks one Import zObject and its file, and creates it.
+// The Import is called by its Name field, or else by the file's name.
 func (s *Sim) soapImport(o soapImport, atts map[string]attachment, wsdl float64) (string, error) {
+	// seed 000: create() of an Import with ImportType Usage.
 	if !strings.HasSuffix(o.Type, "Import") || o.ImportType != "Usage" {
 		return "", fmt.Errorf("only Import objects of ImportType Usage are supported (got %s, %s)", o.Type, o.ImportType)
 	}
-	var data []byte
-	name := o.Name
-	if href := o.FileContent.Include.Href; href != "" {
-		att, ok := atts[strings.TrimPrefix(href, "cid:")]
-		if !ok {
-			return "", fmt.Errorf("no attachment %s", href)
-		}
-		// Zuora documents the attachment as text/plain;name=<file name>
-		// (zuora-api.md, SOAP Import); the stricter reading refuses any
-		// other type with the message Zuora gives for a missing name.
-		mt, params, _ := mime.ParseMediaType(att.header.Get("Content-Type"))
-		if mt != "text/plain" || params["name"] == "" {
-			return "", errors.New("Cannot detect the file name from your Content-Type")
-		}
-		name = params["name"]
-		data = att.data
-	} else {
-		var err error
-		if data, err = base64.StdEncoding.DecodeString(strings.TrimSpace(o.FileContent.Inline)); err != nil {
-			return "", fmt.Errorf("FileContent is not base64: %v", err)
-		}
+	href := o.FileContent.Include.Href
+	if href == "" {
+		// The Import page has the file sent as an MTOM attachment, whose
+		// Content-Type names it; inline base64 carries no name. Silent on
+		// inline FileContent: stricter reading, refused as Zuora refuses a
+		// file it cannot name.
+		return "", errors.New("Cannot detect the file name from your Content-Type: FileContent must be an MTOM attachment (xop:Include)")
 	}
+	att, ok := atts[strings.TrimPrefix(href, "cid:")]
+	if !ok {
+		return "", fmt.Errorf("no attachment %s", href)
+	}
+	// seed 000 documents the attachment as text/plain;name=<file name>
+	// (zuora-api.md, SOAP Import); the stricter reading refuses any other
+	// type with the message Zuora gives for a missing name.
+	mt, params, _ := mime.ParseMediaType(att.header.Get("Content-Type"))
+	fileName := params["name"]
+	if mt != "text/plain" || fileName == "" {
+		return "", errors.New("Cannot detect the file name from your Content-Type")
+	}
+	// zuora-api.md, File import: the same 50-character name rule; silent
+	// for SOAP, so the stricter reading applies it here too.
+	if textLen(fileName) > maxNameLen {
+		return "", fmt.Errorf("The file name %q is longer than the %d character maximum", fileName, maxNameLen)
+	}
+	data := att.data
+	// seed 000 failure words.
 	if len(data) > maxFileSize {
 		return "", errors.New("The file exceeds the maximum file size of 4,194,304 bytes")
 	}
@@ -214,10 +233,7 @@ func (s *Sim) soapImport(o soapImport, atts map[string]attachment, wsdl float64)
 			return "", errors.New("File MD5 verification error")
 		}
 	}
-	if o.Name != "" {
-		name = o.Name
-	}
-	im, err := s.newImport(name, data, "", wsdl)
+	im, err := s.newImport(cmp.Or(o.Name, fileName), fileName, data, "", wsdl)
 	if err != nil {
 		return "", err
 	}
@@ -250,7 +266,8 @@ func writeSOAP(w http.ResponseWriter, body string) {
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:ns1="http://api.zuora.com/" xmlns:ns2="http://object.api.zuora.com/"><soapenv:Body>%s</soapenv:Body></soapenv:Envelope>`, body)
 }
 
-// writeFault answers with a SOAP fault, HTTP 500 as SOAP 1.1 has it.
+// writeFault answers with a SOAP fault, HTTP 500 as SOAP 1.1 has it, in
+// the fault namespace api.md §SOAP names.
 func writeFault(w http.ResponseWriter, code, msg string) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.WriteHeader(http.StatusInternalServerError)

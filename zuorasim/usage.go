@@ -12,15 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
-// Zuora's limits on an uploaded file.
+// Zuora's limits on an uploaded file (api.md §File import).
 const (
 	maxFileSize = 4_194_304
 	maxNameLen  = 50
 	// maxUnzipped bounds what the sim inflates from one zip entry, so that
-	// a zip bomb cannot exhaust a test's memory.
+	// a zip bomb cannot exhaust a test's memory (sim, not Zuora).
 	maxUnzipped = 64 << 20
 )
 
@@ -42,6 +41,8 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	// api.md §File import: a failure can come as HTTP 200 with
+	// success:false.
 	if s.faults.Success200False > 0 {
 		s.faults.Success200False--
 		s.mu.Unlock()
@@ -61,7 +62,7 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	delay := s.faults.AnswerDelay
 	s.mu.Unlock()
-	im, err := s.newImport(name, data, r.Header.Get("Idempotency-Key"), wsdlVersion(r.Header.Get("X-Zuora-WSDL-Version")))
+	im, err := s.newImport(name, name, data, r.Header.Get("Idempotency-Key"), wsdlVersion(r.Header.Get("X-Zuora-WSDL-Version")))
 	if err != nil {
 		writeReasons(w, http.StatusBadRequest, 53100020, err.Error())
 		return
@@ -70,6 +71,8 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeReasons(w, http.StatusInternalServerError, 90000060, "Internal Server Error (simulated, after the import was created)")
 		return
 	}
+	// api.md §File import: the answer, once the bytes are received and
+	// before processing; checkImportStatus relative or absolute.
 	statusURL := "/v1/usage/" + im.ID + "/status"
 	if s.opt.AbsoluteStatusURL {
 		statusURL = "http://" + r.Host + statusURL
@@ -81,11 +84,12 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 // newImport unpacks and checks an uploaded file and records it as a
-// Pending import. The error is for a file refused on receipt (not a .csv or
-// .zip, a bad zip); problems in its rows make the import fail later. wsdl
-// is the API version the call asked for, which gates newer columns.
-func (s *Sim) newImport(name string, data []byte, key string, wsdl float64) (*imp, error) {
-	csvData, err := unpack(name, data)
+// Pending import called name. The error is for a file refused on receipt
+// (not a .csv or .zip by its fileName, a bad zip); problems in its rows
+// make the import fail later. wsdl is the API version the call asked for,
+// which gates newer columns.
+func (s *Sim) newImport(name, fileName string, data []byte, key string, wsdl float64) (*imp, error) {
+	csvData, err := unpack(fileName, data)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +126,9 @@ func (s *Sim) newImport(name string, data []byte, key string, wsdl float64) (*im
 }
 
 // readUploadedFile finds the multipart part named "file" and reads it, up
-// to one byte past Zuora's limit.
+// to one byte past Zuora's limit (api.md §File import: multipart/form-data,
+// a part named file with a name of at most 50 characters, at most
+// 4,194,304 bytes; the words are seed 000's).
 func readUploadedFile(r *http.Request) (string, []byte, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -143,7 +149,7 @@ func readUploadedFile(r *http.Request) (string, []byte, error) {
 		if name == "" {
 			return "", nil, errors.New("Cannot detect the file name from your Content-Disposition")
 		}
-		if utf8.RuneCountInString(name) > maxNameLen {
+		if textLen(name) > maxNameLen {
 			return "", nil, fmt.Errorf("The file name %q is longer than the %d character maximum", name, maxNameLen)
 		}
 		data, err := io.ReadAll(io.LimitReader(p, maxFileSize+1))
@@ -161,7 +167,9 @@ func readUploadedFile(r *http.Request) (string, []byte, error) {
 }
 
 // unpack returns the CSV inside an upload: the file itself, or the one CSV
-// in a zip.
+// in a zip (api.md §File import: .csv, or a zip holding exactly one CSV and
+// no directory; seed 000's words "The zip file cannot contain a
+// directory").
 func unpack(name string, data []byte) ([]byte, error) {
 	switch strings.ToLower(path.Ext(name)) {
 	case ".csv":
@@ -207,7 +215,9 @@ func failureMessage(problems []string) string {
 	return msg + strings.Join(problems[:shown], "; ") + fmt.Sprintf("; and %d more", len(problems)-shown)
 }
 
-// handleStatus is the status URL of a file import.
+// handleStatus is the status URL of a file import: success, importStatus
+// (Pending, Processing, Completed, Canceled, Failed) and message (api.md
+// §File import; the endpoint is undocumented, its shape is from clients).
 func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.advanceLocked(time.Now())
@@ -225,7 +235,8 @@ func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // advanceLocked moves imports along as time passes. Records reach Records
-// only when their whole import completes: the import is atomic.
+// only when their whole import completes: the import is atomic (api.md
+// §File import). Only Completed imports anything.
 func (s *Sim) advanceLocked(now time.Time) {
 	half := max(s.opt.ProcessingDelay, 0) / 2
 	for _, im := range s.imports {

@@ -10,11 +10,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// Template columns. The first seven must be present as headers; the rest
-// are optional.
+// Template columns (zuora-api.md, The template; seed 001). The first
+// seven must be present as headers ("Every template column header must be
+// present even when its values are empty"); the rest are optional, as the
+// header set is the tenant's. DESCRIPTION is among the classic eight but
+// optional here: the docs list it as a column, not as required.
 var (
 	requiredColumns = []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE", "ENDDATE", "SUBSCRIPTION_ID", "CHARGE_ID"}
 	optionalColumns = []string{"DESCRIPTION", "UNIQUE_KEY", "PRODUCT_RATE_PLAN_CHARGE_ID"}
@@ -44,10 +48,16 @@ func isDecimal(q string) bool {
 // Zuora's words. Any problem fails the whole import. wsdl is the API
 // version of the call: PRODUCT_RATE_PLAN_CHARGE_ID needs 146 or higher.
 func parseUsage(data []byte, opt Options, wsdl float64) ([]Record, int, []string) {
+	// zuora-api.md, The template: "UTF-8 only".
 	if !utf8.Valid(data) {
 		return nil, 0, []string{"The file is not UTF-8 encoded"}
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	// Silent on a byte order mark: stricter reading, refused. None of the
+	// CSV flavours Zuora recommends (seed 001, "Usage file format")
+	// writes one, and with it the first header is not ACCOUNT_ID.
+	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
+		return nil, 0, []string{"The file starts with a byte order mark (UTF-8 BOM); save it as CSV without one"}
+	}
 	cr := csv.NewReader(bytes.NewReader(data))
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -58,7 +68,9 @@ func parseUsage(data []byte, opt Options, wsdl float64) ([]Record, int, []string
 	if err != nil {
 		return nil, 0, []string{"The header cannot be read: " + err.Error()}
 	}
-	cols, problems := mapHeader(header)
+	cols, problems := mapHeader(header, opt)
+	// zuora-api.md, The template: PRODUCT_RATE_PLAN_CHARGE_ID "needs
+	// header X-Zuora-WSDL-Version: 146 or higher".
 	if _, ok := cols["PRODUCT_RATE_PLAN_CHARGE_ID"]; ok && wsdl < 146 {
 		problems = append(problems, "The column PRODUCT_RATE_PLAN_CHARGE_ID needs X-Zuora-WSDL-Version 146 or higher")
 	}
@@ -77,6 +89,8 @@ func parseUsage(data []byte, opt Options, wsdl float64) ([]Record, int, []string
 			problems = append(problems, fmt.Sprintf("Row %d: the CSV cannot be read: %v", line, err))
 			break
 		}
+		// zuora-api.md, The template: "A row whose values are all empty
+		// is omitted."
 		if allEmpty(row) {
 			continue
 		}
@@ -94,18 +108,28 @@ func parseUsage(data []byte, opt Options, wsdl float64) ([]Record, int, []string
 	return recs, v.total, nil
 }
 
-// mapHeader maps template column names (any case) to their index.
-func mapHeader(header []string) (map[string]int, []string) {
+// mapHeader maps template column names to their index. Names are taken
+// as the template spells them: the docs are silent on case and spaces, so
+// the stricter reading takes neither "account_id" nor " UOM". A custom
+// field (Name__c) is a column when the tenant has it (Options.CustomFields).
+func mapHeader(header []string, opt Options) (map[string]int, []string) {
 	cols := map[string]int{}
 	var problems []string
-	for i, h := range header {
-		name := strings.ToUpper(strings.TrimSpace(h))
+	known := func(name string) bool {
+		if strings.HasSuffix(name, "__c") {
+			return opt.CustomFields == nil || slices.Contains(opt.CustomFields, name)
+		}
+		return slices.Contains(requiredColumns, name) || slices.Contains(optionalColumns, name)
+	}
+	for i, name := range header {
 		switch {
 		case name == "":
+			// Silent: stricter reading.
 			problems = append(problems, fmt.Sprintf("The header of column %d is empty", i+1))
-		case !slices.Contains(requiredColumns, name) && !slices.Contains(optionalColumns, name) && !strings.HasSuffix(name, "__C"):
-			problems = append(problems, fmt.Sprintf("The column %s is not in the usage template", h))
+		case !known(name):
+			problems = append(problems, fmt.Sprintf("The column %s is not in the usage template", name))
 		default:
+			// Silent on a column twice: stricter reading, refused.
 			if _, dup := cols[name]; dup {
 				problems = append(problems, fmt.Sprintf("The column %s appears twice in the header", name))
 			}
@@ -142,6 +166,8 @@ type rowChecker struct {
 func (v *rowChecker) check(line int, row []string) (Record, []string) {
 	var bad []string
 	fail := func(msg string) { bad = append(bad, fmt.Sprintf("Row %d: %s", line, msg)) }
+	// Silent on a row wider or narrower than the header: stricter
+	// reading, refused.
 	if len(row) != v.width {
 		fail(fmt.Sprintf("the row has %d values; the header has %d columns", len(row), v.width))
 		return Record{}, bad
@@ -158,9 +184,19 @@ func (v *rowChecker) check(line int, row []string) (Record, []string) {
 		Description: get("DESCRIPTION"), UniqueKey: get("UNIQUE_KEY"),
 		RatePlanCharge: get("PRODUCT_RATE_PLAN_CHARGE_ID"),
 	}
+	for name, i := range v.cols {
+		if strings.HasSuffix(name, "__c") && row[i] != "" {
+			if rec.Custom == nil {
+				rec.Custom = map[string]string{}
+			}
+			rec.Custom[name] = row[i]
+		}
+	}
 	for _, msg := range v.checkFields(&rec, get("STARTDATE"), get("ENDDATE")) {
 		fail(msg)
 	}
+	// zuora-api.md, The template: "the same key twice in one file fails
+	// the file".
 	if k := rec.UniqueKey; k != "" {
 		if first, dup := v.keys[k]; dup {
 			fail(fmt.Sprintf("The UNIQUE_KEY %s is duplicated in the file (first on row %d)", k, first))
@@ -173,17 +209,21 @@ func (v *rowChecker) check(line int, row []string) (Record, []string) {
 
 // checkFields validates a record's values and fills in its dates, returning
 // Zuora's message for each bad value. Both the file import and the object
-// API use it.
+// API use it. The rules and their words are zuora-api.md's, The template
+// (seeds 001 and 003) unless a comment says otherwise.
 func (v *rowChecker) checkFields(rec *Record, start, end string) []string {
 	var bad []string
+	// ACCOUNT_ID: the account number, at most 50 characters, one that
+	// exists in the tenant.
 	switch {
 	case rec.Account == "":
 		bad = append(bad, "The ACCOUNT_ID is missing")
-	case utf8.RuneCountInString(rec.Account) > 50:
+	case textLen(rec.Account) > 50:
 		bad = append(bad, "The ACCOUNT_ID length is longer than the 50 character maximum")
 	case v.opt.Accounts != nil && !slices.Contains(v.opt.Accounts, rec.Account):
 		bad = append(bad, fmt.Sprintf("The ACCOUNT_ID %s does not exist", rec.Account))
 	}
+	// UOM: "must match a unit configured in the tenant".
 	switch {
 	case rec.UOM == "":
 		bad = append(bad, "The UOM is missing")
@@ -193,6 +233,8 @@ func (v *rowChecker) checkFields(rec *Record, start, end string) []string {
 	if msg := checkQty(rec.Qty); msg != "" {
 		bad = append(bad, msg)
 	}
+	// STARTDATE is required, a date in the API user's locale; ENDDATE is
+	// optional and not before it.
 	var err error
 	if start == "" {
 		bad = append(bad, "The STARTDATE is missing")
@@ -211,7 +253,10 @@ func (v *rowChecker) checkFields(rec *Record, start, end string) []string {
 	return bad
 }
 
-// checkQty returns Zuora's message for a bad quantity, or "".
+// checkQty returns Zuora's message for a bad quantity, or "": a plain
+// decimal, not negative, at most 16 characters and 13 digits before the
+// point (zuora-api.md, The template; seed 003). Exponents and thousands
+// separators: silent, stricter reading, refused.
 func checkQty(q string) string {
 	switch {
 	case q == "":
@@ -230,22 +275,25 @@ func checkQty(q string) string {
 	return ""
 }
 
-// checkText checks the free-text fields' lengths and characters.
+// checkText checks the free-text fields' lengths and characters
+// (zuora-api.md, The template; seed 003): DESCRIPTION at most 200 and no
+// emoji, SUBSCRIPTION_ID 100, CHARGE_ID 50, UNIQUE_KEY "< 255", counted
+// by textLen.
 func checkText(rec *Record) []string {
 	var bad []string
-	if utf8.RuneCountInString(rec.Description) > 200 {
+	if textLen(rec.Description) > 200 {
 		bad = append(bad, "DESCRIPTION length is longer than the 200 character maximum")
 	}
 	if hasEmoji(rec.Description) {
 		bad = append(bad, "The DESCRIPTION contains an emoji, which is not supported")
 	}
-	if utf8.RuneCountInString(rec.Subscription) > 100 {
+	if textLen(rec.Subscription) > 100 {
 		bad = append(bad, "The SUBSCRIPTION_ID length is longer than the 100 character maximum")
 	}
-	if utf8.RuneCountInString(rec.Charge) > 50 {
+	if textLen(rec.Charge) > 50 {
 		bad = append(bad, "The CHARGE_ID length is longer than the 50 character maximum")
 	}
-	if utf8.RuneCountInString(rec.UniqueKey) >= 255 {
+	if textLen(rec.UniqueKey) >= 255 {
 		bad = append(bad, "The UNIQUE_KEY length must be less than 255 characters")
 	}
 	return bad
@@ -265,9 +313,11 @@ func hasEmoji(s string) bool {
 	return false
 }
 
-// parseDate reads a date in the API user's locale ("MM/DD/YYYY" or
-// "DD/MM/YYYY"; one-digit day and month allowed) and returns it as
-// YYYY-MM-DD. Impossible dates (02/30/2026) are errors.
+// parseDate reads a date in the API user's locale, "MM/DD/YYYY" or
+// "DD/MM/YYYY" (zuora-api.md, The template; seed 001), and returns it as
+// YYYY-MM-DD. The docs show two-digit days and months and are silent on
+// one digit: stricter reading, refused. Impossible dates (02/30/2026) and
+// a time of day ("date only") are errors.
 func parseDate(s, format string) (string, error) {
 	parts := strings.Split(s, "/")
 	if len(parts) != 3 || len(parts[2]) != 4 {
@@ -276,7 +326,7 @@ func parseDate(s, format string) (string, error) {
 	nums := make([]int, 3)
 	for i, p := range parts {
 		n, err := strconv.Atoi(p)
-		if err != nil || n <= 0 || (i < 2 && len(p) > 2) {
+		if err != nil || n <= 0 || (i < 2 && len(p) != 2) || strings.ContainsAny(p, "+-") {
 			return "", fmt.Errorf("date %q is not %s", s, format)
 		}
 		nums[i] = n
@@ -290,4 +340,17 @@ func parseDate(s, format string) (string, error) {
 		return "", fmt.Errorf("date %q does not exist", s)
 	}
 	return t.Format(time.DateOnly), nil
+}
+
+// textLen is the length of s as Zuora counts "characters". The docs do not
+// say which count they mean; Zuora runs on Java, whose strings count
+// UTF-16 units, so a character outside the Basic Multilingual Plane
+// counts two. Silent: the stricter reading (it never counts less than
+// runes, and never more than bytes).
+func textLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += max(utf16.RuneLen(r), 1)
+	}
+	return n
 }
