@@ -70,6 +70,11 @@ func NewFileImport(c *Client) *FileImport {
 // statusPath finds the import id in a status URL.
 var statusPath = regexp.MustCompile(`/v1/usage/([0-9A-Za-z]+)/status$`)
 
+// maxKeyLen is the longest Idempotency-Key sent. Zuora's guide says a key
+// is "less than 255" characters, its API reference "<= 255": the safer
+// reading (zuora-api.md, Idempotency-Key).
+const maxKeyLen = 254
+
 // maxKeyRounds bounds the keys one part is sent under in one Submit: the
 // part's own key, then KEY-r1 ... KEY-r7, each only after a look-up by
 // name found no import.
@@ -182,8 +187,8 @@ func checkPart(p Part, key string) error {
 	switch {
 	case key == "":
 		return fail("no idempotency key; a part is never sent without one")
-	case len(key)+len("-r7") > 255:
-		return fail("the idempotency key, with the suffix of a resend, is longer than Zuora's 255 characters")
+	case len(key)+len("-r7") > maxKeyLen:
+		return fail(fmt.Sprintf("the idempotency key, with the suffix of a resend, is longer than the %d characters Zuora takes", maxKeyLen))
 	case p.Name == "" || utf8.RuneCountInString(p.Name) > MaxNameLen:
 		return fail(fmt.Sprintf("the upload name must have 1 to %d characters (has %d)", MaxNameLen, utf8.RuneCountInString(p.Name)))
 	case contentType(p.Name) == "":

@@ -142,10 +142,10 @@ func (o *ObjectImport) Status(ctx context.Context, r Receipt) (Status, error) {
 }
 
 // recordKey derives the idempotency key of one record of a part. Keys stay
-// within Zuora's 255 characters whatever the part's key.
+// within maxKeyLen whatever the part's key.
 func recordKey(partKey string, index int) string {
 	k := partKey + ":" + strconv.Itoa(index)
-	if len(k) <= 255 {
+	if len(k) <= maxKeyLen {
 		return k
 	}
 	sum := sha256.Sum256([]byte(k))

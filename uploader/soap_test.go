@@ -132,3 +132,18 @@ func TestSOAPLoginServerURLStaysOnDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A create answered with UNKNOWN_ERROR after the Import was made is
+// retried by finding the Import by name first: it is adopted, never made
+// twice.
+func TestSOAPUnknownErrorAfterCreateAdopts(t *testing.T) {
+	r := newRig(t, zuorasim.Options{}, nil)
+	r.sim.SetFaults(zuorasim.Faults{SOAPFaultsAfterCreate: 1})
+	rc, err := r.newSOAP("s3cret-value").Submit(context.Background(), part(t, "usage-9f8e.csv", tinyCSV), "k")
+	if err != nil {
+		t.Fatalf("submit: %v\n%s", err, r.logs)
+	}
+	if imps := r.sim.Imports(); len(imps) != 1 || imps[0].ID != rc.ImportID {
+		t.Fatalf("imports %+v, receipt %+v; want the one import adopted", imps, rc)
+	}
+}
