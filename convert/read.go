@@ -57,6 +57,7 @@ type reader struct {
 	fn    func(Record) error
 	errs  []rowError
 	sent  int // records fn took, counted by the caller's side of fn
+	kept  int // bytes of text in sum.Problems
 
 	// carry, when limitCarry is set, says which fields the output template
 	// has columns for; a value in any other field is a bad row, not lost.
@@ -84,7 +85,7 @@ func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader
 	return rd, nil
 }
 
-// problem keeps p unless the cap is reached, then only counts it. Long
+// problem keeps p unless a cap is reached, then only counts it. Long
 // texts are clipped, so a report stays readable and small.
 func (rd *reader) problem(p Problem) {
 	if len(rd.sum.Problems) >= rd.max {
@@ -92,6 +93,12 @@ func (rd *reader) problem(p Problem) {
 		return
 	}
 	p = rd.caps.clip(p)
+	size := len(p.Reason) + len(p.Value) + len(p.Member) + len(p.Sheet) + len(p.Column)
+	if rd.kept+size > rd.caps.MaxReportBytes && len(rd.sum.Problems) > 0 {
+		rd.sum.MoreProblems++
+		return
+	}
+	rd.kept += size
 	p.Value = strings.Clone(p.Value) // not the reader's arena
 	p.Member, p.Sheet = strings.Clone(p.Member), strings.Clone(p.Sheet)
 	rd.sum.Problems = append(rd.sum.Problems, p)

@@ -239,6 +239,17 @@ func TestCaps(t *testing.T) {
 			t.Fatalf("problems %+v", sum.Problems)
 		}
 	})
+	t.Run("report bytes", func(t *testing.T) {
+		data := shortHeader + "\n" + strings.Repeat("A1,,1,2026-03-01,"+strings.Repeat("d", 300)+"\n", 50)
+		_, sum := readBytes(t, "a.csv", []byte(data), Options{Caps: Caps{MaxReportBytes: 1000}})
+		n := 0
+		for _, p := range sum.Problems {
+			n += len(p.Reason) + len(p.Value) + len(p.Member) + len(p.Sheet) + len(p.Column)
+		}
+		if n > 1000 || sum.TotalProblems() != 100 || len(sum.Problems) < 2 {
+			t.Fatalf("%d problems kept in %d bytes, %d in all; want at most 1000 bytes, 100 in all", len(sum.Problems), n, sum.TotalProblems())
+		}
+	})
 	t.Run("problems kept", func(t *testing.T) {
 		data := shortHeader + "\n" + strings.Repeat("A1,,1,2026-03-01,x\n", 30)
 		_, sum := readBytes(t, "a.csv", []byte(data), Options{Caps: Caps{MaxProblems: 7}})
