@@ -343,7 +343,8 @@ func (rd *reader) emit(u unit, h header) error {
 			}
 		}
 		var rec Record
-		rec, rd.errs = rd.v.record(row, &h.m, h.rules, rd.errs[:0])
+		c, ok := t.(cleaner)
+		rec, rd.errs = rd.v.record(row, &h.m, h.rules, ok && c.ascii(), rd.errs[:0])
 		if rd.limitCarry {
 			rd.errs = rd.uncarried(&rec, rd.errs)
 		}
@@ -398,8 +399,12 @@ func (rd *reader) ignore(m mapping) {
 }
 
 // cleaner is a table that can vouch that its current row holds no control
-// character (csvTable checks its bytes eight at a time).
-type cleaner interface{ clean() bool }
+// character, and whether it is plain ASCII (csvTable checks its bytes
+// eight at a time).
+type cleaner interface {
+	clean() bool
+	ascii() bool
+}
 
 // refused reports, as a problem, a row holding a control character or a
 // value over the cell cap. Tab, and a line break inside a value (LF, or CR

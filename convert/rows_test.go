@@ -157,8 +157,8 @@ func TestMayHoldControl(t *testing.T) {
 			b := bytes.Repeat([]byte("a"), 17)
 			b[at] = c
 			want := c < 0x20 || c == 0x7f || c == 0xc2
-			if got := mayHoldControl(b); got != want {
-				t.Fatalf("byte %#x at %d: %v, want %v", c, at, got, want)
+			if got, ascii := mayHoldControl(b); got != want || ascii != (c < 0x80) {
+				t.Fatalf("byte %#x at %d: suspect %v ascii %v, want %v %v", c, at, got, ascii, want, c < 0x80)
 			}
 			if got := mayHoldControlString(string(b)); got != want {
 				t.Fatalf("string: byte %#x at %d: %v, want %v", c, at, got, want)
