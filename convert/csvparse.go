@@ -287,27 +287,3 @@ func mayHoldControl(b []byte) (suspect, ascii bool) {
 	}
 	return suspect, all&highs == 0
 }
-
-// mayHoldControlString is mayHoldControl for a string, which worksheet
-// cells are; the byte loads combine into one 8-byte load.
-func mayHoldControlString(s string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	var acc uint64
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		_ = s[i+7]
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		d, c := x^0x7F*ones, x^0xC2*ones
-		acc |= ((x - 0x20*ones) &^ x) | ((d - ones) &^ d) | ((c - ones) &^ c)
-	}
-	if acc&highs != 0 {
-		return true
-	}
-	for ; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7F || c == 0xC2 {
-			return true
-		}
-	}
-	return false
-}
