@@ -306,11 +306,19 @@ func (rd *reader) emit(u unit, h header) error {
 		return err
 	}
 	defer t.Close()
-	rc := RowCount{Member: u.member, Sheet: u.sheet}
-	defer func() { rd.account(u, rc) }()
+	rc, err := rd.emitRows(u, h, t)
+	rd.account(u, rc)
+	return err
+}
+
+// emitRows is emit's loop over t. The counts are returned, not kept in a
+// closure, so that counting costs no more than an increment.
+func (rd *reader) emitRows(u unit, h header, t table) (rc RowCount, err error) {
+	rc = RowCount{Member: u.member, Sheet: u.sheet}
+	c, _ := t.(cleaner) // nil: every row is looked at value by value
 	for t.Line() < h.line && t.Next() {
 		rc.In++
-		if rd.refused(u, t, t.Row(), &h.m) {
+		if rd.refused(u, t, c, t.Row(), &h.m) {
 			rc.Reported++
 			continue
 		}
@@ -320,7 +328,7 @@ func (rd *reader) emit(u unit, h header) error {
 	for n := 0; ; n++ {
 		if n&4095 == 0 {
 			if err := rd.ctx.Err(); err != nil {
-				return err
+				return rc, err
 			}
 		}
 		if !t.Next() {
@@ -332,19 +340,18 @@ func (rd *reader) emit(u unit, h header) error {
 			rc.Skipped++
 			continue
 		}
-		if rd.refused(u, t, row, &h.m) || rd.wide(u, t, row, &h.m) {
+		if rd.refused(u, t, c, row, &h.m) || rd.wide(u, t, row, &h.m) {
 			rc.Reported++
 			continue
 		}
 		if h.partial && pending(row, &h) {
 			if ok, err := rd.settle(u, &h, t.Line()); err != nil || !ok {
 				rc.Reported++ // the file-level problem names this row's value
-				return err
+				return rc, err
 			}
 		}
 		var rec Record
-		c, ok := t.(cleaner)
-		rec, rd.errs = rd.v.record(row, &h.m, h.rules, ok && c.ascii(), rd.errs[:0])
+		rec, rd.errs = rd.v.record(row, &h.m, h.rules, c != nil && c.ascii(), rd.errs[:0])
 		if rd.limitCarry {
 			rd.errs = rd.uncarried(&rec, rd.errs)
 		}
@@ -358,10 +365,10 @@ func (rd *reader) emit(u unit, h header) error {
 		rc.Out++
 		rd.sum.Records++
 		if err := rd.fn(rec); err != nil {
-			return err
+			return rc, err
 		}
 	}
-	return t.Err()
+	return rc, t.Err()
 }
 
 // ignore adds a table's ignored columns to the summary, once each, up to

@@ -36,12 +36,12 @@ type cleaner interface {
 }
 
 // refused reports, as a problem, a row holding a control character or a
-// value over the cell cap. Tab, and a line break inside a value (LF, or CR
+// value over the cell cap; c, when t is one, may vouch for the row. Tab, and a line break inside a value (LF, or CR
 // from a spreadsheet cell), are text; every other control character (NUL,
 // escape, backspace, DEL, the C1 block) is refused wherever it appears,
 // because no usage tool writes one and Zuora must never receive one.
-func (rd *reader) refused(u unit, t table, row []string, m *mapping) bool {
-	if c, ok := t.(cleaner); ok && c.clean() {
+func (rd *reader) refused(u unit, t table, c cleaner, row []string, m *mapping) bool {
+	if c != nil && c.clean() {
 		return false
 	}
 	if len(row) > rd.caps.MaxColumns {
