@@ -270,20 +270,25 @@ func (p *csvParser) field(line []byte) (rest []byte, more bool, err error) {
 // one more instruction, and which spares the UTF-8 check.
 func mayHoldControl(b []byte) (suspect, ascii bool) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	if len(b) < 8 {
+		var all byte
+		for _, c := range b {
+			suspect = suspect || c < 0x20 || c == 0x7F || c == 0xC2
+			all |= c
+		}
+		return suspect, all < 0x80
+	}
 	var acc, all uint64
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
+	// The last word overlaps the one before it, so no byte is left over.
+	for i := 0; ; i += 8 {
+		i = min(i, len(b)-8)
 		x := binary.LittleEndian.Uint64(b[i:])
 		d, c := x^0x7F*ones, x^0xC2*ones
 		// A byte below 0x20, equal to 0x7F or to 0xC2 sets its high bit.
 		acc |= ((x - 0x20*ones) &^ x) | ((d - ones) &^ d) | ((c - ones) &^ c)
 		all |= x
+		if i == len(b)-8 {
+			return acc&highs != 0, all&highs == 0
+		}
 	}
-	suspect = acc&highs != 0
-	for ; i < len(b); i++ {
-		c := b[i]
-		suspect = suspect || c < 0x20 || c == 0x7F || c == 0xC2
-		all |= uint64(c)
-	}
-	return suspect, all&highs == 0
 }

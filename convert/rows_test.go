@@ -153,17 +153,22 @@ func TestReadRowsAccepted(t *testing.T) {
 func TestMayHoldControl(t *testing.T) {
 	for i := 0; i < 256; i++ {
 		c := byte(i)
-		for _, at := range []int{0, 5, 8, 13, 16} {
-			b := bytes.Repeat([]byte("a"), 17)
-			b[at] = c
-			want := c < 0x20 || c == 0x7f || c == 0xc2
-			if got, ascii := mayHoldControl(b); got != want || ascii != (c < 0x80) {
-				t.Fatalf("byte %#x at %d: suspect %v ascii %v, want %v %v", c, at, got, ascii, want, c < 0x80)
-			}
-			if got := mayHoldControlString(string(b)); got != want {
-				t.Fatalf("string: byte %#x at %d: %v, want %v", c, at, got, want)
+		want := c < 0x20 || c == 0x7f || c == 0xc2
+		for n := 1; n <= 20; n++ { // short, one word, words and a tail
+			for at := 0; at < n; at++ {
+				b := bytes.Repeat([]byte("a"), n)
+				b[at] = c
+				if got, ascii := mayHoldControl(b); got != want || ascii != (c < 0x80) {
+					t.Fatalf("byte %#x at %d of %d: suspect %v ascii %v, want %v %v", c, at, n, got, ascii, want, c < 0x80)
+				}
+				if got := mayHoldControlString(string(b)); got != want {
+					t.Fatalf("string: byte %#x at %d of %d: %v, want %v", c, at, n, got, want)
+				}
 			}
 		}
+	}
+	if s, a := mayHoldControl(nil); s || !a {
+		t.Fatal("empty record")
 	}
 }
 
