@@ -91,7 +91,8 @@ func measured(ctx context.Context, measure, result, bin string, args ...string) 
 	return cmd
 }
 
-// corpusRun is what one `usagedrop check -json` run did.
+// corpusRun is what checking one file did: the slower and larger of its
+// two runs, and the text run's output.
 type corpusRun struct {
 	file    hostile.File
 	elapsed time.Duration
@@ -99,11 +100,12 @@ type corpusRun struct {
 	out     int   // bytes of stdout and stderr
 }
 
-// TestHostileCorpus runs `usagedrop check -json` on every generated
-// hostile file (internal/hostile) as a child process, two at a time, and
-// holds each to the bar: a verdict within 60 s, exit 0 (accepted) or 1
-// (rejected) and never a crash, the verdict the file wants, peak RSS under
-// 64 MB, under 64 KiB of output, and every table's rows accounted for.
+// TestHostileCorpus runs `usagedrop check` and `usagedrop check -json` on
+// every generated hostile file (internal/hostile) as child processes, two
+// files at a time, and holds each to the bar: a verdict within 60 s, exit 0
+// (accepted) or 1 (rejected) and never a crash, the verdict the file
+// wants, peak RSS under 64 MB, under 64 KiB of output, and every table's
+// rows accounted for.
 // Under -short it runs the first two files of each family.
 func TestHostileCorpus(t *testing.T) {
 	bin := plainBinary(t)
@@ -158,57 +160,76 @@ func corpusFloor(t *testing.T, measure, bin string) int64 {
 // checkCorpusFile runs check on one file and asserts the bar.
 func checkCorpusFile(t *testing.T, measure, bin, path string, f hostile.File) corpusRun {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), corpusTimeout)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	usage := path + ".rusage"
-	cmd := measured(ctx, measure, usage, bin, "check", "-json", path)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := corpusRun{file: f, elapsed: time.Since(start), out: stdout.Len() + stderr.Len()}
-	if ctx.Err() != nil {
-		t.Fatalf("no verdict within %s", corpusTimeout)
-	}
-	code := 0
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatal(err)
-	}
-	var rssKB int64
-	if b, err := os.ReadFile(usage); err == nil {
-		fmt.Sscan(string(b), &rssKB, &code)
-		os.Remove(usage)
-	}
-	if runtime.GOOS == "linux" {
-		r.rss = rssKB << 10 // ru_maxrss is in kilobytes on Linux
-	}
-	msg := stdout.String() + stderr.String()
-	switch {
-	case strings.Contains(msg, "panic:") || strings.Contains(msg, "goroutine "):
-		t.Fatalf("crashed (exit %d): %s", code, clipped(msg))
-	case code != 0 && code != 1:
-		t.Fatalf("exit %d, want 0 or 1: %s", code, clipped(msg))
-	case r.out >= corpusMaxOut:
-		t.Errorf("%d bytes of output, bound %d: %s", r.out, corpusMaxOut, clipped(msg))
-	case r.rss >= corpusMaxRSS:
-		t.Errorf("peak RSS %.1f MB, bound %d MB", float64(r.rss)/(1<<20), corpusMaxRSS>>20)
+	// The words a user reads, then the verdict and counts the test reads.
+	text := runChecked(t, measure, bin, "check", path)
+	js := runChecked(t, measure, bin, "check", "-json", path)
+	if text.code != js.code {
+		t.Errorf("check exits %d, check -json %d", text.code, js.code)
 	}
 	var res checkResult
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("exit %d without a verdict (%v): %s", code, err, clipped(msg))
+	if err := json.Unmarshal([]byte(js.out), &res); err != nil {
+		t.Fatalf("exit %d without a verdict (%v): %s", js.code, err, clipped(js.out))
 	}
-	if want := map[int]string{0: "accept", 1: "reject"}[code]; res.Verdict != want {
-		t.Fatalf("exit %d but verdict %q", code, res.Verdict)
+	if want := map[int]string{0: "accept", 1: "reject"}[js.code]; res.Verdict != want {
+		t.Fatalf("exit %d but verdict %q", js.code, res.Verdict)
 	}
 	if f.Want != "" && res.Verdict != f.Want {
 		t.Errorf("verdict %s, want %s: %s", res.Verdict, f.Want, res.First)
 	}
 	if len(res.Unbalanced) > 0 || !res.Rows.Balanced() || res.Rows.Out != res.Records || strings.Contains(res.First, "did not add up") {
 		t.Errorf("rows do not add up: %d records, tables %+v, unbalanced %+v: %s", res.Records, res.Rows, res.Unbalanced, res.First)
+	}
+	return corpusRun{file: f, elapsed: max(text.elapsed, js.elapsed), rss: max(text.rss, js.rss), out: len(text.out)}
+}
+
+// checked is one measured run of usagedrop.
+type checked struct {
+	out     string // stdout and stderr
+	code    int
+	elapsed time.Duration
+	rss     int64 // bytes; 0 where not measured
+}
+
+// runChecked runs usagedrop with args under the measuring parent and
+// holds it to the bar every run shares: an answer in time, exit 0 or 1,
+// no crash, bounded output and peak RSS.
+func runChecked(t *testing.T, measure, bin string, args ...string) checked {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), corpusTimeout)
+	defer cancel()
+	var out bytes.Buffer
+	usage := filepath.Join(t.TempDir(), "rusage")
+	cmd := measured(ctx, measure, usage, bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	r := checked{out: out.String(), elapsed: time.Since(start)}
+	if ctx.Err() != nil {
+		t.Fatalf("%s: no verdict within %s", args[0], corpusTimeout)
+	}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	var rssKB int64
+	if b, err := os.ReadFile(usage); err == nil {
+		fmt.Sscan(string(b), &rssKB, &r.code)
+	}
+	if runtime.GOOS == "linux" {
+		r.rss = rssKB << 10 // ru_maxrss is in kilobytes on Linux
+	}
+	switch {
+	case strings.Contains(r.out, "panic:") || strings.Contains(r.out, "goroutine "):
+		t.Fatalf("%v crashed (exit %d): %s", args, r.code, clipped(r.out))
+	case r.code != 0 && r.code != 1:
+		t.Fatalf("%v exits %d, want 0 or 1: %s", args, r.code, clipped(r.out))
+	case len(r.out) >= corpusMaxOut:
+		t.Errorf("%v: %d bytes of output, bound %d: %s", args, len(r.out), corpusMaxOut, clipped(r.out))
+	case r.rss >= corpusMaxRSS:
+		t.Errorf("%v: peak RSS %.1f MB, bound %d MB", args, float64(r.rss)/(1<<20), corpusMaxRSS>>20)
 	}
 	return r
 }

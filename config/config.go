@@ -438,6 +438,7 @@ type Limits struct {
 	MaxRowBytes     int   `yaml:"max_row_bytes"`     // bytes of one CSV row; 1048576
 	MaxHeaderCells  int   `yaml:"max_header_cells"`  // column names kept for the report; 100
 	MaxProblems     int   `yaml:"max_problems"`      // problems listed, the rest counted; 100
+	MaxReportBytes  int   `yaml:"max_report_bytes"`  // bytes of text in the problems listed; 65536
 	MaxMessageBytes int   `yaml:"max_message_bytes"` // bytes of one problem's reason; 2048
 	MaxValueBytes   int   `yaml:"max_value_bytes"`   // bytes of a value or name quoted in a problem; 100
 	MaxZipEntries   int   `yaml:"max_zip_entries"`   // entries in a dropped zip; 1000

@@ -43,6 +43,11 @@ type Caps struct {
 	// row, column and value; the rest are only counted. Default 100. The
 	// user sees the first ones, then "... and 9,900 more problems".
 	MaxProblems int
+	// MaxReportBytes (max_report_bytes) is how much text the kept
+	// problems may hold together (reasons, values, names), so that a
+	// report of a hundred long problems stays small. Default 65,536. Past
+	// it problems are only counted, as past MaxProblems.
+	MaxReportBytes int
 	// MaxMessageBytes (max_message_bytes) is the longest one problem's
 	// reason may be. Default 2,048 bytes. Longer text ends in "… (N more
 	// bytes)".
@@ -76,6 +81,7 @@ func DefaultCaps() Caps {
 		MaxRowBytes:     1 << 20,
 		MaxHeaderCells:  100,
 		MaxProblems:     100,
+		MaxReportBytes:  64 << 10,
 		MaxMessageBytes: 2048,
 		MaxValueBytes:   100,
 		MaxZipEntries:   1000,
@@ -97,6 +103,7 @@ func (c Caps) withDefaults() Caps {
 	pick(&c.MaxRowBytes, d.MaxRowBytes)
 	pick(&c.MaxHeaderCells, d.MaxHeaderCells)
 	pick(&c.MaxProblems, d.MaxProblems)
+	pick(&c.MaxReportBytes, d.MaxReportBytes)
 	pick(&c.MaxMessageBytes, d.MaxMessageBytes)
 	pick(&c.MaxValueBytes, d.MaxValueBytes)
 	pick(&c.MaxZipEntries, d.MaxZipEntries)

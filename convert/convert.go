@@ -73,7 +73,10 @@ type Problem struct {
 	Member string // entry inside a zip, "" otherwise
 	Sheet  string // worksheet name for spreadsheets, "" otherwise
 	Line   int    // 1-based; the header is line 1 in a CSV; 0 for the whole file
-	Column string // template column, e.g. "QTY"; "" for the whole file
+	Column string // template column, e.g. "QTY", else the sheet's letter ("column F"); "" for the whole file
+	// Value is the value as the user wrote it, clipped to
+	// Caps.MaxValueBytes. It never holds a control character other than
+	// tab or a line break: a value refused for one is escaped ("a\x00b").
 	Value  string
 	Reason string
 }

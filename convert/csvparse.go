@@ -29,6 +29,7 @@ type csvParser struct {
 	start   int  // physical line where the current record starts
 	errLine int  // physical line of the last error
 	suspect bool // the record may hold a control character: see mayHoldControl
+	ascii   bool // the record is plain ASCII, so valid UTF-8
 }
 
 // errCSVQuote and errCSVBareQuote mirror encoding/csv's complaints;
@@ -52,7 +53,7 @@ func newCSVParser(r io.Reader, comma byte, c *Caps) *csvParser {
 // reset makes p read r from its start, keeping its buffers.
 func (p *csvParser) reset(r io.Reader, comma byte) {
 	p.r.Reset(&eolReader{r: r})
-	p.comma, p.line, p.start, p.errLine, p.suspect = comma, 0, 0, 0, false
+	p.comma, p.line, p.start, p.errLine, p.suspect, p.ascii = comma, 0, 0, 0, false, false
 }
 
 // eolReader turns every line end into LF: CRLF (Windows), bare CR (Excel
@@ -193,7 +194,7 @@ func (p *csvParser) read() ([]string, error) {
 			break
 		}
 	}
-	p.suspect = mayHoldControl(p.buf)
+	p.suspect, p.ascii = mayHoldControl(p.buf)
 	s := p.strs.str(p.buf)
 	p.row = p.row[:0]
 	from := 0
@@ -261,51 +262,33 @@ func (p *csvParser) field(line []byte) (rest []byte, more bool, err error) {
 	}
 }
 
-// mayHoldControl is a fast prefilter for controlAt: false means no byte of
-// b is below 0x20, 0x7F, or 0xC2 (the lead byte of the C1 controls), so
-// the common record is cleared eight bytes at a time and only a record
-// that might hold one is looked at value by value.
-func mayHoldControl(b []byte) bool {
+// mayHoldControl is a fast prefilter for controlAt: suspect false means
+// no byte of b is below 0x20, 0x7F, or 0xC2 (the lead byte of the C1
+// controls), so the common record is cleared eight bytes at a time and
+// only a record that might hold one is looked at value by value. ascii
+// reports that every byte is below 0x80, which the same pass learns for
+// one more instruction, and which spares the UTF-8 check.
+func mayHoldControl(b []byte) (suspect, ascii bool) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	var acc uint64
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
+	if len(b) < 8 {
+		var all byte
+		for _, c := range b {
+			suspect = suspect || c < 0x20 || c == 0x7F || c == 0xC2
+			all |= c
+		}
+		return suspect, all < 0x80
+	}
+	var acc, all uint64
+	// The last word overlaps the one before it, so no byte is left over.
+	for i := 0; ; i += 8 {
+		i = min(i, len(b)-8)
 		x := binary.LittleEndian.Uint64(b[i:])
 		d, c := x^0x7F*ones, x^0xC2*ones
 		// A byte below 0x20, equal to 0x7F or to 0xC2 sets its high bit.
 		acc |= ((x - 0x20*ones) &^ x) | ((d - ones) &^ d) | ((c - ones) &^ c)
-	}
-	if acc&highs != 0 {
-		return true
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c < 0x20 || c == 0x7F || c == 0xC2 {
-			return true
+		all |= x
+		if i == len(b)-8 {
+			return acc&highs != 0, all&highs == 0
 		}
 	}
-	return false
-}
-
-// mayHoldControlString is mayHoldControl for a string, which worksheet
-// cells are; the byte loads combine into one 8-byte load.
-func mayHoldControlString(s string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	var acc uint64
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		_ = s[i+7]
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		d, c := x^0x7F*ones, x^0xC2*ones
-		acc |= ((x - 0x20*ones) &^ x) | ((d - ones) &^ d) | ((c - ones) &^ c)
-	}
-	if acc&highs != 0 {
-		return true
-	}
-	for ; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7F || c == 0xC2 {
-			return true
-		}
-	}
-	return false
 }

@@ -274,6 +274,9 @@ func (t *csvTable) Close() error {
 // reader need not look at it value by value.
 func (t *csvTable) clean() bool { return !t.p.suspect }
 
+// ascii reports that the current row is plain ASCII.
+func (t *csvTable) ascii() bool { return t.p.ascii }
+
 // fileStream opens a file on disk from its start, for each pass.
 func fileStream(r io.ReaderAt, size int64) streamOpener {
 	return func() (io.ReadCloser, error) {

@@ -71,7 +71,11 @@ func detect(name string, r io.ReaderAt, size int64, c *Caps) (format, error) {
 		}
 		return formatUnknown, reject("this is a legacy Excel 97-2003 workbook (.xls), which usagedrop does not read; %s", saveAs)
 	case bytes.HasPrefix(head, magicZip) || bytes.HasPrefix(head, magicEmpty):
-		if err := checkDirectory(r, size, c); err != nil {
+		what := "zip"
+		if ext == ".xlsx" || ext == ".xlsm" {
+			what = "workbook"
+		}
+		if err := checkDirectory(r, size, c, what); err != nil {
 			return formatUnknown, err
 		}
 		return detectZip(ext, r, size)

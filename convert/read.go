@@ -57,6 +57,7 @@ type reader struct {
 	fn    func(Record) error
 	errs  []rowError
 	sent  int // records fn took, counted by the caller's side of fn
+	kept  int // bytes of text in sum.Problems
 
 	// carry, when limitCarry is set, says which fields the output template
 	// has columns for; a value in any other field is a bad row, not lost.
@@ -84,7 +85,7 @@ func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader
 	return rd, nil
 }
 
-// problem keeps p unless the cap is reached, then only counts it. Long
+// problem keeps p unless a cap is reached, then only counts it. Long
 // texts are clipped, so a report stays readable and small.
 func (rd *reader) problem(p Problem) {
 	if len(rd.sum.Problems) >= rd.max {
@@ -92,6 +93,12 @@ func (rd *reader) problem(p Problem) {
 		return
 	}
 	p = rd.caps.clip(p)
+	size := len(p.Reason) + len(p.Value) + len(p.Member) + len(p.Sheet) + len(p.Column)
+	if rd.kept+size > rd.caps.MaxReportBytes && len(rd.sum.Problems) > 0 {
+		rd.sum.MoreProblems++
+		return
+	}
+	rd.kept += size
 	p.Value = strings.Clone(p.Value) // not the reader's arena
 	p.Member, p.Sheet = strings.Clone(p.Member), strings.Clone(p.Sheet)
 	rd.sum.Problems = append(rd.sum.Problems, p)
@@ -299,11 +306,19 @@ func (rd *reader) emit(u unit, h header) error {
 		return err
 	}
 	defer t.Close()
-	rc := RowCount{Member: u.member, Sheet: u.sheet}
-	defer func() { rd.account(u, rc) }()
+	rc, err := rd.emitRows(u, h, t)
+	rd.account(u, rc)
+	return err
+}
+
+// emitRows is emit's loop over t. The counts are returned, not kept in a
+// closure, so that counting costs no more than an increment.
+func (rd *reader) emitRows(u unit, h header, t table) (rc RowCount, err error) {
+	rc = RowCount{Member: u.member, Sheet: u.sheet}
+	c, _ := t.(cleaner) // nil: every row is looked at value by value
 	for t.Line() < h.line && t.Next() {
 		rc.In++
-		if rd.refused(u, t, t.Row(), &h.m) {
+		if rd.refused(u, t, c, t.Row(), &h.m) {
 			rc.Reported++
 			continue
 		}
@@ -313,7 +328,7 @@ func (rd *reader) emit(u unit, h header) error {
 	for n := 0; ; n++ {
 		if n&4095 == 0 {
 			if err := rd.ctx.Err(); err != nil {
-				return err
+				return rc, err
 			}
 		}
 		if !t.Next() {
@@ -325,18 +340,18 @@ func (rd *reader) emit(u unit, h header) error {
 			rc.Skipped++
 			continue
 		}
-		if rd.refused(u, t, row, &h.m) || rd.wide(u, t, row, &h.m) {
+		if rd.refused(u, t, c, row, &h.m) || rd.wide(u, t, row, &h.m) {
 			rc.Reported++
 			continue
 		}
 		if h.partial && pending(row, &h) {
 			if ok, err := rd.settle(u, &h, t.Line()); err != nil || !ok {
 				rc.Reported++ // the file-level problem names this row's value
-				return err
+				return rc, err
 			}
 		}
 		var rec Record
-		rec, rd.errs = rd.v.record(row, &h.m, h.rules, rd.errs[:0])
+		rec, rd.errs = rd.v.record(row, &h.m, h.rules, c != nil && c.ascii(), rd.errs[:0])
 		if rd.limitCarry {
 			rd.errs = rd.uncarried(&rec, rd.errs)
 		}
@@ -350,28 +365,10 @@ func (rd *reader) emit(u unit, h header) error {
 		rc.Out++
 		rd.sum.Records++
 		if err := rd.fn(rec); err != nil {
-			return err
+			return rc, err
 		}
 	}
-	return t.Err()
-}
-
-// account keeps one table's row counts and rejects the file when they do
-// not add up: a row neither sent, reported nor skipped would be lost
-// without a word, so a miscount is a bug that must stop the file.
-func (rd *reader) account(u unit, rc RowCount) {
-	rc.Member = safetext.Clip(rc.Member, rd.caps.MaxValueBytes)
-	rc.Sheet = safetext.Clip(rc.Sheet, rd.caps.MaxValueBytes)
-	rd.sum.Rows = append(rd.sum.Rows, rc)
-	if !rc.Balanced() {
-		rd.fileProblem(u, 0, unbalanced(rc))
-	}
-}
-
-// unbalanced is the problem for counts that do not add up.
-func unbalanced(rc RowCount) string {
-	return fmt.Sprintf("rows did not add up: %d read, but %d sent, %d reported and %d skipped; this is a bug in usagedrop, nothing was sent (please pass the file on to its maintainers)",
-		rc.In, rc.Out, rc.Reported, rc.Skipped)
+	return rc, t.Err()
 }
 
 // ignore adds a table's ignored columns to the summary, once each, up to
@@ -388,116 +385,6 @@ func (rd *reader) ignore(m mapping) {
 		}
 	}
 	rd.sum.MoreIgnored += m.moreIgnored
-}
-
-// cleaner is a table that can vouch that its current row holds no control
-// character (csvTable checks its bytes eight at a time).
-type cleaner interface{ clean() bool }
-
-// refused reports, as a problem, a row holding a control character or a
-// value over the cell cap. Tab, and a line break inside a value (LF, or CR
-// from a spreadsheet cell), are text; every other control character (NUL,
-// escape, backspace, DEL, the C1 block) is refused wherever it appears,
-// because no usage tool writes one and Zuora must never receive one.
-func (rd *reader) refused(u unit, t table, row []string, m *mapping) bool {
-	if c, ok := t.(cleaner); ok && c.clean() {
-		return false
-	}
-	if len(row) > rd.caps.MaxColumns {
-		rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(),
-			Reason: fmt.Sprintf("the row has %d values, more than any usage file holds (max_columns %d)", len(row), rd.caps.MaxColumns)})
-		return true
-	}
-	for i, v := range row {
-		if len(v) > rd.caps.MaxCellBytes {
-			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i),
-				Value: v, Reason: fmt.Sprintf("the value is longer than %d bytes, which no usage value is (max_cell_bytes)", rd.caps.MaxCellBytes)})
-			return true
-		}
-		if !mayHoldControlString(v) {
-			continue
-		}
-		if at, r := controlAt(v); at >= 0 {
-			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i),
-				Value: safetext.Name(v), Reason: fmt.Sprintf("the value holds the control character %s, which no usage file should; the file may be damaged, or binary data was pasted into it", controlName(r))})
-			return true
-		}
-	}
-	return false
-}
-
-// controlAt returns the byte offset and rune of the first refused control
-// character in s, or -1.
-func controlAt(s string) (int, rune) {
-	for i := 0; i < len(s); i++ {
-		if !controlLead[s[i]] {
-			continue
-		}
-		switch c := s[i]; {
-		case c != 0xC2:
-			return i, rune(c)
-		case i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] < 0xA0:
-			return i, rune(s[i+1])
-		}
-	}
-	return -1, 0
-}
-
-// controlLead marks the bytes that start a refused control character: C0
-// but tab, LF and CR; DEL; and 0xC2, which leads the C1 block in UTF-8
-// (and also ordinary characters such as "£", told apart by the next byte).
-var controlLead = func() (t [256]bool) {
-	for c := 0; c < 0x20; c++ {
-		t[c] = c != '\t' && c != '\n' && c != '\r'
-	}
-	t[0x7F], t[0xC2] = true, true
-	return t
-}()
-
-// controlName names a control character for a finance user.
-func controlName(r rune) string {
-	switch r {
-	case 0:
-		return "NUL (0x00)"
-	case 0x1B:
-		return "ESC (0x1B)"
-	case 0x7F:
-		return "DEL (0x7F)"
-	}
-	return fmt.Sprintf("0x%02X", r)
-}
-
-// label names the source column i for a problem: its template column
-// when it feeds one, else its letter as a spreadsheet shows it ("column
-// AB").
-func (m *mapping) label(i int) string {
-	for f, c := range m.col {
-		if c == i {
-			return fieldColumns[f]
-		}
-	}
-	name := ""
-	for i++; i > 0; i = (i - 1) / 26 {
-		name = string(rune('A'+(i-1)%26)) + name
-	}
-	return "column " + name
-}
-
-// wide reports a row with non-empty values beyond its header's last
-// column: the values have usually shifted (a delimiter inside a value that
-// is not quoted), so every value in the row may be in the wrong column.
-func (rd *reader) wide(u unit, t table, row []string, m *mapping) bool {
-	if len(row) <= m.width {
-		return false
-	}
-	for i := m.width; i < len(row); i++ {
-		if trim(row[i]) != "" {
-			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i), Value: row[i],
-				Reason: fmt.Sprintf("the row has %d values but the header has %d columns, so its values may have shifted (is a delimiter inside a value that is not quoted?)", len(row), m.width)})
-			return true
-		}
-	}
-	return false
 }
 
 // uncarried reports values the output template has no column for.

@@ -153,17 +153,22 @@ func TestReadRowsAccepted(t *testing.T) {
 func TestMayHoldControl(t *testing.T) {
 	for i := 0; i < 256; i++ {
 		c := byte(i)
-		for _, at := range []int{0, 5, 8, 13, 16} {
-			b := bytes.Repeat([]byte("a"), 17)
-			b[at] = c
-			want := c < 0x20 || c == 0x7f || c == 0xc2
-			if got := mayHoldControl(b); got != want {
-				t.Fatalf("byte %#x at %d: %v, want %v", c, at, got, want)
-			}
-			if got := mayHoldControlString(string(b)); got != want {
-				t.Fatalf("string: byte %#x at %d: %v, want %v", c, at, got, want)
+		want := c < 0x20 || c == 0x7f || c == 0xc2
+		for n := 1; n <= 20; n++ { // short, one word, words and a tail
+			for at := 0; at < n; at++ {
+				b := bytes.Repeat([]byte("a"), n)
+				b[at] = c
+				if got, ascii := mayHoldControl(b); got != want || ascii != (c < 0x80) {
+					t.Fatalf("byte %#x at %d of %d: suspect %v ascii %v, want %v %v", c, at, n, got, ascii, want, c < 0x80)
+				}
+				if got := mayHoldControlString(string(b)); got != want {
+					t.Fatalf("string: byte %#x at %d of %d: %v, want %v", c, at, n, got, want)
+				}
 			}
 		}
+	}
+	if s, a := mayHoldControl(nil); s || !a {
+		t.Fatal("empty record")
 	}
 }
 
@@ -237,6 +242,17 @@ func TestCaps(t *testing.T) {
 		}
 		if _, sum := readBytes(t, "a.zip", b.Bytes(), Options{Caps: Caps{MaxZipEntries: 3}}); sum.Rejected() {
 			t.Fatalf("problems %+v", sum.Problems)
+		}
+	})
+	t.Run("report bytes", func(t *testing.T) {
+		data := shortHeader + "\n" + strings.Repeat("A1,,1,2026-03-01,"+strings.Repeat("d", 300)+"\n", 50)
+		_, sum := readBytes(t, "a.csv", []byte(data), Options{Caps: Caps{MaxReportBytes: 1000}})
+		n := 0
+		for _, p := range sum.Problems {
+			n += len(p.Reason) + len(p.Value) + len(p.Member) + len(p.Sheet) + len(p.Column)
+		}
+		if n > 1000 || sum.TotalProblems() != 100 || len(sum.Problems) < 2 {
+			t.Fatalf("%d problems kept in %d bytes, %d in all; want at most 1000 bytes, 100 in all", len(sum.Problems), n, sum.TotalProblems())
 		}
 	})
 	t.Run("problems kept", func(t *testing.T) {

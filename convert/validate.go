@@ -74,9 +74,10 @@ func blank(row []string) bool {
 	return true
 }
 
-// record builds and validates one row. errs is appended to and returned so
-// a caller can reuse its slice.
-func (v *validator) record(row []string, m *mapping, fr fileRules, errs []rowError) (Record, []rowError) {
+// record builds and validates one row. ascii says the row is known to be
+// plain ASCII, so its text needs no UTF-8 check. errs is appended to and
+// returned so a caller can reuse its slice.
+func (v *validator) record(row []string, m *mapping, fr fileRules, ascii bool, errs []rowError) (Record, []rowError) {
 	var rec Record
 	bad := func(col, val, reason string) { errs = append(errs, rowError{col, val, reason}) }
 
@@ -127,6 +128,9 @@ func (v *validator) record(row []string, m *mapping, fr fileRules, errs []rowErr
 		bad(colUniqueKey, rec.UniqueKey, "The UNIQUE_KEY appears more than once in this drop")
 	}
 	for _, s := range [...]string{rec.Account, rec.UOM, rec.Subscription, rec.Charge, rec.Description, rec.UniqueKey, rec.RatePlanCharge} {
+		if ascii {
+			break
+		}
 		if !utf8.ValidString(s) {
 			bad("", s, "The text is not valid UTF-8; save the file as CSV UTF-8, or set encoding: in the source's settings")
 			break

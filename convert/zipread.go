@@ -31,7 +31,7 @@ const dirBytesPerEntry = 4 << 10
 // archive/zip reads the directory, which costs memory for every entry it
 // lists. An archive whose records cannot be found is left to archive/zip
 // to call damaged.
-func checkDirectory(r io.ReaderAt, size int64, c *Caps) error {
+func checkDirectory(r io.ReaderAt, size int64, c *Caps, what string) error {
 	tail := make([]byte, min(size, 22+65535))
 	if _, err := r.ReadAt(tail, size-int64(len(tail))); err != nil && err != io.EOF {
 		return fmt.Errorf("read zip directory: %w", err)
@@ -47,10 +47,10 @@ func checkDirectory(r io.ReaderAt, size int64, c *Caps) error {
 		entries, dir = zip64Directory(r, size-int64(len(tail))+int64(i), entries, dir)
 	}
 	if entries > uint64(c.MaxZipEntries) {
-		return reject("the zip holds %d entries, more than the %d usagedrop accepts (max_zip_entries)", entries, c.MaxZipEntries)
+		return reject("the %s holds %d entries, more than the %d usagedrop accepts (max_zip_entries)", what, entries, c.MaxZipEntries)
 	}
 	if limit := uint64(c.MaxZipEntries) * dirBytesPerEntry; dir > limit {
-		return reject("the zip's list of entries is %d bytes, more than the %d usagedrop reads (%d bytes for each of max_zip_entries); are its names unusually long?", dir, limit, dirBytesPerEntry)
+		return reject("the %s's list of entries is %d bytes, more than the %d usagedrop reads (%d bytes for each of max_zip_entries); are its names unusually long?", what, dir, limit, dirBytesPerEntry)
 	}
 	return nil
 }
