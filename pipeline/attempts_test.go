@@ -37,6 +37,7 @@ func TestClassify(t *testing.T) {
 		{"spool full while converting", fmt.Errorf("convert: %w", fileError{spoolFull}), ledger.CauseSpace},
 		{"source full", fmt.Errorf("finish: %w", sourceError{spoolFull}), ledger.CauseSource},
 		{"source network", fmt.Errorf("claim: %w", sourceError{errors.New("connection lost")}), ledger.CauseSource},
+		{"source refuses the key", fmt.Errorf("claim: %w", sourceError{fmt.Errorf("key %q: %w", "a", fs.ErrInvalid)}), ledger.CauseFile},
 		{"source needs an operator", fmt.Errorf("open: %w", sources.ErrFatal), ledger.CauseSource},
 		{"zuora 503", fmt.Errorf("status: %w", &uploader.Error{Op: "status", HTTPStatus: 503, Retryable: true}), ledger.CauseZuora},
 		{"zuora 429", &uploader.Error{Op: "submit", HTTPStatus: 429, Retryable: true}, ledger.CauseZuora},
@@ -65,7 +66,7 @@ func TestPanicSetsDropAside(t *testing.T) {
 	e.run()
 	e.drop("partner-template.csv", "boom.csv")
 	b, _ := os.ReadFile(filepath.Join(testutil.Fixtures(t), "partner-template.csv"))
-	e.dropBytes("fine.csv", []byte(strings.Replace(string(b), "Line one", "Line one, fine", 1)))
+	e.dropBytes("fine.csv", []byte(strings.Replace(string(b), "Line one", "Line one fine", 1)))
 	got := e.waitFinished(2)
 	boom, fine := got["boom.csv"], got["fine.csv"]
 	if boom.State != ledger.Failed || !strings.Contains(boom.LastError, "internal error while this file was being converted (a converter bug); it was set aside") {
@@ -295,7 +296,7 @@ func TestSuspectResumedThenSameNameTaken(t *testing.T) {
 	if first.State != ledger.Done || first.ID != x.ID {
 		t.Fatalf("the suspect: %s %s (id %s, want %s)", first.State, first.LastError, first.ID, x.ID)
 	}
-	e.dropBytes("again.csv", []byte(strings.Replace(string(b), "Line one", "Line one, again", 1)))
+	e.dropBytes("again.csv", []byte(strings.Replace(string(b), "Line one", "Line one again", 1)))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		n := 0

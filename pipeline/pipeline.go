@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -443,7 +444,7 @@ func (p *Pipeline) retry(e *ledger.Entry, step ledger.Step, cause error) time.Du
 		return 0
 	}
 	p.log.Warn("step failed; will retry", "id", e.ID, "name", safetext.Name(e.Name), "state", e.State,
-		"attempt", x.Attempts, "retry_in", d.Round(time.Millisecond), "err", ledger.Text(x.LastError))
+		"attempt", x.Attempts, "retry_in", d.Round(time.Millisecond), "err", x.LastError)
 	return d
 }
 
@@ -488,6 +489,10 @@ func classify(err error) ledger.Cause {
 	switch {
 	case errors.As(err, &pe):
 		return ledger.CausePanic
+	case errors.As(err, &se) && errors.Is(err, fs.ErrInvalid):
+		// The source refuses this key: no wait mends that, the name is
+		// the file's.
+		return ledger.CauseFile
 	case errors.As(err, &se), errors.Is(err, sources.ErrFatal):
 		return ledger.CauseSource
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
