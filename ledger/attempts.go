@@ -183,10 +183,6 @@ func (l *Ledger) setAside(e *Entry, why string) error {
 		e.Finished, e.LastError = true, why+"; it was left at "+e.Key
 		return nil
 	}
-	crashes, failures := e.Crashes, e.Failures
-	if err := l.outcome(e, Failed, why, false); err != nil {
-		return err
-	}
-	e.Crashes, e.Failures = crashes, failures
-	return nil
+	// The outcome is progress: finishing gets tries of its own.
+	return l.outcome(e, Failed, why, false)
 }
