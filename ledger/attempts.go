@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"usagedrop/internal/safetext"
 )
 
 // Step is a piece of work the pipeline does on a drop.
@@ -180,7 +182,7 @@ func (l *Ledger) setAside(e *Entry, why string) error {
 	if e.State.Outcome() {
 		e.addEvent(Event{At: l.now(), State: e.State, Note: why})
 		e.Step, e.NextTry, e.WaitingFor, e.WaitingSince = "", time.Time{}, "", time.Time{}
-		e.Finished, e.LastError = true, why+"; it was left at "+e.Key
+		e.Finished, e.LastError = true, why+"; it was left at "+safetext.Name(e.Key)
 		return nil
 	}
 	// The outcome is progress: finishing gets tries of its own.
