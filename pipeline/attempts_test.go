@@ -42,6 +42,8 @@ func TestClassify(t *testing.T) {
 		{"zuora 503", fmt.Errorf("status: %w", &uploader.Error{Op: "status", HTTPStatus: 503, Retryable: true}), ledger.CauseZuora},
 		{"zuora 429", &uploader.Error{Op: "submit", HTTPStatus: 429, Retryable: true}, ledger.CauseZuora},
 		{"file", fmt.Errorf("convert: %w", fileError{errors.New("zip: not a valid zip file")}), ledger.CauseFile},
+		{"spool unreadable while converting", fmt.Errorf("convert: %w", fileError{&fs.PathError{Op: "read", Err: syscall.EIO}}), ledger.CauseOther},
+		{"temp file of a workbook", fmt.Errorf("convert: %w", fileError{fmt.Errorf("temporary file for shared strings: %w", &fs.PathError{Op: "write", Err: syscall.EMFILE})}), ledger.CauseOther},
 		{"ours", errors.New("ledger: database not open"), ledger.CauseOther},
 	}
 	for _, tt := range tests {

@@ -478,7 +478,9 @@ func (s sourceReader) Read(b []byte) (int, error) {
 
 // classify says whose fault a failed step was; the ledger bounds the
 // file's faults and waits out the others. A full spool disk anywhere but
-// on the source is ours to wait for, even when convert met it.
+// on the source is ours to wait for, even when convert met it; convert
+// words what the file gets wrong as a rejection, so the errors it returns
+// are the file's only when no system call failed under them.
 func classify(err error) ledger.Cause {
 	var (
 		pe *panicError
@@ -499,7 +501,9 @@ func classify(err error) ledger.Cause {
 		return ledger.CauseSpace
 	case errors.As(err, &ue):
 		return ledger.CauseZuora
-	case errors.As(err, &fe):
+	case errors.As(err, &fe) && !errors.As(fe.err, new(syscall.Errno)):
+		// An error of the operating system (EIO, EMFILE) while reading
+		// the spool is this machine's fault, not the file's.
 		return ledger.CauseFile
 	}
 	return ledger.CauseOther
