@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -19,7 +15,6 @@ import (
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"usagedrop/config"
 	"usagedrop/ledger"
@@ -97,7 +92,7 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) error {
 
 	var wg sync.WaitGroup
 	if cfg.HTTP != "off" && cfg.HTTP != "" {
-		srv, err := serveHTTP(cfg.HTTP, led, p, reg, log)
+		srv, err := serveHTTP(cfg.HTTP, cfg.HTTPAuth, led, p.Stopped, reg, log)
 		if err != nil {
 			return err
 		}
@@ -193,43 +188,4 @@ func crashHook(log *slog.Logger) func(string) {
 			die(p)
 		}
 	}
-}
-
-// serveHTTP answers /healthz and /v1/drops for operators and `status`.
-func serveHTTP(addr string, led *ledger.Ledger, p *pipeline.Pipeline, reg *prometheus.Registry, log *slog.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		stopped := p.Stopped()
-		if len(stopped) == 0 {
-			fmt.Fprintln(w, "ok")
-			return
-		}
-		w.WriteHeader(http.StatusServiceUnavailable)
-		for name, err := range stopped {
-			fmt.Fprintf(w, "source %s stopped: %v\n", name, err)
-		}
-	})
-	mux.HandleFunc("GET /v1/drops", func(w http.ResponseWriter, r *http.Request) {
-		var out []*ledger.Entry
-		err := led.List(func(e *ledger.Entry) bool { out = append(out, e); return true })
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(out)
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", "err", err)
-		}
-	}()
-	log.Info("status endpoint", "url", "http://"+ln.Addr().String()+"/v1/drops")
-	return srv, nil
 }

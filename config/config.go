@@ -71,12 +71,36 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// HTTP is the address of the status, health and metrics endpoint;
 	// "off" disables it.
-	HTTP    string   `yaml:"http"`
-	Zuora   Zuora    `yaml:"zuora"`
-	Sources []Source `yaml:"sources"`
+	HTTP string `yaml:"http"`
+	// HTTPAuth guards every endpoint but /healthz. It is required when
+	// HTTP listens on anything but this machine.
+	HTTPAuth HTTPAuth `yaml:"http_auth"`
+	Zuora    Zuora    `yaml:"zuora"`
+	Sources  []Source `yaml:"sources"`
+	// Limits caps what one drop may cost; zero keeps each default.
+	Limits Limits `yaml:"limits"`
 
 	lines map[string]int // key path → YAML line, for messages
 }
+
+// HTTPAuth says who may read the status and metrics endpoints: clients
+// send a bearer token, or a user and password (HTTP basic). The secrets
+// are read from files, so they stay out of the config and the process
+// list.
+type HTTPAuth struct {
+	// TokenFile holds the bearer token ("Authorization: Bearer TOKEN").
+	TokenFile string `yaml:"token_file"`
+	// User and PasswordFile are for basic auth.
+	User         string `yaml:"user"`
+	PasswordFile string `yaml:"password_file"`
+
+	// Token and Password are what the files hold, once parsed.
+	Token    Secret `yaml:"-"`
+	Password Secret `yaml:"-"`
+}
+
+// Enabled reports whether requests must carry credentials.
+func (a HTTPAuth) Enabled() bool { return a.TokenFile != "" || a.User != "" }
 
 // Zuora says how to reach the tenant.
 type Zuora struct {
@@ -95,6 +119,9 @@ type Zuora struct {
 	API string `yaml:"api"`
 	// Meter is the Mediation meter's global id (api: mediation).
 	Meter string `yaml:"meter"`
+	// Event maps the template's columns onto the meter's event fields
+	// (api: mediation).
+	Event Event `yaml:"event"`
 	// SOAPEndpoint, Username and Password are for api: soap, e.g.
 	// https://apisandbox.zuora.com/apps/services/a/119.0.
 	SOAPEndpoint string `yaml:"soap_endpoint"`
@@ -329,6 +356,12 @@ func (c *Config) readSecretFiles() error {
 	if err := read("zuora.client_secret_file", c.Zuora.ClientSecretFile, &c.Zuora.ClientSecret); err != nil {
 		return err
 	}
+	if err := read("http_auth.token_file", c.HTTPAuth.TokenFile, &c.HTTPAuth.Token); err != nil {
+		return err
+	}
+	if err := read("http_auth.password_file", c.HTTPAuth.PasswordFile, &c.HTTPAuth.Password); err != nil {
+		return err
+	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if err := read(fmt.Sprintf("sources[%d].password_file", i), s.PasswordFile, &s.Password); err != nil {
@@ -348,6 +381,7 @@ func (c *Config) applyDefaults() {
 	if c.Zuora.DateFormat == "" {
 		c.Zuora.DateFormat = "MM/DD/YYYY"
 	}
+	c.Zuora.Event.applyDefaults()
 	if c.Zuora.Poll == 0 {
 		c.Zuora.Poll = Duration(30 * time.Second)
 	}
@@ -391,3 +425,22 @@ func defaultInterval(typ string) time.Duration {
 
 // Line returns the YAML line of a key path such as "sources[1].path", or 0.
 func (c *Config) Line(path string) int { return c.lines[path] }
+
+// Limits cap what one dropped file may make the daemon read, hold and
+// write. Zero (or leaving a key out) keeps the default, given with each
+// key; config.example.yaml says what the user reads when a cap is hit.
+// The fields match convert.Caps one for one, so that
+// convert.Caps(cfg.Limits) converts them.
+type Limits struct {
+	MaxFileSize     int64 `yaml:"max_file_size"`     // bytes of one dropped file; 1073741824 (1 GiB)
+	MaxColumns      int   `yaml:"max_columns"`       // values in one row; 16384
+	MaxCellBytes    int   `yaml:"max_cell_bytes"`    // bytes of one value; 131072
+	MaxRowBytes     int   `yaml:"max_row_bytes"`     // bytes of one CSV row; 1048576
+	MaxHeaderCells  int   `yaml:"max_header_cells"`  // column names kept for the report; 100
+	MaxProblems     int   `yaml:"max_problems"`      // problems listed, the rest counted; 100
+	MaxMessageBytes int   `yaml:"max_message_bytes"` // bytes of one problem's reason; 2048
+	MaxValueBytes   int   `yaml:"max_value_bytes"`   // bytes of a value or name quoted in a problem; 100
+	MaxZipEntries   int   `yaml:"max_zip_entries"`   // entries in a dropped zip; 1000
+	MaxZipBytes     int64 `yaml:"max_zip_bytes"`     // bytes a zip expands to; 1073741824 (1 GiB)
+	MaxZipRatio     int   `yaml:"max_zip_ratio"`     // expansion of an entry over 1 MiB; 200
+}

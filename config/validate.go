@@ -3,10 +3,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"usagedrop/internal/endpoint"
 )
 
 // ValidationError lists every problem found in a config at once, so an
@@ -35,18 +38,21 @@ func (c *Config) Validate() error {
 	v.check(c.Workers > 0 && c.Workers <= 64, "workers", "must be between 1 and 64", c.Workers)
 	v.check(c.Instance != "" && !strings.ContainsAny(c.Instance, `/\ `), "instance",
 		"must be a name without slashes or spaces", c.Instance)
+	v.http()
 	z := c.Zuora
 	v.check(z.API != "mediation" || z.Meter != "", "zuora.meter", "api: mediation needs the meter's global id", z.Meter)
 	if z.API == "soap" && z.Endpoint != Builtin {
 		u, err := url.Parse(z.SOAPEndpoint)
-		v.check(err == nil && u.Scheme == "https" && strings.Contains(u.Path, "/apps/services/a/"), "zuora.soap_endpoint",
+		v.check(err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && strings.Contains(u.Path, "/apps/services/a/"), "zuora.soap_endpoint",
 			"api: soap needs the SOAP URL, e.g. https://apisandbox.zuora.com/apps/services/a/119.0", z.SOAPEndpoint)
+		v.secureURL("zuora.soap_endpoint", z.SOAPEndpoint)
 		v.check(z.Username != "" && z.Password != "", "zuora.username", "api: soap needs username and password", z.Username)
 	}
 	if z.Endpoint != Builtin {
 		u, err := url.Parse(z.Endpoint)
 		v.check(err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "",
 			"zuora.endpoint", "must be an https URL, a region name such as us-sandbox, or builtin", z.Endpoint)
+		v.secureURL("zuora.endpoint", z.Endpoint)
 		v.check(z.ClientID != "", "zuora.client_id", "is required for a real tenant", z.ClientID)
 		v.check(z.ClientSecret != "", "zuora.client_secret", "is required for a real tenant", "")
 	}
@@ -57,7 +63,12 @@ func (c *Config) Validate() error {
 	for i, col := range z.Columns {
 		v.check(slices.Contains(TemplateColumns, col), fmt.Sprintf("zuora.columns[%d]", i),
 			"is not a column of Zuora's usage template ("+strings.Join(TemplateColumns, ", ")+")", col)
+		// The Usage object has no field for it (zuora-api.md, Object
+		// API): its values would be dropped without a word.
+		v.check(z.API != "object" || col != "PRODUCT_RATE_PLAN_CHARGE_ID", fmt.Sprintf("zuora.columns[%d]", i),
+			"api: object cannot carry it (the Usage object has no such field); use api: file", col)
 	}
+	v.event(z)
 	v.check(len(c.Sources) > 0, "sources", "at least one source is needed", len(c.Sources))
 	names := map[string]bool{}
 	for i, s := range c.Sources {
@@ -85,6 +96,47 @@ func (v *validator) check(ok bool, key, reason string, got any) {
 		line = fmt.Sprintf("line %d: ", n)
 	}
 	v.problems = append(v.problems, fmt.Sprintf("%s%s: %s (got %q)", line, key, reason, fmt.Sprint(got)))
+}
+
+// minTokenLen keeps a bearer token out of guessing range.
+const minTokenLen = 16
+
+// http checks the status endpoint's address and who may read it: what it
+// serves names users' files and quotes their rows, so only this machine
+// may read it without credentials.
+func (v *validator) http() {
+	addr, a := v.c.HTTP, v.c.HTTPAuth
+	if addr == "off" || addr == "" {
+		return
+	}
+	_, _, err := net.SplitHostPort(addr)
+	v.check(err == nil, "http", `must be host:port, e.g. 127.0.0.1:8321, or "off"`, addr)
+	v.check(a.Enabled() || endpoint.ListenLoopback(addr), "http",
+		fmt.Sprintf("listening on %s needs http_auth (token_file, or user and password_file), "+
+			"since /v1/drops shows file names and values from their rows; or listen on 127.0.0.1", addr), addr)
+	v.check(a.TokenFile == "" || a.User == "", "http_auth.token_file",
+		"choose token_file or user with password_file, not both", a.TokenFile)
+	if a.TokenFile != "" {
+		v.check(len(a.Token.Value()) >= minTokenLen, "http_auth.token_file",
+			fmt.Sprintf("must hold a token of at least %d characters", minTokenLen), a.TokenFile)
+	}
+	v.check((a.User == "") == (a.PasswordFile == ""), "http_auth.user", "user and password_file go together", a.User)
+	if a.User != "" && a.PasswordFile != "" {
+		v.check(a.Password != "", "http_auth.password_file", "must hold a password", a.PasswordFile)
+		v.check(!strings.Contains(a.User, ":"), "http_auth.user", "must not contain a colon (basic auth)", a.User)
+	}
+}
+
+// secureURL checks a URL that a secret is sent to. A URL that is not
+// even a URL is left to the key's own check, so it is said once.
+func (v *validator) secureURL(key, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return
+	}
+	_, err = endpoint.Secure(raw)
+	v.check(err == nil, key, "must be https unless it is this machine (localhost, 127.0.0.1, ::1): "+
+		"the client secret and session would travel in clear", raw)
 }
 
 func (v *validator) source(i int, s Source) {

@@ -8,7 +8,16 @@
 // Each table (a CSV, a worksheet, a zip member) is read twice from disk: a
 // first pass finds the header row and gathers evidence for the date order
 // and the decimal mark, stopping as soon as they are settled; the second
-// validates and emits. Memory stays flat whatever the file's size.
+// validates and emits. Memory stays flat whatever the file's size, and
+// whatever its shape: every cap in Caps is met while reading, before the
+// memory it guards is spent.
+//
+// Every row the second pass reads is accounted for: sent on to the
+// template, reported as a problem, or skipped (titles, the header, blank
+// rows). The reader counts rows as the table yields them and again by what
+// became of them; the template writer counts what it wrote. If the numbers
+// differ, that is a bug in usagedrop and the file is rejected saying so
+// ("rows did not add up"), never sent short. Summary.Rows holds the counts.
 //
 // # Caveats
 //
@@ -16,6 +25,17 @@
 //     12, a decimal point). A later value that contradicts it is a bad row,
 //     not a reason to re-decide; a column that never settles is a file
 //     problem asking for date_format or decimal_comma.
+//   - CSV line ends may be CRLF, LF or a bare CR (Excel for Mac's "CSV
+//     (Macintosh)"), mixed in one file: each ends a row outside quotes.
+//     Inside quotes a line break of any kind stays in the value, as LF.
+//   - A row with non-empty values beyond its header's last column is
+//     reported: its values have most likely shifted. Empty extra values
+//     are ignored.
+//   - Tab, and a line break inside a value, are text. Every other control
+//     character (NUL, ESC, DEL, the C1 block) is refused in any row and any
+//     column, the ignored ones included, wherever it is in the file. Only
+//     the encoding is decided from the first 64 KiB; a later byte that is
+//     not UTF-8 is reported where it lands in a template column.
 //   - Line numbers are rows as a spreadsheet shows them: for CSV the header
 //     is line 1 when it is the first row, blank lines count, and a quoted
 //     value with line breaks is one row; for xlsx, the sheet's row number.
@@ -74,21 +94,45 @@ type Options struct {
 	// Encoding overrides detection: "utf-8", "utf-16le", "utf-16be",
 	// "windows-1252".
 	Encoding string
-	// MaxProblems caps the problems kept; the rest are only counted.
-	// Zero means 100.
-	MaxProblems int
+	// Caps bound what one drop may cost; zero fields take DefaultCaps.
+	Caps Caps
 }
 
 // Summary tells what a read found.
 type Summary struct {
 	Records      int
 	Problems     []Problem
-	MoreProblems int      // problems beyond MaxProblems
+	MoreProblems int      // problems beyond Caps.MaxProblems
 	Ignored      []string // source columns that map to no template column
+	MoreIgnored  int      // ignored column names past Caps.MaxHeaderCells, counted once per table
+	// Rows accounts for every row of every table read (a CSV, a zip
+	// member, a worksheet), in reading order.
+	Rows []RowCount
 }
+
+// RowCount accounts for the rows of one table: every row read is sent,
+// reported, or skipped, and In is counted apart from the three, as the
+// table yields rows. A table whose counts do not add up rejects the file.
+// A table refused before its rows were read (no header, a line the first
+// pass could not parse) has no RowCount: its file-level problem covers it.
+type RowCount struct {
+	Member   string `json:"member,omitempty"`
+	Sheet    string `json:"sheet,omitempty"`
+	In       int    `json:"in"`       // rows the table yielded, header and titles included
+	Out      int    `json:"out"`      // records sent on to the template
+	Reported int    `json:"reported"` // rows with at least one problem
+	Skipped  int    `json:"skipped"`  // title, header and blank rows
+}
+
+// Balanced reports whether every row read is accounted for.
+func (c RowCount) Balanced() bool { return c.In == c.Out+c.Reported+c.Skipped }
 
 // Rejected reports whether the file must not be sent.
 func (s *Summary) Rejected() bool { return len(s.Problems) > 0 }
+
+// TotalProblems is how many problems the read found: those kept in
+// Problems and those only counted.
+func (s *Summary) TotalProblems() int { return len(s.Problems) + s.MoreProblems }
 
 // Read streams the valid records of the file called name to fn, and
 // collects the problems of the invalid ones. The format is chosen from the
@@ -138,7 +182,8 @@ type Result struct {
 // hash prefix) so that every part name is unique and fits the limit. One
 // part is preferred; an oversized part is zipped; only a zip still over the
 // limit is split on row boundaries. When the file is rejected nothing is
-// left in dir. Like Read, problems with the file are in the Result.
+// left in dir. Like Read, problems with the file are in the Result; a
+// file larger than Options.Caps.MaxFileSize is refused unread.
 func Convert(ctx context.Context, name, id string, r io.ReaderAt, size int64, opt Options, t Template, lim Limits, dir string) (*Result, error) {
 	return convertFile(ctx, name, id, r, size, opt, t, lim, dir)
 }

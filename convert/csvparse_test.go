@@ -8,9 +8,16 @@ import (
 	"testing"
 )
 
-// parseBoth reads data with encoding/csv and with csvParser.
+// normEOL is the reference for eolReader: CRLF, then every CR left, as LF.
+func normEOL(data []byte) []byte {
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	return bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
+}
+
+// parseBoth reads data with encoding/csv, after normEOL, and with
+// csvParser.
 func parseBoth(data []byte, comma byte) (want, got [][]string, wantErr, gotErr error) {
-	cr := csv.NewReader(bytes.NewReader(data))
+	cr := csv.NewReader(bytes.NewReader(normEOL(data)))
 	cr.Comma, cr.FieldsPerRecord = rune(comma), -1
 	for {
 		rec, err := cr.Read()
@@ -22,7 +29,8 @@ func parseBoth(data []byte, comma byte) (want, got [][]string, wantErr, gotErr e
 		}
 		want = append(want, rec)
 	}
-	p := newCSVParser(bytes.NewReader(data), comma)
+	caps := DefaultCaps()
+	p := newCSVParser(bytes.NewReader(data), comma, &caps)
 	for {
 		rec, err := p.read()
 		if err != nil {

@@ -2,7 +2,6 @@ package convert
 
 import (
 	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -98,17 +97,21 @@ func (d dialect) decode(r io.Reader) io.Reader {
 // recognised in the sample; failing that, the one most frequent (outside
 // quotes) in the first non-empty line, so the missing-column problem lists
 // sensible column names.
-func sniffDelimiter(sample string, over map[string]field) rune {
+func sniffDelimiter(sample string, over map[string]field, bufs *csvBuffers) rune {
 	best, bestWidth := rune(0), 0
+	// Our own parser, with the caps: a sample of one huge row costs no
+	// more than the cap, and a row it cannot parse is refused in the
+	// read anyway. One parser serves the four tries.
+	p := bufs.parser(nil, 0)
+	defer bufs.release(p)
 	for _, d := range delimiters {
-		cr := csv.NewReader(strings.NewReader(sample))
-		cr.Comma, cr.FieldsPerRecord, cr.LazyQuotes = d, -1, true
+		p.reset(strings.NewReader(sample), byte(d))
 		for i := 0; i < maxHeaderSearch; i++ {
-			rec, err := cr.Read()
+			rec, err := p.read()
 			if err != nil {
 				break
 			}
-			if m, ok := mapHeader(rec, over); ok && m.width > bestWidth {
+			if m, ok := mapHeader(rec, over, 0); ok && m.width > bestWidth {
 				best, bestWidth = d, m.width
 				break
 			}
@@ -119,12 +122,15 @@ func sniffDelimiter(sample string, over map[string]field) rune {
 	}
 	line := sample
 	for {
-		l, rest, _ := strings.Cut(line, "\n")
-		if strings.TrimSpace(l) != "" || rest == "" {
-			line = l
+		i := strings.IndexAny(line, "\r\n")
+		if i < 0 {
 			break
 		}
-		line = rest
+		if strings.TrimSpace(line[:i]) != "" {
+			line = line[:i]
+			break
+		}
+		line = line[i+1:]
 	}
 	best, bestN := ',', 0
 	for _, d := range delimiters {
@@ -145,27 +151,65 @@ func sniffDelimiter(sample string, over map[string]field) rune {
 }
 
 // sniffCSV reads the head of a text file and decides its dialect.
-func sniffCSV(open streamOpener, override string, over map[string]field) (dialect, error) {
+func sniffCSV(open streamOpener, override string, over map[string]field, bufs *csvBuffers) (dialect, error) {
 	rc, err := open()
 	if err != nil {
 		return dialect{}, err
 	}
 	defer rc.Close()
-	head, err := io.ReadAll(io.LimitReader(rc, sniffSize))
-	if err != nil {
+	if bufs.head == nil {
+		bufs.head = make([]byte, sniffSize)
+	}
+	head := bufs.head
+	n, err := io.ReadFull(rc, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return dialect{}, err
 	}
+	head = head[:n]
 	d, err := sniffEncoding(head, override)
 	if err != nil {
 		return d, err
 	}
-	text, _ := io.ReadAll(d.decode(bytes.NewReader(head)))
-	d.comma = sniffDelimiter(string(text), over)
+	text := head[min(d.skip, len(head)):]
+	if d.enc != nil {
+		text, _ = io.ReadAll(d.decode(bytes.NewReader(head)))
+	}
+	d.comma = sniffDelimiter(string(text), over, bufs)
 	return d, nil
+}
+
+// csvBuffers are the parsing buffers of one drop's CSV tables, reused
+// from table to table: a zip of a thousand members is read with a few
+// buffers, not a few thousand.
+type csvBuffers struct {
+	caps  *Caps
+	head  []byte     // the sniffed head
+	spare *csvParser // a parser no table holds
+}
+
+// parser returns a parser reading r, the spare one when there is one.
+func (b *csvBuffers) parser(r io.Reader, comma byte) *csvParser {
+	p := b.spare
+	if p == nil {
+		return newCSVParser(r, comma, b.caps)
+	}
+	b.spare = nil
+	p.reset(r, comma)
+	return p
+}
+
+// release keeps p for the next table. Its arena stays append-only, so
+// strings already handed out stay valid.
+func (b *csvBuffers) release(p *csvParser) {
+	if b.spare == nil {
+		p.reset(nil, 0)
+		b.spare = p
+	}
 }
 
 // csvTable reads the records of a delimited text file.
 type csvTable struct {
+	bufs    *csvBuffers
 	rc      io.Closer
 	p       *csvParser
 	row     []string
@@ -174,12 +218,12 @@ type csvTable struct {
 	err     error
 }
 
-func openCSV(open streamOpener, d dialect) (*csvTable, error) {
+func openCSV(open streamOpener, d dialect, bufs *csvBuffers) (*csvTable, error) {
 	rc, err := open()
 	if err != nil {
 		return nil, err
 	}
-	return &csvTable{rc: rc, p: newCSVParser(d.decode(rc), byte(d.comma))}, nil
+	return &csvTable{bufs: bufs, rc: rc, p: bufs.parser(d.decode(rc), byte(d.comma))}, nil
 }
 
 func (t *csvTable) Next() bool {
@@ -199,25 +243,36 @@ func (t *csvTable) Next() bool {
 // parseError turns a parse failure into words for the user, placed on the
 // row it belongs to.
 func (t *csvTable) parseError(err error) error {
+	line := t.line + t.p.start - t.endLine
 	var why string
 	switch {
 	case errors.Is(err, errCSVBareQuote):
-		why = `a value holds a " but is not enclosed in quotes (write it as "..."" with the quote doubled)`
+		why = `the line is not valid CSV: a value holds a " but is not enclosed in quotes (write it as "..."" with the quote doubled)`
 	case errors.Is(err, errCSVQuote):
-		why = `a quoted value is not closed, or text follows its closing quote`
+		why = `the line is not valid CSV: a quoted value is not closed, or text follows its closing quote`
 	case errors.Is(err, errCSVLong):
-		why = "a row is longer than 1 MiB, which no usage row is (is a quote left open?)"
+		why = fmt.Sprintf("the row is longer than %d bytes, which no usage row is (max_row_bytes); is a quote left open?", t.bufs.caps.MaxRowBytes)
+	case errors.Is(err, errCSVWide):
+		why = fmt.Sprintf("the row has more than %d values, more than any usage file holds (max_columns); is the delimiter right?", t.bufs.caps.MaxColumns)
+	case errors.Is(err, errCSVCell):
+		why = fmt.Sprintf("the row has a value longer than %d bytes, which no usage value is (max_cell_bytes); is a quote left open?", t.bufs.caps.MaxCellBytes)
 	default:
 		return err
 	}
-	line := t.line + t.p.start - t.endLine
-	return &errRejected{reason: "the line is not valid CSV: " + why, line: line}
+	return &errRejected{reason: why, line: line}
 }
 
 func (t *csvTable) Row() []string { return t.row }
 func (t *csvTable) Line() int     { return t.line }
 func (t *csvTable) Err() error    { return t.err }
-func (t *csvTable) Close() error  { return t.rc.Close() }
+func (t *csvTable) Close() error {
+	t.bufs.release(t.p)
+	return t.rc.Close()
+}
+
+// clean reports that the current row holds no control character, so the
+// reader need not look at it value by value.
+func (t *csvTable) clean() bool { return !t.p.suspect }
 
 // fileStream opens a file on disk from its start, for each pass.
 func fileStream(r io.ReaderAt, size int64) streamOpener {
@@ -227,8 +282,8 @@ func fileStream(r io.ReaderAt, size int64) streamOpener {
 }
 
 // csvUnit prepares a delimited text file for the two passes.
-func csvUnit(member string, open streamOpener, opt Options, over map[string]field) (unit, error) {
-	d, err := sniffCSV(open, opt.Encoding, over)
+func csvUnit(member string, open streamOpener, opt Options, over map[string]field, bufs *csvBuffers) (unit, error) {
+	d, err := sniffCSV(open, opt.Encoding, over, bufs)
 	if err != nil {
 		return unit{}, fmt.Errorf("%w", err)
 	}
@@ -236,6 +291,6 @@ func csvUnit(member string, open streamOpener, opt Options, over map[string]fiel
 		member:         member,
 		commaAmbiguous: d.comma == ',',
 		pointAmbiguous: d.comma != ',',
-		open:           func() (table, error) { return openCSV(open, d) },
+		open:           func() (table, error) { return openCSV(open, d, bufs) },
 	}, nil
 }

@@ -54,7 +54,7 @@ var textExts = map[string]bool{".csv": true, ".txt": true, ".tsv": true, ".tab":
 // detect chooses the reader for the file called name. A zip is looked into:
 // an office document inside a zip is a spreadsheet, not an archive of
 // usage files.
-func detect(name string, r io.ReaderAt, size int64) (format, error) {
+func detect(name string, r io.ReaderAt, size int64, c *Caps) (format, error) {
 	ext := strings.ToLower(path.Ext(strings.ReplaceAll(name, `\`, "/")))
 	head := make([]byte, 8)
 	n, err := r.ReadAt(head, 0)
@@ -71,6 +71,9 @@ func detect(name string, r io.ReaderAt, size int64) (format, error) {
 		}
 		return formatUnknown, reject("this is a legacy Excel 97-2003 workbook (.xls), which usagedrop does not read; %s", saveAs)
 	case bytes.HasPrefix(head, magicZip) || bytes.HasPrefix(head, magicEmpty):
+		if err := checkDirectory(r, size, c); err != nil {
+			return formatUnknown, err
+		}
 		return detectZip(ext, r, size)
 	}
 	switch ext {

@@ -54,6 +54,7 @@ func TestFixtures(t *testing.T) {
 	for name, want := range exp {
 		t.Run(name, func(t *testing.T) {
 			recs, sum := readFile(t, copyFixture(t, name), Options{})
+			checkRows(t, sum)
 			switch want.Outcome {
 			case "imported":
 				if sum.Rejected() {

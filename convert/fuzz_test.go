@@ -20,7 +20,7 @@ var (
 // the input was.
 func checkRecords(t *testing.T, data []byte, name string) {
 	n := 0
-	sum, err := Read(context.Background(), name, bytes.NewReader(data), int64(len(data)), Options{MaxProblems: 5}, func(r Record) error {
+	sum, err := Read(context.Background(), name, bytes.NewReader(data), int64(len(data)), Options{Caps: Caps{MaxProblems: 5}}, func(r Record) error {
 		n++
 		if r.Account == "" || r.UOM == "" || !plainDecimal.MatchString(r.Qty) || len(r.Qty) > 16 || !isoDate.MatchString(r.Start) {
 			t.Fatalf("invalid record emitted: %+v", r)
@@ -36,6 +36,7 @@ func checkRecords(t *testing.T, data []byte, name string) {
 	if sum.Records != n {
 		t.Fatalf("summary says %d records, fn saw %d", sum.Records, n)
 	}
+	checkRows(t, sum)
 	if len(sum.Problems) > 5 {
 		t.Fatalf("%d problems kept, cap is 5", len(sum.Problems))
 	}

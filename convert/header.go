@@ -5,6 +5,9 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
+
+	"usagedrop/internal/safetext"
 )
 
 // Template column names, as Zuora's usage template spells them.
@@ -83,13 +86,31 @@ var synonyms = map[string]field{
 // normHeader folds case and drops everything but letters and digits, so
 // "Acct. No", "ACCT_NO" and "acctno" compare equal.
 func normHeader(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(unicode.ToLower(r))
+	var buf [64]byte
+	return string(appendNormHeader(buf[:0], s))
+}
+
+// appendNormHeader appends normHeader(s) to b, with a byte loop for ASCII:
+// a header row of thousands of columns is normalised without an
+// allocation per cell.
+func appendNormHeader(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			for _, r := range s[i:] {
+				if unicode.IsLetter(r) || unicode.IsDigit(r) {
+					b = utf8.AppendRune(b, unicode.ToLower(r))
+				}
+			}
+			return b
+		case 'A' <= c && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			b = append(b, c)
 		}
 	}
-	return b.String()
+	return b
 }
 
 // mapping says which source column feeds each field; -1 means none.
@@ -99,19 +120,31 @@ type mapping struct {
 	ignored []string // source headers that feed no field
 	found   []string // non-empty source headers, for messages
 	dup     string   // a problem when two source columns claim one field
+
+	// moreFound and moreIgnored count the names past the cap on names
+	// kept: a header of thousands of columns costs no more than its cap.
+	moreFound, moreIgnored int
 }
+
+// maxColumnName is the longest header cell that may name a column; a
+// longer one is data, and normalising it would cost for nothing.
+const maxColumnName = 256
 
 // columnOf resolves one source header to a field, the source's `columns:`
 // overrides first.
 func columnOf(h string, over map[string]field) (field, bool) {
-	n := normHeader(h)
-	if n == "" {
+	if len(h) > maxColumnName {
 		return 0, false
 	}
-	if f, ok := over[n]; ok {
+	var buf [64]byte
+	n := appendNormHeader(buf[:0], h)
+	if len(n) == 0 {
+		return 0, false
+	}
+	if f, ok := over[string(n)]; ok {
 		return f, true
 	}
-	f, ok := synonyms[n]
+	f, ok := synonyms[string(n)]
 	return f, ok
 }
 
@@ -138,20 +171,32 @@ func overrides(cols map[string]string) (map[string]field, error) {
 
 // mapHeader maps a candidate header row. ok is false unless every required
 // field is present, which is how the header row is told from title rows.
-func mapHeader(row []string, over map[string]field) (m mapping, ok bool) {
+// At most keep names are kept in found and in ignored; the rest are
+// counted.
+func mapHeader(row []string, over map[string]field, keep int) (m mapping, ok bool) {
 	for i := range m.col {
 		m.col[i] = -1
 	}
 	m.width = len(row)
 	for i, h := range row {
-		h = strings.Clone(strings.TrimSpace(h)) // kept in the summary: not the reader's buffer
+		h = strings.TrimSpace(h)
 		if h == "" {
 			continue
 		}
-		m.found = append(m.found, h)
+		if len(m.found) < keep {
+			// Kept in the summary: a copy, not the reader's buffer, and
+			// no longer than any column name can be.
+			m.found = append(m.found, strings.Clone(safetext.Clip(h, maxColumnName)))
+		} else {
+			m.moreFound++
+		}
 		f, known := columnOf(h, over)
 		if !known {
-			m.ignored = append(m.ignored, h)
+			if len(m.ignored) < keep {
+				m.ignored = append(m.ignored, strings.Clone(safetext.Clip(h, maxColumnName)))
+			} else {
+				m.moreIgnored++
+			}
 			continue
 		}
 		if prev := m.col[f]; prev >= 0 {
@@ -195,6 +240,9 @@ func (m *mapping) missingProblem() string {
 			q[i] = fmt.Sprintf("%q", f)
 		}
 		found = strings.Join(q, ", ")
+		if m.moreFound > 0 {
+			found += fmt.Sprintf(" and %d more", m.moreFound)
+		}
 	}
 	return fmt.Sprintf("no header row with the required columns: missing %s; the columns found were %s (rename them, or map them under columns: in the source's settings)",
 		strings.Join(m.missing(), ", "), found)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
-	"unicode/utf8"
+
+	"usagedrop/internal/safetext"
 )
 
 // maxHeaderSearch is how many rows may stand above the header (titles,
@@ -50,9 +52,11 @@ type reader struct {
 	dec   decimalMode
 	v     *validator
 	sum   Summary
-	max   int
+	caps  Caps
+	max   int // caps.MaxProblems
 	fn    func(Record) error
 	errs  []rowError
+	sent  int // records fn took, counted by the caller's side of fn
 
 	// carry, when limitCarry is set, says which fields the output template
 	// has columns for; a value in any other field is a bad row, not lost.
@@ -60,13 +64,13 @@ type reader struct {
 	limitCarry bool
 
 	tmpDir string // for workbooks inflated out of a zip; "" is os.TempDir
+	bufs   csvBuffers
 }
 
 func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader, error) {
-	rd := &reader{ctx: ctx, opt: opt, v: newValidator(), fn: fn, max: opt.MaxProblems}
-	if rd.max <= 0 {
-		rd.max = 100
-	}
+	rd := &reader{ctx: ctx, opt: opt, v: newValidator(), fn: fn, caps: opt.Caps.withDefaults()}
+	rd.max = rd.caps.MaxProblems
+	rd.bufs.caps = &rd.caps
 	var err error
 	if rd.over, err = overrides(opt.Columns); err != nil {
 		return nil, err
@@ -80,25 +84,17 @@ func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader
 	return rd, nil
 }
 
-// maxValue is how much of a bad value a problem quotes.
-const maxValue = 100
-
-// problem keeps p unless the cap is reached, then only counts it. A long
-// value is cut, so a report stays readable and small.
+// problem keeps p unless the cap is reached, then only counts it. Long
+// texts are clipped, so a report stays readable and small.
 func (rd *reader) problem(p Problem) {
-	if len(p.Value) > maxValue {
-		cut := maxValue
-		for cut > 0 && !utf8.RuneStart(p.Value[cut]) {
-			cut--
-		}
-		p.Value = p.Value[:cut] + "…"
-	}
-	p.Value = strings.Clone(p.Value) // not the reader's arena
-	if len(rd.sum.Problems) < rd.max {
-		rd.sum.Problems = append(rd.sum.Problems, p)
+	if len(rd.sum.Problems) >= rd.max {
+		rd.sum.MoreProblems++
 		return
 	}
-	rd.sum.MoreProblems++
+	p = rd.caps.clip(p)
+	p.Value = strings.Clone(p.Value) // not the reader's arena
+	p.Member, p.Sheet = strings.Clone(p.Member), strings.Clone(p.Sheet)
+	rd.sum.Problems = append(rd.sum.Problems, p)
 }
 
 // fileProblem records a reason the whole unit (or file) cannot be read.
@@ -129,7 +125,7 @@ func (rd *reader) readUnit(u unit) error {
 func (rd *reader) findHeader(u unit, t table) (header, bool, error) {
 	var best mapping
 	for i := 0; i < maxHeaderSearch && t.Next(); i++ {
-		m, ok := mapHeader(t.Row(), rd.over)
+		m, ok := mapHeader(t.Row(), rd.over, rd.caps.MaxHeaderCells)
 		if ok {
 			if m.dup != "" {
 				rd.fileProblem(u, t.Line(), m.dup)
@@ -294,28 +290,48 @@ func (rd *reader) settle(u unit, h *header, line int) (bool, error) {
 }
 
 // emit is the second pass: every row after the header is validated, valid
-// records go to fn, the rest become problems.
+// records go to fn, the rest become problems. Every row the table yields
+// is counted as it comes (In) and again by what became of it; the two
+// must agree (see account).
 func (rd *reader) emit(u unit, h header) error {
 	t, err := u.open()
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	for t.Next() && t.Line() < h.line {
+	rc := RowCount{Member: u.member, Sheet: u.sheet}
+	defer func() { rd.account(u, rc) }()
+	for t.Line() < h.line && t.Next() {
+		rc.In++
+		if rd.refused(u, t, t.Row(), &h.m) {
+			rc.Reported++
+			continue
+		}
+		rc.Skipped++ // titles, blank rows and the header itself
 	}
-	rd.sum.Ignored = append(rd.sum.Ignored, h.m.ignored...)
-	for n := 0; t.Next(); n++ {
+	rd.ignore(h.m)
+	for n := 0; ; n++ {
 		if n&4095 == 0 {
 			if err := rd.ctx.Err(); err != nil {
 				return err
 			}
 		}
+		if !t.Next() {
+			break
+		}
+		rc.In++
 		row := t.Row()
 		if blank(row) {
+			rc.Skipped++
+			continue
+		}
+		if rd.refused(u, t, row, &h.m) || rd.wide(u, t, row, &h.m) {
+			rc.Reported++
 			continue
 		}
 		if h.partial && pending(row, &h) {
 			if ok, err := rd.settle(u, &h, t.Line()); err != nil || !ok {
+				rc.Reported++ // the file-level problem names this row's value
 				return err
 			}
 		}
@@ -325,11 +341,13 @@ func (rd *reader) emit(u unit, h header) error {
 			rd.errs = rd.uncarried(&rec, rd.errs)
 		}
 		if len(rd.errs) > 0 {
+			rc.Reported++
 			for _, e := range rd.errs {
 				rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: e.col, Value: e.value, Reason: e.reason})
 			}
 			continue
 		}
+		rc.Out++
 		rd.sum.Records++
 		if err := rd.fn(rec); err != nil {
 			return err
@@ -338,12 +356,157 @@ func (rd *reader) emit(u unit, h header) error {
 	return t.Err()
 }
 
+// account keeps one table's row counts and rejects the file when they do
+// not add up: a row neither sent, reported nor skipped would be lost
+// without a word, so a miscount is a bug that must stop the file.
+func (rd *reader) account(u unit, rc RowCount) {
+	rc.Member = safetext.Clip(rc.Member, rd.caps.MaxValueBytes)
+	rc.Sheet = safetext.Clip(rc.Sheet, rd.caps.MaxValueBytes)
+	rd.sum.Rows = append(rd.sum.Rows, rc)
+	if !rc.Balanced() {
+		rd.fileProblem(u, 0, unbalanced(rc))
+	}
+}
+
+// unbalanced is the problem for counts that do not add up.
+func unbalanced(rc RowCount) string {
+	return fmt.Sprintf("rows did not add up: %d read, but %d sent, %d reported and %d skipped; this is a bug in usagedrop, nothing was sent (please pass the file on to its maintainers)",
+		rc.In, rc.Out, rc.Reported, rc.Skipped)
+}
+
+// ignore adds a table's ignored columns to the summary, once each, up to
+// the cap; names past it are counted once per table that has them.
+func (rd *reader) ignore(m mapping) {
+	for _, name := range m.ignored {
+		name = safetext.Clip(name, rd.caps.MaxValueBytes)
+		switch {
+		case slices.Contains(rd.sum.Ignored, name):
+		case len(rd.sum.Ignored) >= rd.caps.MaxHeaderCells:
+			rd.sum.MoreIgnored++
+		default:
+			rd.sum.Ignored = append(rd.sum.Ignored, name)
+		}
+	}
+	rd.sum.MoreIgnored += m.moreIgnored
+}
+
+// cleaner is a table that can vouch that its current row holds no control
+// character (csvTable checks its bytes eight at a time).
+type cleaner interface{ clean() bool }
+
+// refused reports, as a problem, a row holding a control character or a
+// value over the cell cap. Tab, and a line break inside a value (LF, or CR
+// from a spreadsheet cell), are text; every other control character (NUL,
+// escape, backspace, DEL, the C1 block) is refused wherever it appears,
+// because no usage tool writes one and Zuora must never receive one.
+func (rd *reader) refused(u unit, t table, row []string, m *mapping) bool {
+	if c, ok := t.(cleaner); ok && c.clean() {
+		return false
+	}
+	if len(row) > rd.caps.MaxColumns {
+		rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(),
+			Reason: fmt.Sprintf("the row has %d values, more than any usage file holds (max_columns %d)", len(row), rd.caps.MaxColumns)})
+		return true
+	}
+	for i, v := range row {
+		if len(v) > rd.caps.MaxCellBytes {
+			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i),
+				Value: v, Reason: fmt.Sprintf("the value is longer than %d bytes, which no usage value is (max_cell_bytes)", rd.caps.MaxCellBytes)})
+			return true
+		}
+		if !mayHoldControlString(v) {
+			continue
+		}
+		if at, r := controlAt(v); at >= 0 {
+			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i),
+				Value: safetext.Name(v), Reason: fmt.Sprintf("the value holds the control character %s, which no usage file should; the file may be damaged, or binary data was pasted into it", controlName(r))})
+			return true
+		}
+	}
+	return false
+}
+
+// controlAt returns the byte offset and rune of the first refused control
+// character in s, or -1.
+func controlAt(s string) (int, rune) {
+	for i := 0; i < len(s); i++ {
+		if !controlLead[s[i]] {
+			continue
+		}
+		switch c := s[i]; {
+		case c != 0xC2:
+			return i, rune(c)
+		case i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] < 0xA0:
+			return i, rune(s[i+1])
+		}
+	}
+	return -1, 0
+}
+
+// controlLead marks the bytes that start a refused control character: C0
+// but tab, LF and CR; DEL; and 0xC2, which leads the C1 block in UTF-8
+// (and also ordinary characters such as "£", told apart by the next byte).
+var controlLead = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = c != '\t' && c != '\n' && c != '\r'
+	}
+	t[0x7F], t[0xC2] = true, true
+	return t
+}()
+
+// controlName names a control character for a finance user.
+func controlName(r rune) string {
+	switch r {
+	case 0:
+		return "NUL (0x00)"
+	case 0x1B:
+		return "ESC (0x1B)"
+	case 0x7F:
+		return "DEL (0x7F)"
+	}
+	return fmt.Sprintf("0x%02X", r)
+}
+
+// label names the source column i for a problem: its template column
+// when it feeds one, else its letter as a spreadsheet shows it ("column
+// AB").
+func (m *mapping) label(i int) string {
+	for f, c := range m.col {
+		if c == i {
+			return fieldColumns[f]
+		}
+	}
+	name := ""
+	for i++; i > 0; i = (i - 1) / 26 {
+		name = string(rune('A'+(i-1)%26)) + name
+	}
+	return "column " + name
+}
+
+// wide reports a row with non-empty values beyond its header's last
+// column: the values have usually shifted (a delimiter inside a value that
+// is not quoted), so every value in the row may be in the wrong column.
+func (rd *reader) wide(u unit, t table, row []string, m *mapping) bool {
+	if len(row) <= m.width {
+		return false
+	}
+	for i := m.width; i < len(row); i++ {
+		if trim(row[i]) != "" {
+			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i), Value: row[i],
+				Reason: fmt.Sprintf("the row has %d values but the header has %d columns, so its values may have shifted (is a delimiter inside a value that is not quoted?)", len(row), m.width)})
+			return true
+		}
+	}
+	return false
+}
+
 // uncarried reports values the output template has no column for.
 func (rd *reader) uncarried(rec *Record, errs []rowError) []rowError {
 	for f := fEnd; f < numFields; f++ {
 		if !rd.carry[f] && rec.field(f) != "" {
 			errs = append(errs, rowError{fieldColumns[f], rec.field(f),
-				"The file has a " + fieldColumns[f] + " value but the tenant's template has no " + fieldColumns[f] + " column; add it to the template columns"})
+				"The file has a " + fieldColumns[f] + " value but what is sent to Zuora has no " + fieldColumns[f] + " column, so the value would be lost; " +
+					"add the column (zuora.columns, or zuora.event.fields for api: mediation) or remove the value"})
 		}
 	}
 	return errs
@@ -351,13 +514,16 @@ func (rd *reader) uncarried(rec *Record, errs []rowError) []rowError {
 
 // read dispatches on the format and reads every unit of the file.
 func (rd *reader) read(name string, r io.ReaderAt, size int64) error {
-	f, err := detect(name, r, size)
+	if why := rd.caps.TooLarge(size); why != "" {
+		return rd.failed(unit{}, reject("%s", why))
+	}
+	f, err := detect(name, r, size, &rd.caps)
 	if err != nil {
 		return rd.failed(unit{}, err)
 	}
 	switch f {
 	case formatCSV:
-		u, err := csvUnit("", fileStream(r, size), rd.opt, rd.over)
+		u, err := csvUnit("", fileStream(r, size), rd.opt, rd.over, &rd.bufs)
 		if err != nil {
 			return rd.failed(unit{}, err)
 		}
@@ -371,10 +537,22 @@ func (rd *reader) read(name string, r io.ReaderAt, size int64) error {
 }
 
 // finish sorts the summary's lists. A drop read to its end without a
-// single record is rejected: there is nothing to import.
+// single record is rejected: there is nothing to import. A read to its end
+// checks its records three ways: the reader's total, the tables' totals
+// and what the receiving side counted must be one number.
 func (rd *reader) finish(complete bool) Summary {
 	if complete && rd.sum.Records == 0 && !rd.sum.Rejected() {
 		rd.problem(Problem{Reason: "the file holds no usage rows below its header"})
+	}
+	if complete {
+		out := 0
+		for _, rc := range rd.sum.Rows {
+			out += rc.Out
+		}
+		if out != rd.sum.Records || rd.sent != rd.sum.Records {
+			rd.problem(Problem{Reason: fmt.Sprintf("rows did not add up: %d records read, %d counted by table, %d written; this is a bug in usagedrop, nothing was sent (please pass the file on to its maintainers)",
+				rd.sum.Records, out, rd.sent)})
+		}
 	}
 	s := rd.sum
 	s.Ignored = sortedUnique(s.Ignored)
@@ -383,7 +561,14 @@ func (rd *reader) finish(complete bool) Summary {
 
 // readAll is Read without the exported signature's documentation.
 func readAll(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, fn func(Record) error) (Summary, error) {
-	rd, err := newReader(ctx, opt, fn)
+	var rd *reader
+	rd, err := newReader(ctx, opt, func(rec Record) error {
+		if err := fn(rec); err != nil {
+			return err
+		}
+		rd.sent++
+		return nil
+	})
 	if err != nil {
 		return Summary{}, fmt.Errorf("read %s: %w", name, err)
 	}

@@ -132,8 +132,8 @@ func TestReadProblems(t *testing.T) {
 		{"bare quote", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,,ok\nA1,GB,1,2026-02-03,,,,5\" disk\n", Options{}, 3, "", "not valid CSV"},
 		{"line after quoted newline", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,,\"a\nb\"\n\nA1,,1,2026-02-03,,,,\n", Options{}, 4, "UOM", "UOM is missing"},
 		{"long value quoted short", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,," + strings.Repeat("é", 300) + "\n", Options{}, 2, "DESCRIPTION", "200 character"},
-		{"record over 1 MiB", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,,\"" + strings.Repeat("x\n", 600000) + "\"\n", Options{}, 2, "", "longer than 1 MiB"},
-		{"line over 1 MiB", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,," + strings.Repeat("x", 1<<21) + "\n", Options{}, 2, "", "longer than 1 MiB"},
+		{"record over 1 MiB", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,,\"" + strings.Repeat("x\n", 600000) + "\"\n", Options{}, 2, "", "longer than 1048576 bytes"},
+		{"line over 1 MiB", "a.csv", tmplHeader + "A1,GB,1,2026-02-03,,,," + strings.Repeat("x", 1<<21) + "\n", Options{}, 2, "", "longer than 1048576 bytes"},
 		{"xls", "a.xls", "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest", Options{}, 0, "", "save it as .xlsx"},
 		{"ods by name", "a.ods", "hello", Options{}, 0, "", "not in that format"},
 		{"unknown extension", "a.pdf", "%PDF-1.4", Options{}, 0, "", "unknown file type"},
@@ -153,7 +153,7 @@ func TestReadProblems(t *testing.T) {
 				t.Fatal("not rejected")
 			}
 			p := sum.Problems[0]
-			if len(p.Value) > maxValue+len("…") {
+			if len(p.Value) > DefaultCaps().MaxValueBytes {
 				t.Errorf("problem quotes %d bytes of value", len(p.Value))
 			}
 			if p.Line != tt.line || p.Column != tt.column || !strings.Contains(p.Reason, tt.reason) {
@@ -204,7 +204,7 @@ func TestReadCapsProblems(t *testing.T) {
 	for i := 0; i < 250; i++ {
 		b.WriteString("A1,,1,2026-03-01,,,,\n")
 	}
-	_, sum := readFile(t, writeTemp(t, "a.csv", b.Bytes()), Options{MaxProblems: 10})
+	_, sum := readFile(t, writeTemp(t, "a.csv", b.Bytes()), Options{Caps: Caps{MaxProblems: 10}})
 	if len(sum.Problems) != 10 || sum.MoreProblems != 240 {
 		t.Fatalf("problems %d + %d more, want 10 + 240", len(sum.Problems), sum.MoreProblems)
 	}

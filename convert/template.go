@@ -20,6 +20,7 @@ type templateWriter struct {
 	cols []field
 	dmy  bool
 	buf  []byte
+	rows int // records written, counted apart from the reader
 }
 
 // templateColumns resolves Template.Columns to fields.
@@ -97,8 +98,11 @@ func (tw *templateWriter) write(rec *Record) error {
 	}
 	b = append(b, '\r', '\n')
 	tw.buf = b
-	_, err := tw.w.Write(b)
-	return err
+	if _, err := tw.w.Write(b); err != nil {
+		return err
+	}
+	tw.rows++
+	return nil
 }
 
 // appendDate writes YYYY-MM-DD in the template's order.
@@ -204,5 +208,6 @@ func writeTemplate(ctx context.Context, name string, r io.ReaderAt, size int64, 
 	if err := tw.flush(); err != nil {
 		return rd.finish(false), fmt.Errorf("write template for %s: %w", name, err)
 	}
+	rd.sent = tw.rows
 	return rd.finish(true), nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"usagedrop/convert/xlsx"
+	"usagedrop/internal/safetext"
 )
 
 // sheetTable presents a worksheet's rows as text cells in the forms the
@@ -74,31 +75,60 @@ func cellDate(c xlsx.Cell, date1904 bool) string {
 
 func (t *sheetTable) Row() []string { return t.row }
 func (t *sheetTable) Line() int     { return t.line }
-func (t *sheetTable) Err() error {
-	err := t.rows.Err()
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		// A shutdown, not a fault of the workbook.
+func (t *sheetTable) Err() error    { return workbookErr(t.rows.Err(), "the worksheet cannot be read") }
+
+// workbookErr turns an error of the xlsx reader into what the drop's
+// owner is told. A cap the workbook crossed is a refusal naming the place
+// and the cap; a damaged workbook is a refusal asking for it to be saved
+// again; a shutdown or a fault of this machine (a full temporary disk) is
+// an error to retry, never a refusal of a good workbook.
+func workbookErr(err error, what string) error {
+	var le *xlsx.LimitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, xlsx.ErrTemp):
 		return err
+	case errors.As(err, &le):
+		return &errRejected{line: le.Row, reason: limitReason(le)}
 	}
-	if err != nil {
-		return reject("the worksheet cannot be read (%v); open the workbook in Excel and save it again", err)
+	return reject("%s (%s); open the workbook in Excel and save it again", what, safetext.Clip(err.Error(), maxReasonBytes))
+}
+
+// maxReasonBytes bounds the reader's own words in a message: they may
+// quote the workbook.
+const maxReasonBytes = 512
+
+// limitReason words a LimitError for a finance user: where, then what.
+func limitReason(le *xlsx.LimitError) string {
+	var where string
+	switch {
+	case le.Sheet != "" && le.Row > 0 && le.Col >= 0:
+		where = fmt.Sprintf("sheet %q, cell %s: ", safetext.Name(le.Sheet), xlsx.CellName(le.Col, le.Row))
+	case le.Sheet != "" && le.Row > 0:
+		where = fmt.Sprintf("sheet %q, row %d: ", safetext.Name(le.Sheet), le.Row)
+	case le.Sheet != "":
+		where = fmt.Sprintf("sheet %q: ", safetext.Name(le.Sheet))
+	case le.Part != "":
+		where = fmt.Sprintf("its part %s: ", safetext.Name(le.Part))
 	}
-	return nil
+	return safetext.Clip("the workbook is refused, it is larger than this service accepts: "+where+le.Reason+"; split it into smaller workbooks or save it as CSV", maxReasonBytes)
 }
 func (t *sheetTable) Close() error { return t.rows.Close() }
 
 // readWorkbook reads the chosen sheet of a workbook: Options.Sheet, else
 // the first sheet whose header row is recognised.
 func (rd *reader) readWorkbook(member string, r io.ReaderAt, size int64) error {
-	wb, err := xlsx.Open(r, size)
+	wb, err := xlsx.OpenLimits(r, size, xlsx.Limits{TempDir: rd.tmpDir})
 	if err != nil {
-		return reject("the workbook is damaged or incomplete (%v); open it in Excel and save it again", err)
+		return workbookErr(err, "the workbook is damaged or incomplete")
 	}
+	defer wb.Close()
 	open := func(sheet string) func() (table, error) {
 		return func() (table, error) {
 			rows, err := wb.Rows(rd.ctx, sheet)
 			if err != nil {
-				return nil, reject("the worksheet %q cannot be read (%v)", sheet, err)
+				return nil, workbookErr(err, fmt.Sprintf("the worksheet %q cannot be read", safetext.Name(sheet)))
 			}
 			return &sheetTable{rows: rows, date1904: wb.Date1904()}, nil
 		}
@@ -112,9 +142,9 @@ func (rd *reader) readWorkbook(member string, r io.ReaderAt, size int64) error {
 		}
 		names := make([]string, len(sheets))
 		for i, s := range sheets {
-			names[i] = fmt.Sprintf("%q", s.Name)
+			names[i] = fmt.Sprintf("%q", safetext.Name(s.Name))
 		}
-		return reject("the workbook has no sheet %q; its sheets are %s", rd.opt.Sheet, strings.Join(names, ", "))
+		return reject("the workbook has no sheet %q; its sheets are %s", rd.opt.Sheet, safetext.Clip(strings.Join(names, ", "), maxReasonBytes))
 	}
 	return rd.readFirstSheet(member, sheets, open)
 }

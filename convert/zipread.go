@@ -2,7 +2,9 @@ package convert
 
 import (
 	"archive/zip"
+	"bytes"
 	"compress/flate"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,15 +13,69 @@ import (
 	"strings"
 )
 
-// Limits on what a dropped zip may expand to. A zip bomb is refused from
-// its directory when it declares too much, and while streaming when it
-// lies: no member yields more bytes than it declared.
-const (
-	maxExpanded   = 1 << 30 // all members together
-	maxRatio      = 200     // expanded / compressed, for members over ratioFloor
-	ratioFloor    = 1 << 20 // small members may compress as well as they like
-	maxZipMembers = 1000
-)
+// ratioFloor is the size under which a zip entry may compress as well as
+// it likes: Caps.MaxZipRatio applies above it. What a zip may expand to is
+// in Caps: a zip bomb is refused from its directory when it declares too
+// much, and while streaming when it lies: no member yields more bytes than
+// it declared.
+const ratioFloor = 1 << 20
+
+// dirBytesPerEntry is the central directory a zip may have per entry it
+// is allowed (Caps.MaxZipEntries): 4 KiB is room for a long path; the
+// directory is what archive/zip holds in memory, name by name.
+const dirBytesPerEntry = 4 << 10
+
+// checkDirectory reads a zip's end-of-central-directory record, and its
+// zip64 record when there is one, and refuses an archive that declares
+// more entries, or a larger directory, than the caps allow. It runs before
+// archive/zip reads the directory, which costs memory for every entry it
+// lists. An archive whose records cannot be found is left to archive/zip
+// to call damaged.
+func checkDirectory(r io.ReaderAt, size int64, c *Caps) error {
+	tail := make([]byte, min(size, 22+65535))
+	if _, err := r.ReadAt(tail, size-int64(len(tail))); err != nil && err != io.EOF {
+		return fmt.Errorf("read zip directory: %w", err)
+	}
+	i := bytes.LastIndex(tail, []byte("PK\x05\x06"))
+	if i < 0 || len(tail)-i < 22 {
+		return nil
+	}
+	eocd := tail[i:]
+	entries := uint64(binary.LittleEndian.Uint16(eocd[10:]))
+	dir := uint64(binary.LittleEndian.Uint32(eocd[12:]))
+	if entries == 0xFFFF || dir == 0xFFFFFFFF {
+		entries, dir = zip64Directory(r, size-int64(len(tail))+int64(i), entries, dir)
+	}
+	if entries > uint64(c.MaxZipEntries) {
+		return reject("the zip holds %d entries, more than the %d usagedrop accepts (max_zip_entries)", entries, c.MaxZipEntries)
+	}
+	if limit := uint64(c.MaxZipEntries) * dirBytesPerEntry; dir > limit {
+		return reject("the zip's list of entries is %d bytes, more than the %d usagedrop reads (%d bytes for each of max_zip_entries); are its names unusually long?", dir, limit, dirBytesPerEntry)
+	}
+	return nil
+}
+
+// zip64Directory reads the zip64 end record whose locator stands just
+// before the end record at eocd; it returns entries and dir unchanged when
+// there is none.
+func zip64Directory(r io.ReaderAt, eocd int64, entries, dir uint64) (uint64, uint64) {
+	var loc [20]byte
+	if eocd < 20 {
+		return entries, dir
+	}
+	if _, err := r.ReadAt(loc[:], eocd-20); err != nil || !bytes.Equal(loc[:4], []byte("PK\x06\x07")) {
+		return entries, dir
+	}
+	var rec [56]byte
+	at := int64(binary.LittleEndian.Uint64(loc[8:]))
+	if at < 0 || at > eocd {
+		return entries, dir
+	}
+	if _, err := r.ReadAt(rec[:], at); err != nil || !bytes.Equal(rec[:4], []byte("PK\x06\x06")) {
+		return entries, dir
+	}
+	return binary.LittleEndian.Uint64(rec[32:]), binary.LittleEndian.Uint64(rec[40:])
+}
 
 // zipNames lists the entries of a zip, for format detection.
 func zipNames(r io.ReaderAt, size int64) (map[string]bool, error) {
@@ -75,18 +131,18 @@ func hasDotDot(name string) bool {
 }
 
 // checkDeclared refuses an archive whose directory already declares a bomb.
-func checkDeclared(files []*zip.File) error {
-	if len(files) > maxZipMembers {
-		return reject("the zip holds %d entries, more than the %d usagedrop accepts", len(files), maxZipMembers)
+func checkDeclared(files []*zip.File, c *Caps) error {
+	if len(files) > c.MaxZipEntries {
+		return reject("the zip holds %d entries, more than the %d usagedrop accepts (max_zip_entries)", len(files), c.MaxZipEntries)
 	}
 	var total uint64
 	for _, f := range files {
 		total += f.UncompressedSize64
-		if total > maxExpanded {
-			return reject("the zip expands to more than %d bytes; refusing it as a possible zip bomb", maxExpanded)
+		if total > uint64(c.MaxZipBytes) || total < f.UncompressedSize64 {
+			return reject("the zip expands to more than %d bytes (max_zip_bytes); refusing it as a possible zip bomb", c.MaxZipBytes)
 		}
-		if f.UncompressedSize64 > ratioFloor && f.UncompressedSize64/max(f.CompressedSize64, 1) > maxRatio {
-			return reject("the zip entry %q expands %d times; refusing it as a possible zip bomb", f.Name, f.UncompressedSize64/max(f.CompressedSize64, 1))
+		if ratio := f.UncompressedSize64 / max(f.CompressedSize64, 1); f.UncompressedSize64 > ratioFloor && ratio > uint64(c.MaxZipRatio) {
+			return reject("the zip entry %q expands %d times (max_zip_ratio %d); refusing it as a possible zip bomb", f.Name, ratio, c.MaxZipRatio)
 		}
 	}
 	return nil
@@ -140,7 +196,7 @@ func (rd *reader) readZip(r io.ReaderAt, size int64) error {
 	if err != nil {
 		return reject("the zip file is damaged or incomplete (%v)", err)
 	}
-	if err := checkDeclared(zr.File); err != nil {
+	if err := checkDeclared(zr.File, &rd.caps); err != nil {
 		return err
 	}
 	var members []*zip.File
@@ -172,7 +228,7 @@ func (rd *reader) readMember(name string, f *zip.File) error {
 	if ext == ".xlsx" || ext == ".xlsm" {
 		return rd.failed(u, rd.readWorkbookMember(name, f))
 	}
-	cu, err := csvUnit(name, memberStream(f), rd.opt, rd.over)
+	cu, err := csvUnit(name, memberStream(f), rd.opt, rd.over, &rd.bufs)
 	if err != nil {
 		return rd.failed(u, err)
 	}

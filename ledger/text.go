@@ -31,10 +31,11 @@ const (
 // Text that needs no escape but for its backslashes is kept as it is, so
 // that an error quoting a name already escaped is not escaped twice.
 func Text(s string) string {
-	if bare := strings.ReplaceAll(s, `\`, ""); safetext.Name(bare) != bare {
-		s = safetext.Name(s)
+	c := safetext.Clip(s, MaxText)
+	if bare := strings.ReplaceAll(c, `\`, ""); safetext.Name(bare) != bare {
+		return safetext.Line(s, MaxText)
 	}
-	return safetext.Clip(s, MaxText)
+	return c
 }
 
 // addEvent appends to e's history, folding the oldest events after the

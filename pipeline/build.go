@@ -77,7 +77,13 @@ func BuildZuora(z config.Zuora, log *slog.Logger) (*Zuora, error) {
 	out := &Zuora{BaseURL: z.Endpoint, Close: func() {}}
 	id, secret := z.ClientID, z.ClientSecret.Value()
 	if z.Endpoint == config.Builtin {
-		sim := zuorasim.New(zuorasim.Options{DateFormat: z.DateFormat, Logger: log.With("component", "zuorasim")})
+		opt := zuorasim.Options{DateFormat: z.DateFormat, Logger: log.With("component", "zuorasim")}
+		if z.API == "mediation" {
+			// The simulated meter's event definition is the one the
+			// mapping sends, as a tenant's would be.
+			opt.MediationSchema, opt.MediationDedupeField = meterSchema(z.Event), z.Event.DedupeField
+		}
+		sim := zuorasim.New(opt)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("start builtin zuora: %w", err)
@@ -105,7 +111,14 @@ func BuildZuora(z config.Zuora, log *slog.Logger) (*Zuora, error) {
 	case "object":
 		out.Uploader = uploader.NewObjectImport(c, z.DateFormat)
 	case "mediation":
-		out.Uploader = uploader.NewMediation(c, z.Meter, z.DateFormat)
+		loc, err := z.Event.Location()
+		if err != nil {
+			out.Close()
+			return nil, fmt.Errorf("zuora.event.time_zone: %w", err)
+		}
+		out.Uploader = uploader.NewMediation(c, z.Meter, z.DateFormat, uploader.EventMapping{
+			Fields: z.Event.Fields, Location: loc, DedupeField: z.Event.DedupeField,
+		})
 	case "soap":
 		endpoint, user, pass := z.SOAPEndpoint, z.Username, z.Password.Value()
 		if out.Sim != nil {
@@ -119,7 +132,36 @@ func BuildZuora(z config.Zuora, log *slog.Logger) (*Zuora, error) {
 	return out, nil
 }
 
-// Template is the CSV that Zuora receives.
+// Template is the CSV that Zuora receives. For api: mediation its columns
+// are those the event mapping carries, so that a file with a value in any
+// other column is rejected row by row instead of losing the value.
 func Template(z config.Zuora) convert.Template {
+	if z.API == "mediation" {
+		return convert.Template{Columns: z.Event.Columns(), DateFormat: z.DateFormat}
+	}
 	return convert.Template{Columns: z.Columns, DateFormat: z.DateFormat}
+}
+
+// meterSchema is the event definition of a meter fed through ev: QTY as a
+// number, the dates as date-times, the rest as strings; the columns every
+// record has, and the dedupe field, required.
+func meterSchema(ev config.Event) map[string]zuorasim.EventField {
+	out := map[string]zuorasim.EventField{}
+	for col, name := range ev.Fields {
+		if name == "" {
+			continue
+		}
+		f := zuorasim.EventField{Type: "string", Required: slices.Contains([]string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}, col)}
+		switch col {
+		case "QTY":
+			f.Type = "number"
+		case "STARTDATE", "ENDDATE":
+			f.Type = "date-time"
+		}
+		out[name] = f
+	}
+	if ev.DedupeField != "" {
+		out[ev.DedupeField] = zuorasim.EventField{Type: "string", Required: true}
+	}
+	return out
 }

@@ -51,10 +51,16 @@ type env struct {
 
 func start(t testing.TB) *env { return startAPI(t, "file") }
 
+// testEvent maps every column of the classic template onto a meter's
+// event, for api: mediation.
+var testEvent = config.Event{Fields: map[string]string{
+	"ACCOUNT_ID": "CustomerId", "UOM": "UsageIdentifier", "QTY": "Quantity", "STARTDATE": "UsageDate", "ENDDATE": "EndDate",
+	"SUBSCRIPTION_ID": "SubscriptionNumber", "CHARGE_ID": "ChargeNumber", "DESCRIPTION": "Description"}}
+
 func startAPI(t testing.TB, api string) *env {
 	t.Helper()
 	dir := t.TempDir()
-	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 50 * time.Millisecond})
+	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 50 * time.Millisecond, MediationSchema: meterSchema(testEvent)})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, dir: dir, dropDir: filepath.Join(dir, "drop"), sim: sim, url: srv.URL, api: api}
@@ -88,7 +94,7 @@ func (e *env) run() {
 	case "object":
 		up = uploader.NewObjectImport(c, "MM/DD/YYYY")
 	case "mediation":
-		up = uploader.NewMediation(c, "meter-1", "MM/DD/YYYY")
+		up = uploader.NewMediation(c, "meter-1", "MM/DD/YYYY", uploader.EventMapping{Fields: testEvent.Fields})
 	case "soap":
 		up = uploader.NewSOAPImport(c, e.url+"/apps/services/a/119.0", "user", "pass")
 	}
@@ -445,6 +451,13 @@ func TestEveryAPI(t *testing.T) {
 			if api != "mediation" && digest(recs) != want.Digest {
 				t.Fatalf("records differ from the fixture's (digest %s)", digest(recs))
 			}
+			// Mediation's 200 means accepted for processing, not imported:
+			// the report says what is true.
+			says := []string{"was imported into Zuora", fmt.Sprintf("%d usage records were imported", want.Count)}
+			if api == "mediation" {
+				says = []string{"was sent to Zuora Mediation", fmt.Sprintf("(%d events accepted for processing)", want.Count)}
+			}
+			assertFile(t, filepath.Join(e.dropDir, "imported", "march.csv.status.txt"), says...)
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -8,10 +9,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"usagedrop/convert"
+	"usagedrop/internal/atomicfile"
+	"usagedrop/internal/safetext"
 	"usagedrop/ledger"
 	"usagedrop/sources"
 )
@@ -22,108 +26,201 @@ const (
 	errorsSuffix = ".errors.csv"
 )
 
+// Report caps. Whatever a drop holds, its reports stay small enough to
+// open, to copy back to the user and to keep: a hostile drop once made a
+// 367 MB errors.csv and a 26 MB status.txt. What passes a cap is cut with
+// a note saying so, and the counts stay true.
+const (
+	// errorsCSVMax is the size of NAME.errors.csv; past it the remaining
+	// problems are counted, not listed.
+	errorsCSVMax = 1 << 20
+	// statusTextMax is the size of NAME.status.txt.
+	statusTextMax = 64 << 10
+	// cellMax is one errors.csv cell, and one value quoted in status.txt.
+	cellMax = 1 << 10
+	// noteMax is one line of history, a warning, a reason.
+	noteMax = 1 << 10
+	// statusProblems is how many problems status.txt quotes.
+	statusProblems = 10
+	// ignoredListed is how many ignored columns a warning names.
+	ignoredListed = 20
+)
+
+// notListed starts the last row of an errors.csv that could not list
+// every problem; firstProblems knows that row by it.
+const notListed = "Only the first "
+
 // writeErrorsCSV keeps a rejected file's problems in the spool until the
 // file is finished: the ledger holds only their count.
 func writeErrorsCSV(dst string, s convert.Summary) error {
-	return writeAtomic(dst, func(w io.Writer) error { return errorsCSV(w, s) })
+	return atomicfile.Write(dst, 0o600, func(w io.Writer) error { return errorsCSV(w, s) })
 }
 
 // errorsCSV writes the problems of s as the CSV a finance user opens next
-// to the rejected file: one row per problem, in file order.
+// to the rejected file: one row per problem, in file order, at most
+// errorsCSVMax bytes. Every cell is escaped to one line, clipped to
+// cellMax and neutralised so that a spreadsheet shows it as text and never
+// runs it as a formula.
 func errorsCSV(w io.Writer, s convert.Summary) error {
+	var buf bytes.Buffer
 	// A BOM, so that Excel opens the UTF-8 file as UTF-8.
-	if _, err := io.WriteString(w, "\ufeff"); err != nil {
+	buf.WriteString("\ufeff")
+	cw := csv.NewWriter(&buf)
+	cw.UseCRLF = true
+	row := func(cells ...string) error {
+		cw.Write(cells)
+		cw.Flush()
+		return cw.Error()
+	}
+	if err := row("file", "sheet", "line", "column", "value", "reason"); err != nil {
 		return err
 	}
-	cw := csv.NewWriter(w)
-	cw.UseCRLF = true
-	_ = cw.Write([]string{"file", "sheet", "line", "column", "value", "reason"})
+	total := len(s.Problems) + s.MoreProblems
+	listed := 0
+	// Room for the closing row, whose numbers are at most 20 digits each.
+	const closing = 256
 	for _, pr := range s.Problems {
 		line := ""
 		if pr.Line > 0 {
-			line = fmt.Sprint(pr.Line)
+			line = strconv.Itoa(pr.Line)
 		}
-		_ = cw.Write([]string{pr.Member, pr.Sheet, line, pr.Column, pr.Value, pr.Reason})
+		mark := buf.Len()
+		if err := row(cell(pr.Member), cell(pr.Sheet), line, cell(pr.Column), cell(pr.Value), cell(pr.Reason)); err != nil {
+			return err
+		}
+		if buf.Len() > errorsCSVMax-closing {
+			buf.Truncate(mark)
+			break
+		}
+		listed++
 	}
-	if s.MoreProblems > 0 {
-		_ = cw.Write([]string{"", "", "", "", "", fmt.Sprintf("... and %d more problems not listed", s.MoreProblems)})
+	if listed < total {
+		msg := fmt.Sprintf("%s%d of %d problems are listed. Fix them and check the file again (usagedrop check) to see the rest.",
+			notListed, listed, total)
+		if err := row("", "", "", "", "", msg); err != nil {
+			return err
+		}
 	}
-	cw.Flush()
-	return cw.Error()
+	_, err := w.Write(buf.Bytes())
+	return err
 }
+
+// cell is text from a drop as one errors.csv cell: escaped, clipped, and
+// never a formula.
+func cell(s string) string { return safetext.Cell(safetext.Line(s, cellMax)) }
 
 // describe is one problem in the words of `usagedrop check`:
 // `line 8: UOM: The UOM is missing (got "")`.
 func describe(pr convert.Problem) string {
 	var b strings.Builder
 	if pr.Member != "" {
-		b.WriteString(pr.Member + ": ")
+		b.WriteString(safetext.Clip(pr.Member, 256) + ": ")
 	}
 	if pr.Sheet != "" {
-		b.WriteString("sheet " + pr.Sheet + ": ")
+		b.WriteString("sheet " + safetext.Clip(pr.Sheet, 256) + ": ")
 	}
 	if pr.Line > 0 {
 		fmt.Fprintf(&b, "line %d: ", pr.Line)
 	}
 	if pr.Column != "" {
-		b.WriteString(pr.Column + ": ")
+		b.WriteString(safetext.Clip(pr.Column, 256) + ": ")
 	}
-	b.WriteString(pr.Reason)
+	b.WriteString(safetext.Clip(pr.Reason, noteMax/2))
 	if pr.Line > 0 || pr.Value != "" {
-		fmt.Fprintf(&b, " (got %q)", pr.Value)
+		fmt.Fprintf(&b, " (got %q)", safetext.Clip(pr.Value, 200))
 	}
 	return b.String()
 }
 
+// rejectNote is the ledger's note for a rejected file, at most noteMax
+// bytes.
 func rejectNote(s convert.Summary) string {
 	n := len(s.Problems) + s.MoreProblems
 	if n == 1 {
-		return "rejected: " + describe(s.Problems[0])
+		return safetext.Clip("rejected: "+describe(s.Problems[0]), noteMax)
 	}
-	return fmt.Sprintf("rejected: %d problems, first: %s", n, describe(s.Problems[0]))
+	return safetext.Clip(fmt.Sprintf("rejected: %d problems, first: %s", n, describe(s.Problems[0])), noteMax)
 }
 
+// ignoredWarning names the columns that go nowhere, the first
+// ignoredListed of them, each clipped: a row of 500,000 extra columns is
+// one short note. The names stay as dropped; whoever shows the note
+// escapes it.
 func ignoredWarning(cols []string) []string {
 	if len(cols) == 0 {
 		return nil
 	}
-	return []string{"columns not sent to Zuora: " + strings.Join(cols, ", ")}
+	shown := make([]string, 0, min(len(cols), ignoredListed))
+	for _, c := range cols[:min(len(cols), ignoredListed)] {
+		shown = append(shown, safetext.Clip(c, 40))
+	}
+	w := "columns not sent to Zuora: " + strings.Join(shown, ", ")
+	if more := len(cols) - len(shown); more > 0 {
+		w += fmt.Sprintf(" and %d more", more)
+	}
+	return []string{w}
 }
 
 // reports builds the files written beside a finished drop.
 func (p *Pipeline) reports(e *ledger.Entry) ([]sources.Report, error) {
 	if e.State != ledger.Rejected {
-		return []sources.Report{{Suffix: statusSuffix, Body: []byte(p.statusText(e, ""))}}, nil
+		return []sources.Report{{Suffix: statusSuffix, Body: []byte(p.statusText(e, "", 0))}}, nil
 	}
-	body, err := os.ReadFile(filepath.Join(p.spoolDir(e), "errors.csv"))
+	body, err := readCapped(filepath.Join(p.spoolDir(e), "errors.csv"), errorsCSVMax)
 	if errors.Is(err, fs.ErrNotExist) {
 		body = []byte("the list of problems was lost; run usagedrop check on the file to see them again\r\n")
 	} else if err != nil {
 		return nil, err
 	}
+	excerpt, listed := firstProblems(body, statusProblems)
 	return []sources.Report{
-		{Suffix: statusSuffix, Body: []byte(p.statusText(e, firstProblems(body, 10)))},
+		{Suffix: statusSuffix, Body: []byte(p.statusText(e, excerpt, listed))},
 		{Suffix: errorsSuffix, Body: body},
 	}, nil
 }
 
+// readCapped reads at most max bytes of the file at path: an errors.csv
+// written before the caps existed is cut, not loaded whole.
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, nil
+}
+
 // firstProblems quotes the first n rows of an errors CSV in plain words, so
-// the status file alone tells the user what to fix.
-func firstProblems(errorsCSV []byte, n int) string {
-	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(errorsCSV), "\ufeff")))
-	rows, err := r.ReadAll()
-	if err != nil || len(rows) < 2 {
-		return ""
+// the status file alone tells the user what to fix, and counts the
+// problems the CSV lists. Its cells are already escaped and clipped.
+func firstProblems(errorsCSV []byte, n int) (excerpt string, listed int) {
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(errorsCSV, []byte("\ufeff"))))
+	r.FieldsPerRecord = -1
+	var rows [][]string
+	for first := true; ; first = false {
+		row, err := r.Read()
+		if err != nil {
+			// The end, or a CSV cut by readCapped: what was read stands.
+			break
+		}
+		if first || len(row) < 6 || row[0]+row[1]+row[2]+row[3]+row[4] == "" && strings.HasPrefix(row[5], notListed) {
+			continue
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return "", 0
 	}
 	var b strings.Builder
 	b.WriteString("\nThe first problems:\n")
-	for i, row := range rows[1:] {
+	for i, row := range rows {
 		if i == n {
-			fmt.Fprintf(&b, "  ... see the .errors.csv file for the other %d\n", len(rows)-1-n)
+			fmt.Fprintf(&b, "  ... see the .errors.csv file for the other %d listed there\n", len(rows)-n)
 			break
-		}
-		if len(row) < 6 {
-			continue
 		}
 		where := strings.TrimSpace(strings.Join([]string{row[0], row[1]}, " "))
 		if where != "" {
@@ -131,44 +228,66 @@ func firstProblems(errorsCSV []byte, n int) string {
 		}
 		switch {
 		case row[2] != "":
-			fmt.Fprintf(&b, "  %sline %s, column %s: %s (value %q)\n", where, row[2], row[3], row[5], row[4])
+			fmt.Fprintf(&b, "  %sline %s, column %s: %s (value \"%s\")\n", where, row[2], row[3], row[5], row[4])
 		default:
 			fmt.Fprintf(&b, "  %s%s\n", where, row[5])
 		}
 	}
-	return b.String()
+	return b.String(), len(rows)
 }
 
 // statusText says in plain words what happened to a file, for the person
-// who dropped it.
-func (p *Pipeline) statusText(e *ledger.Entry, problems string) string {
+// who dropped it. For a rejected file, excerpt quotes its first problems
+// and listed is how many its errors.csv lists. Names are escaped to one
+// line; the text stays under statusTextMax.
+func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) string {
 	var b strings.Builder
 	when := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
-	switch e.State {
-	case ledger.Done:
-		fmt.Fprintf(&b, "%s was imported into Zuora.\n\n%d usage records were imported", e.Name, e.Records)
+	name := safetext.Line(e.Name, noteMax)
+	switch {
+	case e.State == ledger.Done && mediation(e):
+		// A 200 from Mediation means received and checked at the API
+		// level; the meter validates and processes the events later.
+		fmt.Fprintf(&b, "%s was sent to Zuora Mediation.\n\n", name)
+		for _, pt := range e.Parts {
+			fmt.Fprintf(&b, "%s: %s\n", safetext.Line(pt.Name, noteMax), safetext.Line(orUnknown(pt.Message), noteMax))
+		}
+		b.WriteString("The meter checks and processes the events after it accepts them; look there for events it refused.\n")
+	case e.State == ledger.Done:
+		fmt.Fprintf(&b, "%s was imported into Zuora.\n\n%d usage records were imported", name, e.Records)
 		if len(e.Parts) == 1 {
 			fmt.Fprintf(&b, " as import %s.\n", e.Parts[0].ImportID)
 		} else {
 			fmt.Fprintf(&b, " in %d imports (the file was too large for one):\n", len(e.Parts))
 			for _, pt := range e.Parts {
-				fmt.Fprintf(&b, "  %s: %d records, import %s\n", pt.Name, pt.Records, pt.ImportID)
+				fmt.Fprintf(&b, "  %s: %d records, import %s\n", safetext.Line(pt.Name, noteMax), pt.Records, pt.ImportID)
 			}
 		}
-	case ledger.Rejected:
-		fmt.Fprintf(&b, "%s was NOT imported. Nothing was sent to Zuora.\n\n", e.Name)
-		fmt.Fprintf(&b, "%d problem(s) were found; each is listed in %s%s with its line, column, value and reason.\n",
-			e.Problems, e.Name, errorsSuffix)
+	case e.State == ledger.Rejected:
+		fmt.Fprintf(&b, "%s was NOT imported. Nothing was sent to Zuora.\n\n", name)
+		switch {
+		case listed == 0:
+			fmt.Fprintf(&b, "%d problem(s) were found, but their list was lost; run usagedrop check on the file to see them again.\n", e.Problems)
+		// The errors file is named for where the file lands, which the
+		// source picks (a name already taken, or too long, gets another):
+		// point at it by its place, not its name.
+		case listed >= e.Problems:
+			fmt.Fprintf(&b, "%d problem(s) were found; each is listed in the %s file beside this one, with its line, column, value and reason.\n",
+				e.Problems, errorsSuffix)
+		default:
+			fmt.Fprintf(&b, "%d problems were found; the first %d are listed in the %s file beside this one, with their line, column, value and reason.\n",
+				e.Problems, listed, errorsSuffix)
+		}
 		b.WriteString("Fix them and drop the whole file again: Zuora imports a file whole or not at all.\n")
-		b.WriteString(problems)
-	case ledger.Failed:
-		fmt.Fprintf(&b, "%s was NOT imported.\n\n", e.Name)
-		fmt.Fprintf(&b, "Reason: %s\n\n", orUnknown(e.LastError))
+		b.WriteString(excerpt)
+	case e.State == ledger.Failed:
+		fmt.Fprintf(&b, "%s was NOT imported.\n\n", name)
+		fmt.Fprintf(&b, "Reason: %s\n\n", safetext.Line(orUnknown(e.LastError), 4*noteMax))
 		b.WriteString(p.partsSummary(e))
-	case ledger.Duplicate:
-		fmt.Fprintf(&b, "%s was NOT imported again: the same content was already taken", e.Name)
+	case e.State == ledger.Duplicate:
+		fmt.Fprintf(&b, "%s was NOT imported again: the same content was already taken", name)
 		if prev, err := p.opt.Ledger.Get(e.DuplicateOf); err == nil {
-			fmt.Fprintf(&b, " as %s from %s on %s", prev.Name, prev.Source, when(prev.Created))
+			fmt.Fprintf(&b, " as %s from %s on %s", safetext.Line(prev.Name, noteMax), safetext.Line(prev.Source, noteMax), when(prev.Created))
 			if ids := importIDs(prev); ids != "" {
 				fmt.Fprintf(&b, " and imported as %s", ids)
 			}
@@ -176,10 +295,11 @@ func (p *Pipeline) statusText(e *ledger.Entry, problems string) string {
 		b.WriteString(".\nNothing was sent to Zuora. If this usage really happened twice, change the file (e.g. its descriptions) and drop it again.\n")
 	}
 	for _, w := range e.Warnings {
-		fmt.Fprintf(&b, "\nNote: %s.\n", w)
+		fmt.Fprintf(&b, "\nNote: %s.\n", safetext.Line(w, noteMax))
 	}
-	fmt.Fprintf(&b, "\nDropped: %s\nFinished: %s\nReference: %s (sha256 %s)\n", when(e.Created), when(time.Now()), e.ID, e.SHA256)
-	return b.String()
+	// The footer always fits: the body gives way.
+	body := safetext.Clip(b.String(), statusTextMax-512)
+	return body + fmt.Sprintf("\nDropped: %s\nFinished: %s\nReference: %s (sha256 %s)\n", when(e.Created), when(time.Now()), e.ID, e.SHA256)
 }
 
 func (p *Pipeline) partsSummary(e *ledger.Entry) string {
@@ -199,7 +319,7 @@ func (p *Pipeline) partsSummary(e *ledger.Entry) string {
 	}
 	fmt.Fprintf(&b, "The file was sent in %d parts; %d of them WERE imported and must not be sent again:\n", len(e.Parts), imported)
 	for _, pt := range e.Parts {
-		fmt.Fprintf(&b, "  %s: %d records, %s %s\n", pt.Name, pt.Records, orUnknown(pt.ZuoraStatus), pt.ImportID)
+		fmt.Fprintf(&b, "  %s: %d records, %s %s\n", safetext.Line(pt.Name, noteMax), pt.Records, safetext.Line(orUnknown(pt.ZuoraStatus), noteMax), pt.ImportID)
 	}
 	return b.String()
 }
@@ -219,4 +339,10 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// mediation reports whether e's parts went to a Mediation meter, whose
+// receipts carry "mediation:METER:N" as their import id.
+func mediation(e *ledger.Entry) bool {
+	return len(e.Parts) > 0 && strings.HasPrefix(e.Parts[0].ImportID, "mediation:")
 }

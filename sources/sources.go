@@ -11,17 +11,23 @@
 //	processing/OWNER/NAME      after Claim: this instance has taken it
 //	imported/NAME  or failed/NAME, plus reports beside it, after Finish
 //
-// Backends never interpret file contents and never talk to Zuora.
+// A name is any bytes but '/' and NUL: UTF-8 or not, with newlines or
+// escape characters; show it through safetext.Name. Backends never
+// interpret file contents and never talk to Zuora. sources/folder holds
+// the rename-claim protocol that local folders and SFTP share.
 package sources
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Object is one file a source offers.
@@ -87,13 +93,19 @@ type Source interface {
 	// the ledger's identity of a drop.
 	Name() string
 
-	// List returns the files waiting directly in the drop folder, skipping
-	// folders, the source's own sub-folders (processing/, imported/,
-	// failed/) and names that mark unfinished or temporary files (dotfiles,
-	// "~$*", ".~lock.*#", "*.part", "*.tmp", "*.filepart"). It also returns
-	// claims in processing/ whose owner's lease has run out, with Claimed
-	// set. List does not decide whether a file is complete: the watcher
-	// does, by comparing listings over time.
+	// List returns the regular files waiting directly in the drop folder,
+	// skipping folders, the source's own sub-folders (processing/,
+	// imported/, failed/) and names that mark unfinished or temporary files
+	// (dotfiles, "~$*", ".~lock.*#", "*.part", "*.tmp", "*.filepart").
+	// Entries that are not regular files (symbolic links, FIFOs, devices,
+	// sockets) are skipped and logged once at most; they are never taken,
+	// opened or followed. It also returns claims in processing/ whose
+	// owner's lease has run out, with Claimed set. Every Object has a Key.
+	// A daemon folder (processing/, processing/OWNER/, imported/, failed/)
+	// that is not a real directory, such as a symbolic link someone made
+	// there, is an error wrapping ErrFatal that names the path. List does
+	// not decide whether a file is complete: the watcher does, by comparing
+	// listings over time.
 	List(ctx context.Context) ([]Object, error)
 
 	// Claim takes o for this instance by an atomic move into
@@ -107,16 +119,21 @@ type Source interface {
 	Claim(ctx context.Context, o Object) (Object, error)
 
 	// Open returns the bytes of the object at key. The caller must close it.
+	// It never blocks on, follows or reads what is not a regular file:
+	// something other than the file that was claimed at key is ErrChanged.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 
 	// Finish moves the object at key to imported/ or failed/ and writes the
-	// outcome's reports beside it. Reports are written first, each
-	// atomically (temp name, then rename), and the object is moved last, so
-	// a crash in between leaves the object where a retry finds it. A name
-	// already taken in the target folder gets a timestamp suffix rather
-	// than overwriting. It returns the key the object now has, and an error
-	// satisfying errors.Is(err, fs.ErrNotExist) when nothing is at key (a
-	// retry after the move already happened).
+	// outcome's reports beside it, named ReportName(final name, suffix).
+	// The final name is the object's own unless it or any of its report
+	// names is taken in the target folder; then CollisionName picks one
+	// whose every name is free. Nothing is ever overwritten: reports are
+	// created exclusively (temp name, then a move that fails on an existing
+	// name), each atomically, and the object is moved last the same way,
+	// so a crash in between leaves the object where a retry finds it. It
+	// returns the key the object now has, and an error satisfying
+	// errors.Is(err, fs.ErrNotExist) when nothing is at key (a retry after
+	// the move already happened).
 	Finish(ctx context.Context, key string, o Outcome) (string, error)
 }
 
@@ -137,11 +154,56 @@ func Ignored(name string) bool {
 	return false
 }
 
+// MaxName is the longest file name, in bytes, that the file systems under
+// drop folders take (ext4, XFS, btrfs, and most SFTP servers on them).
+const MaxName = 255
+
+// ShortName returns name when it has at most max bytes. Otherwise it keeps
+// the start of name, then "~" and a hash of the whole name, then name's
+// extension, in max bytes: a report or collision name made from a long
+// dropped name still fits the file system, and two long names that share
+// their start still differ.
+func ShortName(name string, max int) string {
+	if len(name) <= max {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	tag := "~" + hex.EncodeToString(sum[:4])
+	ext := path.Ext(name)
+	if len(ext) > 16 || len(ext)+len(tag) >= max {
+		ext = ""
+	}
+	keep := max - len(tag) - len(ext)
+	if keep < 0 {
+		return tag[:max]
+	}
+	// Cut on a character boundary where the name is UTF-8, so the kept
+	// start stays readable.
+	if utf8.ValidString(name) {
+		for keep > 0 && !utf8.RuneStart(name[keep]) {
+			keep--
+		}
+	}
+	return name[:keep] + tag + ext
+}
+
+// ReportName is the name of the report with suffix beside a file named
+// name: name+suffix, shortened with ShortName when that would pass
+// MaxName.
+func ReportName(name, suffix string) string {
+	if len(name)+len(suffix) <= MaxName {
+		return name + suffix
+	}
+	return ShortName(name, MaxName-len(suffix)) + suffix
+}
+
 // CollisionName returns a name for name in a folder where name is taken:
 // the UTC time before the extension ("march-20260301T101500Z.xlsx"), then
-// a counter ("march-20260301T101500Z-2.xlsx") until free reports true.
+// a counter ("march-20260301T101500Z-2.xlsx") until free reports true. A
+// long name is shortened first so the result stays within MaxName.
 // Backends use it so that Finish never overwrites an earlier file.
 func CollisionName(name string, now time.Time, free func(string) bool) string {
+	name = ShortName(name, MaxName-len("-20060102T150405Z-99999"))
 	ext := path.Ext(name)
 	if ext == name {
 		ext = ""

@@ -106,6 +106,24 @@ type call struct {
 	// attempts overrides Config.MaxAttempts; 1 for a call that is not safe
 	// to send twice.
 	attempts int
+	// wsdl is the lowest X-Zuora-WSDL-Version this call needs (a field
+	// that only exists from that version on); the higher of it and
+	// Config.WSDLVersion is sent.
+	wsdl string
+}
+
+// newerWSDL returns the higher of two WSDL versions ("114", "146.0"), or
+// the one given when the other is empty.
+func newerWSDL(a, b string) string {
+	fa, errA := strconv.ParseFloat(a, 64)
+	fb, errB := strconv.ParseFloat(b, 64)
+	switch {
+	case errA != nil:
+		return b
+	case errB != nil || fa >= fb:
+		return a
+	}
+	return b
 }
 
 // reply is Zuora's answer to a call.
@@ -277,8 +295,8 @@ func (c *Client) newRequest(ctx context.Context, cl call) (*http.Request, error)
 	if c.cfg.OrgIDs != "" {
 		req.Header.Set("Zuora-Org-Ids", c.cfg.OrgIDs)
 	}
-	if c.cfg.WSDLVersion != "" && !cl.soap {
-		req.Header.Set("X-Zuora-WSDL-Version", c.cfg.WSDLVersion)
+	if v := newerWSDL(c.cfg.WSDLVersion, cl.wsdl); v != "" && !cl.soap {
+		req.Header.Set("X-Zuora-WSDL-Version", v)
 	}
 	return req, nil
 }
@@ -334,15 +352,19 @@ func classify(op string, resp *http.Response, body []byte) *Error {
 	}
 	e := &Error{Op: op, HTTPStatus: status, Code: zerr.code, Message: zerr.messageOr(http.StatusText(status))}
 	e.Message = fmt.Sprintf("HTTP %d: %s", status, e.Message)
-	switch status {
-	case http.StatusTooManyRequests:
+	switch {
+	case status == http.StatusTooManyRequests:
 		e.Retryable = true
 		e.RetryAfter = retryAfter(resp.Header, true)
-	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		e.Retryable = zerr.code == "" || retryableCode(zerr.code) || category(zerr.code) == "60"
-		e.RetryAfter = retryAfter(resp.Header, false)
-	case http.StatusConflict, http.StatusRequestTimeout:
+	case status == http.StatusConflict, status == http.StatusRequestTimeout:
 		e.Retryable = true
+	case status >= 500:
+		// A server error is never final by itself, whatever code its body
+		// carries (the object API and SOAP answer a bare UNKNOWN_ERROR):
+		// nothing says the request was wrong, and every call that changes
+		// anything carries an idempotency key or is looked up by name.
+		e.Retryable = true
+		e.RetryAfter = retryAfter(resp.Header, false)
 	default:
 		// A 4xx says the request is wrong; sending it again will not help,
 		// whatever its code says.

@@ -172,7 +172,9 @@ func TestClassifyCodes(t *testing.T) {
 		{429, `{}`, http.Header{"Ratelimit-Reset": {"7"}, "Ratelimit-Remaining": {"12"}, "Concurrency-Limit-Remaining": {"0"}}, true, "", 0},
 		{429, `{}`, http.Header{"Retry-After": {"2"}, "Ratelimit-Reset": {"7"}}, true, "", 2 * time.Second},
 		{500, `{"success":false,"reasons":[{"code":50000060,"message":"oops"}]}`, nil, true, "50000060", 0},
-		{500, `{"success":false,"reasons":[{"code":50000020,"message":"bad field"}]}`, nil, false, "50000020", 0},
+		// A server error is never final by itself, whatever its code.
+		{500, `{"success":false,"reasons":[{"code":50000020,"message":"bad field"}]}`, nil, true, "50000020", 0},
+		{500, `{"Success":false,"Errors":[{"Code":"UNKNOWN_ERROR","Message":"x"}]}`, nil, true, "UNKNOWN_ERROR", 0},
 		{502, `<html>bad gateway</html>`, nil, true, "", 0},
 		{503, ``, nil, true, "", 0},
 		{503, ``, http.Header{"Ratelimit-Reset": {"60"}}, true, "", 0},

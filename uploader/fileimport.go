@@ -18,6 +18,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -46,6 +47,10 @@ type FileImport struct {
 	// ConflictTries is how many 409s Submit waits out before it looks the
 	// import up by name. Zero means 5.
 	ConflictTries int
+
+	// rounds remembers, per part key, the last round of its key chain
+	// this process reached, so a retry does not replay the rounds before.
+	rounds sync.Map
 }
 
 var (
@@ -65,13 +70,72 @@ func NewFileImport(c *Client) *FileImport {
 // statusPath finds the import id in a status URL.
 var statusPath = regexp.MustCompile(`/v1/usage/([0-9A-Za-z]+)/status$`)
 
+// maxKeyRounds bounds the keys one part is sent under in one Submit: the
+// part's own key, then KEY-r1 ... KEY-r7, each only after a look-up by
+// name found no import.
+const maxKeyRounds = 8
+
 // Submit uploads p under idempotencyKey and returns the receipt for
 // polling. Errors are *Error; a part that breaks Zuora's file rules, or
 // whose file changed since it was made, gives a final one without a call.
+//
+// Zuora stores the first answer under a key, a failure included, and
+// replays it for 24 h (zuora-api.md, Idempotency-Key), so a retry under
+// the same key can never turn a stored server error into an import. After
+// a server error answered under a key, Submit looks the import up by its
+// name (the packager's names are unique: they carry the content hash) and
+// adopts it when it exists; when it does not, it sends again under the
+// next key of the part's chain. A look-up precedes every new key, so a
+// part is imported at most once whatever the answers; after a restart the
+// chain is walked from its start, a used key replaying its answer.
 func (f *FileImport) Submit(ctx context.Context, p Part, idempotencyKey string) (Receipt, error) {
 	if err := checkPart(p, idempotencyKey); err != nil {
 		return Receipt{}, err
 	}
+	first, _ := f.rounds.Load(idempotencyKey)
+	round, _ := first.(int)
+	var last error
+	for ; round < maxKeyRounds; round++ {
+		key := idempotencyKey
+		if round > 0 {
+			key = fmt.Sprintf("%s-r%d", idempotencyKey, round)
+		}
+		f.rounds.Store(idempotencyKey, round)
+		r, err := f.submitKey(ctx, p, key)
+		if err == nil || !storedFailure(err) {
+			return r, err
+		}
+		last = err
+		found, ok, ferr := f.Find(ctx, p.Name)
+		if ferr != nil {
+			return Receipt{}, ferr
+		}
+		if ok {
+			f.c.log.Info("zuora answered a server error, but the import exists; adopting it", "part", p.Name, "import_id", found.ImportID)
+			return found, nil
+		}
+		f.c.log.Warn("zuora answered a server error under this key and has no import of that name; sending under a new key",
+			"part", p.Name, "error", err, "round", round+1)
+	}
+	return Receipt{}, last
+}
+
+// storedFailure reports whether err is an answer Zuora may have stored
+// under the request's key and would replay: a server error, or a 200 whose
+// success:false carries a code that may clear. A 409, a 429 and a lost
+// answer are not: the first request may still be running, or the key is
+// still unused.
+func storedFailure(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || !e.Retryable {
+		return false
+	}
+	return e.HTTPStatus >= 500 || e.HTTPStatus >= 200 && e.HTTPStatus < 300
+}
+
+// submitKey uploads p under key, waiting out 409s and looking the import up
+// by name when they persist.
+func (f *FileImport) submitKey(ctx context.Context, p Part, idempotencyKey string) (Receipt, error) {
 	cl := call{
 		op:             "submit",
 		method:         http.MethodPost,
@@ -118,8 +182,8 @@ func checkPart(p Part, key string) error {
 	switch {
 	case key == "":
 		return fail("no idempotency key; a part is never sent without one")
-	case len(key) > 255:
-		return fail("the idempotency key is longer than Zuora's 255 characters")
+	case len(key)+len("-r7") > 255:
+		return fail("the idempotency key, with the suffix of a resend, is longer than Zuora's 255 characters")
 	case p.Name == "" || utf8.RuneCountInString(p.Name) > MaxNameLen:
 		return fail(fmt.Sprintf("the upload name must have 1 to %d characters (has %d)", MaxNameLen, utf8.RuneCountInString(p.Name)))
 	case contentType(p.Name) == "":

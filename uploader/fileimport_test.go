@@ -541,3 +541,46 @@ func TestUnreadableAnswerIsRetryable(t *testing.T) {
 		t.Fatalf("error %+v, want retryable", e)
 	}
 }
+
+// Zuora stores a failed answer under its key and replays it for 24 h. A
+// part whose first send got a stored 500 is looked up by name; if no
+// import exists it is sent under the next key of its chain, if one exists
+// it is adopted. Either way Zuora holds the part exactly once, also when a
+// fresh process (no memory of the chain) submits it again.
+func TestStoredServerErrorRecovers(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		faults  zuorasim.Faults
+		wantKey string
+	}{
+		{"nothing imported", zuorasim.Faults{StoredServerErrors: 1}, "stored-key-r1"},
+		{"imported, then 500", zuorasim.Faults{StoredServerErrorsImported: 1}, "stored-key"},
+		{"two stored 500s", zuorasim.Faults{StoredServerErrors: 2}, "stored-key-r2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, zuorasim.Options{}, nil)
+			r.sim.SetFaults(tt.faults)
+			p := part(t, "usage-5e1f.csv", tinyCSV)
+			rc, err := r.fi.Submit(context.Background(), p, "stored-key")
+			if err != nil {
+				t.Fatalf("submit: %v\n%s", err, r.logs)
+			}
+			imps := r.sim.Imports()
+			if len(imps) != 1 || imps[0].ID != rc.ImportID || imps[0].IdempotencyKey != tt.wantKey {
+				t.Fatalf("imports %+v, receipt %+v, want one under %s", imps, rc, tt.wantKey)
+			}
+			if st := r.wait(t, rc); st.State != Completed {
+				t.Fatalf("status %+v", st)
+			}
+			// A restarted daemon sends the part again from the start of
+			// its chain: the stored answers replay, the look-up finds it.
+			again, err := NewFileImport(r.cl).Submit(context.Background(), p, "stored-key")
+			if err != nil || again.ImportID != rc.ImportID {
+				t.Fatalf("resubmit: %+v, %v; want import %s", again, err, rc.ImportID)
+			}
+			if n, imps := len(r.sim.Records()), r.sim.Imports(); n != 2 || len(imps) != 1 {
+				t.Fatalf("%d records in %d imports, want 2 in 1", n, len(imps))
+			}
+		})
+	}
+}

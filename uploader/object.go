@@ -117,10 +117,17 @@ func (o *ObjectImport) create(ctx context.Context, p Part, r row, key string) er
 	if err != nil {
 		return &Error{Op: "submit", Message: fmt.Sprintf("%s line %d: %v", p.Name, r.Line, err), Err: err}
 	}
-	_, err = o.c.do(ctx, call{
+	cl := call{
 		op: "object", method: http.MethodPost, url: "/v1/object/usage?rejectUnknownFields=true",
 		body: jsonBody(body), idempotencyKey: key, trackID: trackIDFor(key),
-	})
+	}
+	if u.UniqueKey != "" {
+		// UniqueKey exists on the Usage object from WSDL 114 on; below
+		// it, rejectUnknownFields refuses the record (zuora-api.md,
+		// Object API).
+		cl.wsdl = "114.0"
+	}
+	_, err = o.c.do(ctx, cl)
 	var e *Error
 	if errors.As(err, &e) {
 		e.Message = fmt.Sprintf("%s line %d: %s", p.Name, r.Line, e.Message)

@@ -76,6 +76,34 @@ func TestObjectImport(t *testing.T) {
 	}
 }
 
+// A record with a UniqueKey goes with X-Zuora-WSDL-Version 114 or higher,
+// below which the object API does not know the field; the simulator
+// refuses it there, as rejectUnknownFields asks.
+func TestObjectImportUniqueKeyNeedsWSDL114(t *testing.T) {
+	r := newRig(t, zuorasim.Options{}, nil)
+	csv := "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,UNIQUE_KEY\r\nA1,GB,1,03/01/2026,,,,uk-1\r\n"
+	if _, err := NewObjectImport(r.cl, "").Submit(context.Background(), zipPart(t, "uk.zip", csv), "uk-key"); err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if recs := r.sim.Records(); len(recs) != 1 || recs[0].UniqueKey != "uk-1" {
+		t.Fatalf("records %+v", recs)
+	}
+	if got := newerWSDL("146.0", "114.0"); got != "146.0" {
+		t.Fatalf("newerWSDL kept %q", got)
+	}
+	if got := newerWSDL("", "114.0"); got != "114.0" {
+		t.Fatalf("newerWSDL with none configured: %q", got)
+	}
+	// Without the header the simulator refuses the field.
+	_, err := r.cl.do(context.Background(), call{
+		op: "object", method: http.MethodPost, url: "/v1/object/usage?rejectUnknownFields=true", idempotencyKey: "uk-raw",
+		body: jsonBody([]byte(`{"AccountNumber":"A1","UOM":"GB","Quantity":1,"StartDateTime":"2026-03-01T00:00:00","UniqueKey":"uk-2"}`)),
+	})
+	if e := zerr(t, err); e.HTTPStatus != http.StatusBadRequest || e.Retryable {
+		t.Fatalf("UniqueKey without WSDL 114: %+v, want a final 400", e)
+	}
+}
+
 func TestObjectImportStopsAtBadRecord(t *testing.T) {
 	r := newRig(t, zuorasim.Options{UOMs: []string{"GB"}}, nil)
 	obj := NewObjectImport(r.cl, "DD/MM/YYYY")
@@ -91,42 +119,6 @@ func TestObjectImportStopsAtBadRecord(t *testing.T) {
 	// No atomicity: the two records before the bad one exist.
 	if len(recs) != 2 || recs[0].Start != "2026-03-31" || recs[1].Account != "A2" {
 		t.Fatalf("records %+v", recs)
-	}
-}
-
-func TestMediation(t *testing.T) {
-	r := newRig(t, zuorasim.Options{}, nil)
-	med := NewMediation(r.cl, "meter-1", "")
-	med.MaxEvents = 3
-	p := part(t, "m.csv", genCSV(10))
-	for range 2 {
-		if _, err := med.Submit(context.Background(), p, "med-key"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	recs := r.sim.Records()
-	if len(recs) != 10 {
-		t.Fatalf("%d records, want 10 once each", len(recs))
-	}
-	if recs[0].ImportID != "mediation:meter-1" || recs[0].UniqueKey != eventID("med-key", 0) || recs[9].Account != "A00000009" {
-		t.Fatalf("records %+v", recs)
-	}
-}
-
-func TestMediationBatchBytes(t *testing.T) {
-	r := newRig(t, zuorasim.Options{MediationMaxBytes: 600}, nil)
-	med := NewMediation(r.cl, "meter-1", "")
-	med.MaxBytes = 600
-	if _, err := med.Submit(context.Background(), part(t, "m.csv", genCSV(25)), "bytes"); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(r.sim.Records()); n != 25 {
-		t.Fatalf("%d records, want 25", n)
-	}
-	med.MaxBytes = 2000 // larger than the sim takes: Zuora's 413 is final
-	_, err := med.Submit(context.Background(), part(t, "m2.csv", genCSV(25)), "too-big")
-	if e := zerr(t, err); e.HTTPStatus != http.StatusRequestEntityTooLarge || e.Retryable {
-		t.Fatalf("error %+v, want a final 413", e)
 	}
 }
 

@@ -16,6 +16,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"usagedrop/internal/endpoint"
+	"usagedrop/internal/safetext"
 )
 
 // SOAPImport sends parts through the legacy SOAP API: login, create of an
@@ -154,7 +157,11 @@ func mtomBody(p Part, envelope string) bodyFunc {
 			return "", err
 		}
 		att := textproto.MIMEHeader{}
-		att.Set("Content-Type", fmt.Sprintf(`application/octet-stream; name="%s"`, quoteEscaper.Replace(p.Name)))
+		// The type Zuora documents for the file (zuora-api.md, SOAP Import:
+		// "text/plain;name=<file name>"); anything else risks "Cannot
+		// detect the file name from your Content-Type". Upload names are
+		// tokens, so the name goes unquoted as in the docs.
+		att.Set("Content-Type", attachmentType(p.Name))
 		att.Set("Content-Transfer-Encoding", "binary")
 		att.Set("Content-ID", "<"+soapFileID+">")
 		if _, err := mw.CreatePart(att); err != nil {
@@ -266,7 +273,15 @@ func (s *SOAPImport) login(ctx context.Context) (string, string, error) {
 	if err := xml.Unmarshal(rep.body, &res); err != nil || res.Session == "" {
 		return "", "", &Error{Op: "login", HTTPStatus: rep.status, Message: "the login answer has no session"}
 	}
-	s.session, s.serverURL = res.Session, cmp.Or(res.ServerURL, s.Endpoint)
+	serverURL := cmp.Or(res.ServerURL, s.Endpoint)
+	if err := endpoint.SameSite(s.Endpoint, serverURL); err != nil {
+		// Every later call carries the session: a login answer that sends
+		// us off the tenant's domain, or to plain http, is not followed.
+		return "", "", &Error{Op: "login", HTTPStatus: rep.status, Err: err,
+			Message: fmt.Sprintf("Zuora's login answered with the server %q, which is not on %s's domain or not https; it was not followed: %v",
+				safetext.Clip(serverURL, 512), s.Endpoint, err)}
+	}
+	s.session, s.serverURL = res.Session, serverURL
 	return s.session, s.serverURL, nil
 }
 
@@ -298,10 +313,13 @@ func classifySOAP(op string, resp *http.Response, body []byte) *Error {
 }
 
 // retryableFault reports whether a SOAP fault code may clear on its own.
-// INVALID_SESSION is handled by logging in again.
+// INVALID_SESSION is handled by logging in again. SOAP sends every fault
+// with HTTP 500, so the status says nothing; the code does. UNKNOWN_ERROR
+// is Zuora's server error: nothing says the request was wrong, and the
+// Import is looked up by name before it is sent again.
 func retryableFault(code string) bool {
 	switch code {
-	case "TEMPORARY_ERROR", "REQUEST_EXCEEDED_LIMIT", "REQUEST_EXCEEDED_RATE", "LOCK_COMPETITION", "SERVER_UNAVAILABLE":
+	case "TEMPORARY_ERROR", "REQUEST_EXCEEDED_LIMIT", "REQUEST_EXCEEDED_RATE", "LOCK_COMPETITION", "SERVER_UNAVAILABLE", "UNKNOWN_ERROR":
 		return true
 	}
 	return false
@@ -333,4 +351,15 @@ func xmlEscape(s string) string {
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// attachmentType is the Content-Type of an Import's file attachment:
+// text/plain;name=NAME, the name quoted only when it is not a MIME token.
+func attachmentType(name string) string {
+	if strings.ContainsFunc(name, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?=`, r)
+	}) {
+		return fmt.Sprintf(`text/plain;name="%s"`, quoteEscaper.Replace(name))
+	}
+	return "text/plain;name=" + name
 }

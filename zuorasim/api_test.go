@@ -63,6 +63,34 @@ func TestIdempotencyReplay(t *testing.T) {
 	}
 }
 
+// A server error from behind the key is stored and replayed like any
+// answer, "regardless of whether it succeeded or failed"; a 500 the
+// gateway gives before the request is processed is not.
+func TestIdempotencyStoresFailures(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.sim.SetFaults(Faults{StoredServerErrors: 1})
+	e.decode(e.upload("a.csv", []byte(tinyCSV), "k500"), http.StatusInternalServerError, nil)
+	resp := e.upload("a.csv", []byte(tinyCSV), "k500")
+	if resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("stored failure not replayed: %v", resp.Header)
+	}
+	e.decode(resp, http.StatusInternalServerError, nil)
+	if n := len(e.sim.Imports()); n != 0 {
+		t.Fatalf("%d imports, want none", n)
+	}
+
+	e.sim.SetFaults(Faults{StoredServerErrorsImported: 1})
+	e.decode(e.upload("b.csv", []byte(tinyCSV), "k500i"), http.StatusInternalServerError, nil)
+	e.decode(e.upload("b.csv", []byte(tinyCSV), "k500i"), http.StatusInternalServerError, nil)
+	if n := len(e.sim.Imports()); n != 1 {
+		t.Fatalf("%d imports, want the one created before the 500", n)
+	}
+
+	e.sim.SetFaults(Faults{ServerErrors: 1})
+	e.decode(e.upload("c.csv", []byte(tinyCSV), "kgw"), http.StatusInternalServerError, nil)
+	e.decode(e.upload("c.csv", []byte(tinyCSV), "kgw"), http.StatusOK, nil)
+}
+
 func TestIdempotencyKeyExpires(t *testing.T) {
 	e := newEnv(t, Options{IdempotencyTTL: 50 * time.Millisecond})
 	var first, second uploadAnswer
@@ -255,18 +283,6 @@ func TestObjectUsage(t *testing.T) {
 	recs := e.sim.Records()
 	if len(recs) != 1 || recs[0].Qty != "2.5" || recs[0].Start != "2026-03-01" {
 		t.Fatalf("records %+v", recs)
-	}
-}
-
-func TestMediation(t *testing.T) {
-	e := newEnv(t, Options{MediationMaxEvents: 2})
-	ev := `{"CustomerId":"A1","UsageIdentifier":"e1","UsageDate":"2026-03-01","Quantity":3}`
-	e.decode(e.do("POST", "/usage/bulk/api-calls", "application/json", strings.NewReader(ev), nil), http.StatusOK, nil)
-	e.decode(e.do("POST", "/usage/bulk/api-calls", "application/json", strings.NewReader("["+ev+"]"), nil), http.StatusOK, nil)
-	e.decode(e.do("POST", "/usage/bulk/api-calls", "application/json", strings.NewReader("["+ev+","+ev+","+ev+"]"), nil), http.StatusRequestEntityTooLarge, nil)
-	recs := e.sim.Records()
-	if len(recs) != 1 || recs[0].UOM != "api-calls" || recs[0].UniqueKey != "e1" {
-		t.Fatalf("records %+v (a repeated event must be counted once)", recs)
 	}
 }
 

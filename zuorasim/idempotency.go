@@ -33,10 +33,17 @@ func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(status int)      { r.status = status }
 
 // idempotent wraps a POST handler with Zuora's Idempotency-Key semantics:
-// the first answer for a key (per path) is stored for Options.IdempotencyTTL
-// (24 hours) and replayed for a repeat; a repeat while the first is in
-// flight gets 409. Answers that say "try again" (429, 5xx), and answers to
-// requests whose body was cut off, are not stored, so a retry is processed.
+// the status, headers and body of the first answer for a key (per path)
+// are stored for Options.IdempotencyTTL (24 hours) "regardless of whether
+// it succeeded or failed" and replayed for a repeat; a repeat while the
+// first is in flight gets 409 (zuora-api.md, "Headers on every call",
+// quoting Zuora's Idempotency-Key reference). A 500 from behind the key is
+// stored too: that is the strict reading, and the client must recover
+// from it (find by name, then a new key). Not stored: the 429s and 500s of
+// admit, which answer before any handler runs, as a gateway's rate and
+// concurrency limits do; and answers to requests whose body was cut off,
+// for which no answer was ever given (the docs are silent; storing them
+// would make a client that was cut off mid-upload wait 24 h).
 // It also applies the DropAfterRead fault to fresh uploads.
 func (s *Sim) idempotent(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +74,7 @@ func (s *Sim) idempotent(h http.HandlerFunc) http.Handler {
 		s.mu.Lock()
 		if key != "" {
 			// A request cut off by its client never got an answer to keep.
-			if rec.status == http.StatusTooManyRequests || rec.status >= 500 || body.broken {
+			if body.broken {
 				delete(s.idem, scope)
 			} else {
 				st := s.idem[scope]

@@ -135,6 +135,15 @@ func (s *Sim) handleObjectUsage(w http.ResponseWriter, r *http.Request) {
 		writeObjectErrors(w, http.StatusBadRequest, "INVALID_VALUE", "the body is not a usage object: "+err.Error())
 		return
 	}
+	if u.UniqueKey != "" && wsdlVersion(r.Header.Get("X-Zuora-WSDL-Version")) < 114 {
+		// UniqueKey is a field of the Usage object from WSDL 114 on
+		// (zuora-api.md, Object API); below it the field is unknown.
+		if r.URL.Query().Get("rejectUnknownFields") == "true" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Error - unrecognised fields"})
+			return
+		}
+		u.UniqueKey = ""
+	}
 	rec := Record{
 		ImportID: "object", Account: u.AccountNumber, UOM: u.UOM, Qty: u.Quantity.String(),
 		Subscription: u.SubscriptionNumber, Charge: u.ChargeNumber,

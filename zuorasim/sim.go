@@ -58,6 +58,13 @@ type Options struct {
 	// zero means the API sandbox's 1 MB and 1,000 events.
 	MediationMaxBytes  int64
 	MediationMaxEvents int
+	// MediationSchema is every meter's event definition: field name → type
+	// and whether it is required. Nil means ReferenceSchema.
+	MediationSchema map[string]EventField
+	// MediationDedupeField is the field a Deduplicator on every meter keys
+	// on. Empty means no Deduplicator: every event counts, however often
+	// it is sent (zuora-api.md, Mediation).
+	MediationDedupeField string
 	// IdempotencyTTL is how long the answer for an Idempotency-Key is kept.
 	// Zero means Zuora's 24 hours; tests of what happens after expiry set
 	// it short.
@@ -73,7 +80,11 @@ type Options struct {
 	// more gets 429 with Concurrency-Limit-Remaining: 0, as Zuora does.
 	// Zero means Zuora's default of 40.
 	ConcurrencyLimit int
-	Logger           *slog.Logger
+	// SOAPServerURL is the ServerUrl a SOAP login answers; empty means the
+	// URL the login was sent to. Tests of a login that points elsewhere
+	// set it.
+	SOAPServerURL string
+	Logger        *slog.Logger
 }
 
 // Faults are failures the sim injects. Each count applies to the next N
@@ -85,10 +96,11 @@ type Faults struct {
 	RetryAfter      time.Duration
 	// ServerErrors answers the next N requests 500 with Zuora's JSON body.
 	ServerErrors int
-	// DropAfterRead makes the next N POST /v1/usage (and SOAP creates)
-	// read the request and process it (the import exists, its answer is
-	// kept for the idempotency key) and then close the connection without
-	// answering: the lost-answer case.
+	// DropAfterRead makes the next N POST /v1/usage (and SOAP creates,
+	// and Mediation calls) read the request and process it (the import
+	// exists, its answer is kept for the idempotency key; the events are
+	// taken) and then close the connection without answering: the
+	// lost-answer case.
 	DropAfterRead int
 	// AnswerDelay holds the answer of every POST /v1/usage this long after
 	// the import was created, so that a client timing out resends while
@@ -103,6 +115,15 @@ type Faults struct {
 	// CancelImports makes the next N imports end Canceled, as when
 	// somebody cancels them in Zuora's UI.
 	CancelImports int
+	// StoredServerErrors answers the next N uploads that carry an
+	// Idempotency-Key 500 from behind the key, nothing imported: Zuora
+	// keeps that answer and replays it for the key ("regardless of
+	// whether it succeeded or failed", zuora-api.md, Idempotency-Key).
+	StoredServerErrors int
+	// StoredServerErrorsImported is StoredServerErrors after the import
+	// was created: the worst case, where a retry under the same key can
+	// only ever see the 500 while the import runs.
+	StoredServerErrorsImported int
 	// Success200False answers the next N uploads HTTP 200 with
 	// {"success":false,"reasons":[...]}; nothing is imported.
 	Success200False int
@@ -125,6 +146,7 @@ type Record struct {
 	Description    string
 	UniqueKey      string
 	RatePlanCharge string
+	Event          string // Mediation: the event as received, compact JSON
 }
 
 // Import is one file import as the sim sees it.
@@ -159,7 +181,8 @@ type Sim struct {
 	records  [][]Record
 	nrecords int
 	idem     map[string]*stored
-	seen     map[string]bool // Mediation event identifiers per meter
+	seen     map[string]bool // values of the Deduplicator's field per meter
+	rejected []RejectedEvent // Mediation events that failed the schema
 	requests int
 	inFlight int
 	// the current rate-limit window
@@ -211,7 +234,7 @@ func New(opt Options) *Sim {
 	s.mux.Handle("GET /v1/object/import/{id}", s.authed(http.HandlerFunc(s.handleImportObject)))
 	s.mux.Handle("POST /v1/action/query", s.authed(http.HandlerFunc(s.handleQuery)))
 	s.mux.Handle("POST /v1/object/usage", s.authed(s.idempotent(s.handleObjectUsage)))
-	s.mux.Handle("POST /usage/bulk/{meter}", s.authed(s.idempotent(s.handleMediation)))
+	s.mux.Handle("POST /usage/bulk/{meter}", s.authed(http.HandlerFunc(s.handleMediation)))
 	s.mux.HandleFunc("POST /apps/services/a/{version}", s.handleSOAP)
 	return s
 }

@@ -2,6 +2,7 @@ package zuorasim
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -63,6 +64,12 @@ func (s *Sim) handleSOAP(w http.ResponseWriter, r *http.Request) {
 	var env soapEnvelope
 	if err := xml.Unmarshal(root, &env); err != nil {
 		writeFault(w, "INVALID_VALUE", "the SOAP envelope cannot be read: "+err.Error())
+		return
+	}
+	// The SOAP endpoint is /apps/services/a/<WSDL version>, 37.0 or
+	// higher (zuora-api.md, SOAP Import).
+	if v := wsdlVersion(r.PathValue("version")); v < 37 {
+		writeFault(w, "INVALID_VERSION", fmt.Sprintf("the WSDL version in the URL must be 37.0 or higher (got %q)", r.PathValue("version")))
 		return
 	}
 	b := env.Body
@@ -135,7 +142,7 @@ func (s *Sim) soapLogin(w http.ResponseWriter, r *http.Request, user, pass strin
 	s.mu.Lock()
 	s.sessions[session] = time.Now().Add(sessionTTL)
 	s.mu.Unlock()
-	serverURL := "http://" + r.Host + r.URL.Path
+	serverURL := cmp.Or(s.opt.SOAPServerURL, "http://"+r.Host+r.URL.Path)
 	writeSOAP(w, fmt.Sprintf(`<ns1:loginResponse><ns1:result><ns1:ServerUrl>%s</ns1:ServerUrl><ns1:Session>%s</ns1:Session></ns1:result></ns1:loginResponse>`, xmlText(serverURL), session))
 }
 
@@ -183,8 +190,11 @@ func (s *Sim) soapImport(o soapImport, atts map[string]attachment, wsdl float64)
 		if !ok {
 			return "", fmt.Errorf("no attachment %s", href)
 		}
-		_, params, _ := mime.ParseMediaType(att.header.Get("Content-Type"))
-		if params["name"] == "" {
+		// Zuora documents the attachment as text/plain;name=<file name>
+		// (zuora-api.md, SOAP Import); the stricter reading refuses any
+		// other type with the message Zuora gives for a missing name.
+		mt, params, _ := mime.ParseMediaType(att.header.Get("Content-Type"))
+		if mt != "text/plain" || params["name"] == "" {
 			return "", errors.New("Cannot detect the file name from your Content-Type")
 		}
 		name = params["name"]

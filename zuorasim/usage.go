@@ -48,11 +48,26 @@ func (s *Sim) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeReasons(w, http.StatusOK, 53100320, "The import could not be started (simulated failure)")
 		return
 	}
+	keyed := r.Header.Get("Idempotency-Key") != ""
+	if keyed && s.faults.StoredServerErrors > 0 {
+		s.faults.StoredServerErrors--
+		s.mu.Unlock()
+		writeReasons(w, http.StatusInternalServerError, 90000060, "Internal Server Error (simulated, stored under the key)")
+		return
+	}
+	failAfter := keyed && s.faults.StoredServerErrorsImported > 0
+	if failAfter {
+		s.faults.StoredServerErrorsImported--
+	}
 	delay := s.faults.AnswerDelay
 	s.mu.Unlock()
 	im, err := s.newImport(name, data, r.Header.Get("Idempotency-Key"), wsdlVersion(r.Header.Get("X-Zuora-WSDL-Version")))
 	if err != nil {
 		writeReasons(w, http.StatusBadRequest, 53100020, err.Error())
+		return
+	}
+	if failAfter {
+		writeReasons(w, http.StatusInternalServerError, 90000060, "Internal Server Error (simulated, after the import was created)")
 		return
 	}
 	statusURL := "/v1/usage/" + im.ID + "/status"

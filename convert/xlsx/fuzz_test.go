@@ -3,6 +3,7 @@ package xlsx
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,7 +87,7 @@ func (g *sheetGen) sheet() (string, []string) {
 		for n := g.next() % 8; n > 0 && len(g.data) > 0; n-- {
 			k := g.next()
 			col += 1 + k%2
-			ref := ` r="` + cellName(col-1, row) + `"`
+			ref := ` r="` + CellName(col-1, row) + `"`
 			if k&0x80 != 0 {
 				ref, col, g.noRef = "", col-k%2, true // implies the next column
 			}
@@ -152,4 +153,49 @@ func escape(s string) string {
 	var b bytes.Buffer
 	xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// FuzzStructure feeds arbitrary bytes as each structure part in turn (the
+// workbook, its relationships, styles, shared strings): Open and reading
+// the sheets must end in rows or an error, never a panic or a hang, and a
+// refusal by Limits must say where.
+func FuzzStructure(f *testing.F) {
+	f.Add(uint8(0), `<workbook><workbookPr date1904="1"/><sheets><sheet name="Sheet1" r:id="rId1"/></sheets></workbook>`)
+	f.Add(uint8(1), `<Relationships><Relationship Id="rId1" Type="x/worksheet" Target="worksheets/sheet1.xml"/></Relationships>`)
+	f.Add(uint8(2), stylesXML)
+	f.Add(uint8(3), sstXML(`<si><t>a</t></si>`, `<si><r><t>b</t></r></si>`))
+	f.Add(uint8(0), `<a><a><a><a></a></a></a></a>`)
+	f.Fuzz(func(t *testing.T, which uint8, body string) {
+		rw := rawWorkbook{
+			sheets: []string{sheetXML(`<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" s="1"><v>2</v></c></row>`)},
+			sst:    sstXML(`<si><t>a</t></si>`),
+			styles: stylesXML,
+			extra:  map[string]string{},
+		}
+		var b []byte
+		switch which % 4 {
+		case 0:
+			b = replacePart(t, rw.bytes(t), "xl/workbook.xml", body)
+		case 1:
+			b = replacePart(t, rw.bytes(t), "xl/_rels/workbook.xml.rels", body)
+		case 2:
+			rw.styles = body
+			b = rw.bytes(t)
+		case 3:
+			rw.sst = body
+			b = rw.bytes(t)
+		}
+		wb, err := OpenLimits(bytes.NewReader(b), int64(len(b)), Limits{SharedInMemory: 64, TempDir: t.TempDir()})
+		if err != nil {
+			var le *LimitError
+			if errors.As(err, &le) && le.Part == "" && !strings.Contains(le.Reason, "parts") && !strings.Contains(le.Reason, "deep") {
+				t.Fatalf("a refusal that does not say where: %v", err)
+			}
+			return
+		}
+		defer wb.Close()
+		for _, s := range wb.Sheets() {
+			readRows(wb, s.Name)
+		}
+	})
 }

@@ -138,12 +138,12 @@ func sameDateStyles(t testing.TB, b []byte) {
 				if _, err := c.Time(wb.Date1904()); c.Kind != Number || err != nil {
 					continue // a number no date format can show
 				}
-				shown, err := f.GetCellValue(s.Name, cellName(i, r.Num))
+				shown, err := f.GetCellValue(s.Name, CellName(i, r.Num))
 				if err != nil {
 					t.Fatal(err)
 				}
 				if c.DateStyle == looksNumeric(shown) {
-					t.Errorf("sheet %q cell %s: DateStyle %v, but excelize shows %q", s.Name, cellName(i, r.Num), c.DateStyle, shown)
+					t.Errorf("sheet %q cell %s: DateStyle %v, but excelize shows %q", s.Name, CellName(i, r.Num), c.DateStyle, shown)
 				}
 			}
 		}
@@ -184,7 +184,7 @@ func diffRows(t testing.TB, sheet string, got, want [][]string) {
 				wv = w[j]
 			}
 			if gv != wv {
-				t.Errorf("sheet %q cell %s: got %q, excelize %q", sheet, cellName(j, i+1), gv, wv)
+				t.Errorf("sheet %q cell %s: got %q, excelize %q", sheet, CellName(j, i+1), gv, wv)
 			}
 		}
 	}

@@ -33,6 +33,7 @@ type Row struct {
 // Rows streams the rows of one sheet. It is not safe for concurrent use.
 type Rows struct {
 	sheet  string
+	part   string
 	wb     *Workbook
 	cancel context.CancelFunc
 	ctx    context.Context // the caller's
@@ -40,12 +41,14 @@ type Rows struct {
 	win    window
 	state  scanState
 	skip   int // depth of an element being skipped; 0 when none
+	depth  int // elements open outside rows and cells
 	row    Row
 	prev   int    // number of the previous row
 	inRow  bool   // between <row> and </row>
 	next   int    // column of the next cell without an r attribute
 	padded int    // empty cells filled in so far, within maxPadding
 	text   []byte // text of the current row's cells, made a string per row
+	shared int    // bytes of the current row's shared strings
 	spans  []span
 	err    error
 	closed bool
@@ -80,8 +83,8 @@ func (w *Workbook) Rows(ctx context.Context, name string) (*Rows, error) {
 		return nil, fmt.Errorf("sheet %q: part %s is missing from the file", name, w.paths[i])
 	}
 	inner, cancel := context.WithCancel(ctx)
-	r := &Rows{sheet: name, wb: w, ctx: ctx, cancel: cancel, src: startInflater(inner, rc)}
-	r.win.src = r.src
+	r := &Rows{sheet: name, part: w.paths[i], wb: w, ctx: ctx, cancel: cancel, src: startInflater(inner, rc)}
+	r.win = window{src: r.src, part: w.paths[i], max: w.lim.MaxElement}
 	return r, nil
 }
 
@@ -140,13 +143,27 @@ func (r *Rows) Next() bool {
 				return false
 			}
 		}
-		if r.inRow {
-			err = fmt.Errorf("row %d: %w", r.row.Num, err)
-		}
-		r.err = fmt.Errorf("sheet %q: %w", r.sheet, err)
+		r.err = r.located(err)
 		r.Close()
 		return false
 	}
+}
+
+// located says where in the sheet err happened: a LimitError gets the
+// sheet, row and part it lacks; other errors are prefixed with them.
+func (r *Rows) located(err error) error {
+	var le *LimitError
+	if errors.As(err, &le) {
+		le.Sheet, le.Part = r.sheet, r.part
+		if le.Row == 0 && r.inRow {
+			le.Row = r.row.Num
+		}
+		return le
+	}
+	if r.inRow {
+		err = fmt.Errorf("row %d: %w", r.row.Num, err)
+	}
+	return fmt.Errorf("sheet %q: %w", r.sheet, err)
 }
 
 // drain reads the rest of the part, so that the zip's checksum of the
@@ -206,7 +223,9 @@ func (r *Rows) scan() (bool, error) {
 			return false, err
 		}
 		if r.skip > 0 || r.state != inData {
-			r.outside(t)
+			if err := r.outside(t); err != nil {
+				return false, err
+			}
 			r.win.pos = p
 			if r.state == afterData {
 				return false, nil
@@ -234,6 +253,9 @@ func (r *Rows) scan() (bool, error) {
 			return false, fmt.Errorf("unexpected <%s> (rows cannot nest; cells belong in rows)", t.name)
 		case t.kind == tokStart && !t.self:
 			r.skip = 1 // an element we do not read, e.g. extLst
+			if err := r.deeper(); err != nil {
+				return false, err
+			}
 		case t.kind == tokEnd:
 			return false, fmt.Errorf("unexpected </%s>", t.name)
 		}
@@ -256,19 +278,37 @@ func (r *Rows) row1(b []byte, p int) (done bool, err error) {
 }
 
 // outside handles a token before or after sheetData, or inside an element
-// being skipped.
-func (r *Rows) outside(t token) {
+// being skipped. Depth is counted from the root, so that nesting past
+// Limits.MaxDepth is refused wherever it is.
+func (r *Rows) outside(t token) error {
 	switch {
-	case r.skip > 0 && t.kind == tokStart && !t.self:
-		r.skip++
-	case r.skip > 0 && t.kind == tokEnd:
-		r.skip--
-	case r.state == beforeData && t.kind == tokStart && string(t.name) == "sheetData":
-		r.state = inData
-		if t.self {
-			r.state = afterData
+	case t.kind == tokStart && !t.self:
+		if r.skip > 0 {
+			r.skip++
 		}
+		if err := r.deeper(); err != nil {
+			return err
+		}
+		if r.state == beforeData && string(t.name) == "sheetData" {
+			r.state = inData
+		}
+	case t.kind == tokStart && t.self && r.state == beforeData && string(t.name) == "sheetData":
+		r.state = afterData
+	case t.kind == tokEnd:
+		if r.skip > 0 {
+			r.skip--
+		}
+		r.depth--
 	}
+	return nil
+}
+
+// deeper counts an element opened outside rows and cells.
+func (r *Rows) deeper() error {
+	if r.depth++; r.depth > r.wb.lim.MaxDepth {
+		return &LimitError{Col: -1, Reason: fmt.Sprintf("the sheet nests XML elements more than %d deep", r.wb.lim.MaxDepth)}
+	}
+	return nil
 }
 
 // rowTag reads the start tag of a row at b[p] in one pass and starts the
@@ -306,7 +346,7 @@ func (r *Rows) startRow(num int, hidden bool) error {
 	}
 	r.inRow, r.next = true, 0
 	r.row = Row{Num: num, Hidden: hidden, Cells: r.row.Cells[:0]}
-	r.text, r.spans = r.text[:0], r.spans[:0]
+	r.text, r.spans, r.shared = r.text[:0], r.spans[:0], 0
 	return nil
 }
 

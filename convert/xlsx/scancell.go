@@ -2,8 +2,10 @@ package xlsx
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // cellAttrs are the attributes of a <c> that matter for its value.
@@ -29,6 +31,10 @@ func (r *Rows) cell(b []byte, p int) (int, error) {
 	if err != nil {
 		return p, err
 	}
+	if a.col >= maxCols {
+		// Refused at the first cell too many, before any is kept.
+		return p, &LimitError{Row: r.row.Num, Col: -1, Reason: fmt.Sprintf("the row has more than %d cells, past Excel's last column XFD", maxCols)}
+	}
 	mark := len(r.text)
 	var cc cellContent
 	if !self {
@@ -38,8 +44,16 @@ func (r *Rows) cell(b []byte, p int) (int, error) {
 		}
 	}
 	c, err := r.cellValue(a, &cc)
+	var le *LimitError
+	if errors.As(err, &le) {
+		le.Row, le.Col = r.row.Num, a.col
+		return p, le
+	}
 	if err != nil {
-		return p, fmt.Errorf("cell %s: %w", cellName(a.col, r.row.Num), err)
+		return p, fmt.Errorf("cell %s: %w", CellName(a.col, r.row.Num), err)
+	}
+	if len(r.text)+r.shared > r.wb.lim.MaxRowBytes {
+		return p, &LimitError{Row: r.row.Num, Col: -1, Reason: fmt.Sprintf("the row holds more than %d bytes of text", r.wb.lim.MaxRowBytes)}
 	}
 	if c.Kind == Number && r.wb.styles.isDate(a.style) {
 		c.DateStyle = true
@@ -73,7 +87,7 @@ func (r *Rows) cellTag(b []byte, p int) (a cellAttrs, q int, self bool, err erro
 		if end > 0 {
 			q = end
 			if a.col < r.next {
-				return a, p, false, fmt.Errorf("cell %s comes after column %s: cells out of order", cellName(a.col, r.row.Num), colName(r.next-1))
+				return a, p, false, fmt.Errorf("cell %s comes after column %s: cells out of order", CellName(a.col, r.row.Num), colName(r.next-1))
 			}
 			return a, q, self, nil
 		}
@@ -179,7 +193,7 @@ func (r *Rows) cellContent(cc *cellContent, b []byte, p int) (int, error) {
 		case string(t.name) == "f":
 			cc.formula = true
 			if !t.self {
-				if p, err = skipElement(b, p); err != nil {
+				if p, err = skipElement(b, p, r.wb.lim.MaxDepth); err != nil {
 					return p, err
 				}
 			}
@@ -187,14 +201,14 @@ func (r *Rows) cellContent(cc *cellContent, b []byte, p int) (int, error) {
 			cc.hasIS = true
 			cc.is[0] = len(r.text)
 			if !t.self {
-				if r.text, p, err = appendRich(r.text, b, p); err != nil {
+				if r.text, p, err = appendRich(r.text, b, p, r.wb.lim.MaxDepth); err != nil {
 					return p, err
 				}
 				r.text = unescapeOOXML(r.text, cc.is[0])
 			}
 			cc.is[1] = len(r.text)
 		case !t.self:
-			if p, err = skipElement(b, p); err != nil {
+			if p, err = skipElement(b, p, r.wb.lim.MaxDepth); err != nil {
 				return p, err
 			}
 		}
@@ -267,10 +281,26 @@ func (r *Rows) cellValue(a cellAttrs, cc *cellContent) (Cell, error) {
 			return c, nil // as excelize reads it
 		}
 		n, ok := atoi(idx)
-		s, found := r.wb.sst.get(n)
-		if !ok || !found {
+		if !ok {
 			return c, fmt.Errorf("shared string %q is not one of the %d in the workbook", idx, r.wb.sst.len())
 		}
+		// A string of more than 4 bytes a character is too long whatever
+		// its characters, so it is refused unread.
+		s, size, err := r.wb.sst.lookup(n, utf8.UTFMax*r.wb.lim.MaxCellChars)
+		switch {
+		case errors.Is(err, errNoString):
+			return c, fmt.Errorf("shared string %q is not one of the %d in the workbook", idx, r.wb.sst.len())
+		case err != nil:
+			return c, err
+		case size > utf8.UTFMax*r.wb.lim.MaxCellChars:
+			return c, &LimitError{Reason: fmt.Sprintf("the cell has more than %d characters; Excel's limit is %d", utf8.UTFMax*r.wb.lim.MaxCellChars, r.wb.lim.MaxCellChars)}
+		}
+		if len(s) > r.wb.lim.MaxCellChars {
+			if n := utf8.RuneCountInString(s); n > r.wb.lim.MaxCellChars {
+				return c, tooManyChars(n, r.wb.lim.MaxCellChars)
+			}
+		}
+		r.shared += size
 		c.Kind, c.Value = String, s
 		return c, nil
 	case "inlineStr":
@@ -302,8 +332,17 @@ func (r *Rows) cellValue(a cellAttrs, cc *cellContent) (Cell, error) {
 	if c.Kind != String && v[0] == v[1] {
 		return Cell{Formula: cc.formula}, nil
 	}
+	if v[1]-v[0] > r.wb.lim.MaxCellChars {
+		if n := utf8.RuneCount(r.text[v[0]:v[1]]); n > r.wb.lim.MaxCellChars {
+			return c, tooManyChars(n, r.wb.lim.MaxCellChars)
+		}
+	}
 	r.spans = append(r.spans, span{col: a.col, off: v[0], end: v[1]})
 	return c, nil
+}
+
+func tooManyChars(n, max int) error {
+	return &LimitError{Reason: fmt.Sprintf("the cell has %d characters; Excel's limit is %d", n, max)}
 }
 
 // appendContent appends the text of a simple element (<v>) up to its end
@@ -330,8 +369,9 @@ func appendContent(dst, b []byte, p int) ([]byte, int, error) {
 	}
 }
 
-// skipElement skips the rest of an element whose start tag ends at b[p].
-func skipElement(b []byte, p int) (int, error) {
+// skipElement skips the rest of an element whose start tag ends at b[p];
+// elements in it nested more than maxDepth deep are an error.
+func skipElement(b []byte, p, maxDepth int) (int, error) {
 	for depth := 1; depth > 0; {
 		t, q, err := lex(b, p)
 		if err != nil {
@@ -340,7 +380,9 @@ func skipElement(b []byte, p int) (int, error) {
 		p = q
 		switch {
 		case t.kind == tokStart && !t.self:
-			depth++
+			if depth++; depth > maxDepth {
+				return p, &LimitError{Col: -1, Reason: fmt.Sprintf("XML elements nest more than %d deep", maxDepth)}
+			}
 		case t.kind == tokEnd:
 			depth--
 		}
@@ -377,15 +419,17 @@ func parseCol(ref []byte) (int, bool) {
 			return 0, false
 		}
 	}
-	if i == 0 {
+	if i == 0 || len(ref)-i > 7 {
 		return 0, false
 	}
+	row := 0
 	for _, d := range ref[i:] {
 		if d < '0' || d > '9' {
 			return 0, false
 		}
+		row = row*10 + int(d-'0')
 	}
-	return col - 1, true
+	return col - 1, row <= maxRows
 }
 
 // colName is the letters of a 0-based column.
@@ -399,4 +443,6 @@ func colName(col int) string {
 	return string(b[i:])
 }
 
-func cellName(col, row int) string { return colName(col) + strconv.Itoa(row) }
+// CellName is the reference of the cell in 0-based column col and 1-based
+// row, as Excel shows it: CellName(1, 3) is "B3".
+func CellName(col, row int) string { return colName(col) + strconv.Itoa(row) }

@@ -1,6 +1,8 @@
 package xlsx
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -12,31 +14,51 @@ type styles struct {
 
 func (s styles) isDate(i int) bool { return i >= 0 && i < len(s.date) && s.date[i] }
 
-type xmlStyles struct {
-	NumFmts []struct {
-		ID   int    `xml:"numFmtId,attr"`
-		Code string `xml:"formatCode,attr"`
-	} `xml:"numFmts>numFmt"`
-	CellXfs []struct {
-		NumFmtID int `xml:"numFmtId,attr"`
-	} `xml:"cellXfs>xf"`
-}
-
 func (w *Workbook) readStyles(name string) (styles, error) {
-	var x xmlStyles
-	if _, err := w.decode(name, &x); err != nil {
+	var s styles
+	var formats []int            // numFmtId of each cellXfs entry
+	custom := make(map[int]bool) // whether each custom number format shows a date
+	_, err := w.walk(name, func(t token, depth int, parent string) error {
+		if depth != 2 {
+			return nil
+		}
+		switch {
+		case parent == "numFmts" && string(t.name) == "numFmt":
+			if len(custom) >= w.lim.MaxStyles {
+				return overPart(name, "its styles define more than %d number formats", w.lim.MaxStyles)
+			}
+			v, err := attrs(t, w.lim.MaxElement, "numFmtId", "formatCode")
+			if err != nil {
+				return fmt.Errorf("read %s: %w", name, err)
+			}
+			if id, err := strconv.Atoi(strings.TrimSpace(v[0])); err == nil {
+				custom[id] = isDateFormat(v[1])
+			}
+		case parent == "cellXfs" && string(t.name) == "xf":
+			if len(formats) >= w.lim.MaxStyles {
+				return overPart(name, "its styles define more than %d cell formats", w.lim.MaxStyles)
+			}
+			v, err := attrs(t, maxAttr, "numFmtId")
+			if err != nil {
+				return fmt.Errorf("read %s: %w", name, err)
+			}
+			id, err := strconv.Atoi(strings.TrimSpace(v[0]))
+			if err != nil {
+				id = 0 // as encoding/xml left it, General
+			}
+			formats = append(formats, id)
+		}
+		return nil
+	})
+	if err != nil {
 		return styles{}, err
 	}
-	custom := make(map[int]string, len(x.NumFmts))
-	for _, f := range x.NumFmts {
-		custom[f.ID] = f.Code
-	}
-	s := styles{date: make([]bool, len(x.CellXfs))}
-	for i, xf := range x.CellXfs {
-		if code, ok := custom[xf.NumFmtID]; ok {
-			s.date[i] = isDateFormat(code)
+	s.date = make([]bool, len(formats))
+	for i, id := range formats {
+		if d, ok := custom[id]; ok {
+			s.date[i] = d
 		} else {
-			s.date[i] = isBuiltinDate(xf.NumFmtID)
+			s.date[i] = isBuiltinDate(id)
 		}
 	}
 	return s, nil

@@ -3,7 +3,6 @@ package xlsx
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 )
 
@@ -17,9 +16,6 @@ const (
 	// next one instead of both being copied elsewhere.
 	headroom = 64 << 10
 	nChunks  = 4
-	// maxToken bounds a single token or cell that must be whole in memory;
-	// Excel's own limit on a cell's text is 32,767 characters.
-	maxToken = 16 << 20
 )
 
 type chunk struct {
@@ -70,6 +66,7 @@ func (in *inflater) run(rc io.ReadCloser) {
 		if err == io.ErrUnexpectedEOF {
 			c.err = io.EOF // a short last chunk
 		}
+		last := c.err != nil // c is the reader's once sent
 		select {
 		case in.full <- c:
 		case <-in.stop:
@@ -77,7 +74,7 @@ func (in *inflater) run(rc io.ReadCloser) {
 		case <-in.ctx.Done():
 			return
 		}
-		if c.err != nil {
+		if last {
 			return
 		}
 	}
@@ -120,6 +117,8 @@ func (in *inflater) close() {
 
 // window is the scanner's view of a part: b[pos:] is not yet consumed.
 type window struct {
+	part  string // the part's name, for errors
+	max   int    // the longest token or element that must be whole in b
 	src   *inflater
 	b     []byte
 	pos   int
@@ -135,8 +134,8 @@ func (w *window) fill() error {
 		return io.EOF
 	}
 	tail := w.b[w.pos:]
-	if len(tail) > maxToken {
-		return fmt.Errorf("an XML element longer than %d bytes", maxToken)
+	if len(tail) > w.max {
+		return overPart(w.part, "the part has an XML element longer than %d bytes", w.max)
 	}
 	c, err := w.src.next()
 	if err != nil {

@@ -120,7 +120,7 @@ func TestExcelizeWorkbooks(t *testing.T) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func build1904(t *testing.T, f *excelize.File) {
 
 func buildHidden(t *testing.T, f *excelize.File) {
 	for r := 1; r <= 3; r++ {
-		must(t, f.SetCellValue("Sheet1", cellName(0, r), r))
+		must(t, f.SetCellValue("Sheet1", CellName(0, r), r))
 	}
 	must(t, f.SetRowVisible("Sheet1", 2, false))
 }
@@ -154,7 +154,7 @@ func buildMixed(t *testing.T, f *excelize.File) {
 	for i, code := range []string{"dd/mm/yyyy", `[$-409]d\-mmm\-yy;@`, "[h]:mm:ss", `yyyy"年"m"月"`} {
 		s, err := f.NewStyle(&excelize.Style{CustomNumFmt: &code})
 		must(t, err)
-		cell := cellName(i, 3)
+		cell := CellName(i, 3)
 		must(t, f.SetCellValue("Sheet1", cell, 46086.5))
 		must(t, f.SetCellStyle("Sheet1", cell, cell, s))
 	}

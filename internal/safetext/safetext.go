@@ -122,3 +122,10 @@ func Clip(s string, max int) string {
 	}
 	return s[:keep] + fmt.Sprintf("… (%d more bytes)", len(s)-keep)
 }
+
+// Line is Name and Clip together: s escaped to one line and cut to max
+// bytes. It clips before escaping too, so a hostile value of megabytes
+// costs no more than max to show.
+func Line(s string, max int) string {
+	return Clip(Name(Clip(s, max)), max)
+}

@@ -57,3 +57,11 @@ func TestClip(t *testing.T) {
 		t.Fatalf("Clip long = %q (%d bytes)", got, len(got))
 	}
 }
+
+func TestLine(t *testing.T) {
+	huge := strings.Repeat("\x1b", 10<<20)
+	got := Line(huge, 64)
+	if len(got) > 64 || strings.Contains(got, "\x1b") || !strings.Contains(got, "more bytes") {
+		t.Fatalf("Line = %q", got)
+	}
+}

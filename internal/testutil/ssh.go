@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -354,7 +353,7 @@ func (s *Sshd) Start(t testing.TB) {
 	s.cmd.Env = minimalEnv()
 	// Its own process group, so Stop kills the per-connection children
 	// too, as a crash or reboot of the server would.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(s.cmd)
 	if out, err := exec.Command(s.bin, "-t", "-f", s.config).CombinedOutput(); err != nil {
 		t.Fatalf("sshd -t: %v: %s", err, out)
 	}
@@ -373,7 +372,7 @@ func (s *Sshd) Stop() {
 	}
 	pids := append(descendants(s.cmd.Process.Pid), s.cmd.Process.Pid)
 	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+		kill(pid)
 	}
 	s.cmd.Wait()
 	s.cmd = nil

@@ -1,16 +1,20 @@
 // Package local is a drop folder on a local (or mounted) file system.
 //
-// Claims, finishes and reports are renames inside one directory tree, so
-// processing/, imported/ and failed/ must live on the same file system as
-// the drop folder; a rename across file systems fails with a clear error
-// rather than falling back to a copy that a crash could tear.
+// The claim protocol is sources/folder's; this package is its file system:
+// an os.Root opened on the drop folder (or on the closest folder that
+// holds it and the configured imported/ and failed/ folders), so that no
+// path, link or race can lead a read or write out of that tree. Inside it,
+// the protocol refuses links in the daemon's own folders and opens dropped
+// files with O_NOFOLLOW|O_NONBLOCK.
+//
+// Claims, finishes and reports are renames and hard links inside one
+// tree, so processing/, imported/ and failed/ must live on the same file
+// system as the drop folder; a rename across file systems fails with a
+// clear error rather than falling back to a copy that a crash could tear.
 package local
 
 import (
-	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,14 +27,13 @@ import (
 	"sync"
 	"time"
 
+	"usagedrop/internal/atomicfile"
 	"usagedrop/sources"
+	"usagedrop/sources/folder"
 )
 
-// Default values used by New.
-const (
-	DefaultLease = time.Hour
-	processing   = "processing"
-)
+// DefaultLease is the lease New sets.
+const DefaultLease = folder.DefaultLease
 
 var _ sources.Source = (*Source)(nil)
 
@@ -51,16 +54,14 @@ type Source struct {
 	// ImportedDir and FailedDir receive finished files; they default to
 	// Dir/imported and Dir/failed and must be on Dir's file system.
 	ImportedDir, FailedDir string
-	// Logger receives takeovers and collisions.
+	// Logger receives takeovers, collisions and skipped entries.
 	Logger *slog.Logger
 
 	name string
-	// mu serialises renames into folders this instance writes, so that
-	// "is the target free?" and "rename" happen as one step.
-	mu sync.Mutex
-	// held maps the keys this instance claimed to their ETag at claim
-	// time, so Open can tell a file replaced in processing/.
-	held map[string]string
+
+	mu     sync.Mutex
+	folder *folder.Folder
+	fs     *rootFS
 }
 
 // New returns a source named name over dir with the defaults described on
@@ -74,7 +75,6 @@ func New(name, dir string) *Source {
 		FailedDir:   filepath.Join(dir, "failed"),
 		Logger:      slog.Default(),
 		name:        name,
-		held:        make(map[string]string),
 	}
 }
 
@@ -90,334 +90,193 @@ func defaultOwner() string {
 // Name returns the configured name of the source.
 func (s *Source) Name() string { return s.name }
 
-// List returns the files waiting in Dir and the claims in processing/
-// whose lease has run out.
+// List returns the regular files waiting in Dir and the claims in
+// processing/ whose lease has run out; see folder.Folder.List.
 func (s *Source) List(ctx context.Context) ([]sources.Object, error) {
-	entries, err := os.ReadDir(s.Dir)
+	f, err := s.open()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.fs.reopen(); err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.Dir, err)
 	}
-	var objs []sources.Object
-	for _, e := range entries {
-		if e.IsDir() || sources.Ignored(e.Name()) {
-			continue
-		}
-		o, err := s.stat(e.Name())
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // moved away since ReadDir
-		}
-		if err != nil {
-			return nil, err
-		}
-		if o.Key != "" {
-			objs = append(objs, o)
-		}
-	}
-	stale, err := s.staleClaims(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return append(objs, stale...), nil
+	return f.List(ctx)
 }
 
-// staleClaims lists processing/*/* whose modification time, set at claim
-// and refreshed by the owner, is older than the lease.
-func (s *Source) staleClaims(ctx context.Context) ([]sources.Object, error) {
-	owners, err := os.ReadDir(filepath.Join(s.Dir, processing))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", processing, err)
-	}
-	var objs []sources.Object
-	for _, owner := range owners {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if !owner.IsDir() {
-			continue
-		}
-		files, err := os.ReadDir(filepath.Join(s.Dir, processing, owner.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("list %s/%s: %w", processing, owner.Name(), err)
-		}
-		for _, f := range files {
-			if f.IsDir() || sources.Ignored(f.Name()) {
-				continue
-			}
-			o, err := s.stat(path.Join(processing, owner.Name(), f.Name()))
-			if err != nil || o.Key == "" || !s.expired(o.ModTime) {
-				continue
-			}
-			o.Claimed = true
-			objs = append(objs, o)
-		}
-	}
-	return objs, nil
-}
-
-func (s *Source) expired(claimed time.Time) bool {
-	return time.Since(claimed) > cmp.Or(max(s.Lease, 0), DefaultLease)
-}
-
-// stat describes the regular file at key; a zero Object means "not a
-// regular file".
-func (s *Source) stat(key string) (sources.Object, error) {
-	fi, err := os.Lstat(s.path(key))
-	if err != nil {
-		return sources.Object{}, fmt.Errorf("stat %s: %w", key, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return sources.Object{}, nil
-	}
-	return sources.Object{
-		Source:  s.name,
-		Key:     key,
-		Name:    path.Base(key),
-		Size:    fi.Size(),
-		ModTime: fi.ModTime(),
-		ETag:    etag(fi),
-	}, nil
-}
-
-// etag is size, mtime in nanoseconds and inode: a rewrite changes the
-// first two, a replacement by rename changes the inode.
-func etag(fi fs.FileInfo) string {
-	return fmt.Sprintf("%x-%x-%x", fi.Size(), fi.ModTime().UnixNano(), inode(fi))
-}
-
-// path maps a '/'-separated key to a file path under Dir.
-func (s *Source) path(key string) string {
-	return filepath.Join(s.Dir, filepath.FromSlash(key))
-}
-
-// checkKey refuses keys that would leave Dir.
-func checkKey(key string) error {
-	if key == "" || !filepath.IsLocal(filepath.FromSlash(key)) {
-		return fmt.Errorf("key %q: not a path inside the drop folder: %w", key, fs.ErrInvalid)
-	}
-	return nil
-}
-
-// Claim moves o into processing/OWNER/ by rename, which the file system
-// makes atomic: of two instances renaming the same file, one finds it gone.
-// The claimed file's modification time is set to now to start the lease.
+// Claim moves o into processing/OWNER/; see folder.Folder.Claim.
 func (s *Source) Claim(ctx context.Context, o sources.Object) (sources.Object, error) {
-	if err := checkKey(o.Key); err != nil {
+	if err := folder.CheckKey(o.Key); err != nil {
 		return sources.Object{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return sources.Object{}, err
-	}
-	cur, err := s.stat(o.Key)
-	if errors.Is(err, fs.ErrNotExist) {
-		return sources.Object{}, s.goneOrClaimed(o)
-	}
-	if err != nil {
-		return sources.Object{}, fmt.Errorf("claim %s: %w", o.Key, err)
-	}
-	mine := path.Join(processing, s.Owner, o.Name)
-	if cur.ETag != o.ETag && (o.Key != mine || !leaseOnly(cur.ETag, o.ETag)) {
-		return sources.Object{}, fmt.Errorf("claim %s: %w", o.Key, sources.ErrChanged)
-	}
-	if o.Key != mine {
-		if err := s.claimMove(o, mine); err != nil {
-			return sources.Object{}, err
-		}
-	}
-	now := time.Now()
-	if err := os.Chtimes(s.path(mine), now, now); err != nil {
-		return sources.Object{}, fmt.Errorf("claim %s: start lease: %w", mine, err)
-	}
-	c, err := s.stat(mine)
+	f, err := s.open()
 	if err != nil {
 		return sources.Object{}, err
 	}
-	s.mu.Lock()
-	s.held[mine] = c.ETag
-	s.mu.Unlock()
-	return c, nil
+	return f.Claim(ctx, o)
 }
 
-// leaseOnly reports whether two ETags of a file this instance holds differ
-// only in mtime, which the lease itself moves: a retry that lost the ETag
-// of its last refresh must still be able to refresh.
-func leaseOnly(a, b string) bool {
-	as, bs := strings.Split(a, "-"), strings.Split(b, "-")
-	return len(as) == 3 && len(bs) == 3 && as[0] == bs[0] && as[2] == bs[2]
-}
-
-// claimMove renames o to mine, refusing to replace an earlier drop of the
-// same name that this instance still holds.
-func (s *Source) claimMove(o sources.Object, mine string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := os.Lstat(s.path(mine)); err == nil {
-		return fmt.Errorf("claim %s: an earlier %s is still in %s: %w", o.Key, o.Name, path.Dir(mine), sources.ErrClaimed)
-	}
-	if err := os.MkdirAll(filepath.Dir(s.path(mine)), 0o755); err != nil {
-		return fmt.Errorf("claim %s: %w", o.Key, err)
-	}
-	err := os.Rename(s.path(o.Key), s.path(mine))
-	if errors.Is(err, fs.ErrNotExist) {
-		return s.goneOrClaimed(o)
-	}
-	if err != nil {
-		return fmt.Errorf("claim %s: %w", o.Key, err)
-	}
-	if o.Claimed {
-		s.Logger.Info("took over stale claim", "source", s.name, "from", o.Key, "to", mine)
-	}
-	return syncDirs(s.Dir, filepath.Dir(s.path(o.Key)), filepath.Dir(s.path(mine)))
-}
-
-// goneOrClaimed explains why o is no longer at its key: another instance
-// took it, or it has gone altogether.
-func (s *Source) goneOrClaimed(o sources.Object) error {
-	held, _ := filepath.Glob(filepath.Join(s.Dir, processing, "*", globEscape(o.Name)))
-	for _, h := range held {
-		rel, _ := filepath.Rel(s.Dir, h)
-		if filepath.ToSlash(rel) != path.Join(processing, s.Owner, o.Name) {
-			return fmt.Errorf("claim %s: held as %s: %w", o.Key, filepath.ToSlash(rel), sources.ErrClaimed)
-		}
-	}
-	return fmt.Errorf("claim %s: %w", o.Key, fs.ErrNotExist)
-}
-
-func globEscape(name string) string {
-	return strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`).Replace(name)
-}
-
-// Open returns the file at key. Reading it to the end fails with
-// ErrChanged if the file was rewritten or replaced while it was read.
+// Open returns the regular file at key; see folder.Folder.Open.
 func (s *Source) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := checkKey(key); err != nil {
+	if err := folder.CheckKey(key); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
+	f, err := s.open()
+	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(s.path(key))
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", key, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open %s: %w", key, err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("open %s: not a regular file: %w", key, fs.ErrInvalid)
-	}
-	s.mu.Lock()
-	want, ok := s.held[key]
-	s.mu.Unlock()
-	if ok && want != etag(fi) {
-		f.Close()
-		return nil, fmt.Errorf("open %s: %w", key, sources.ErrChanged)
-	}
-	return &reader{f: f, path: s.path(key), key: key, etag: etag(fi)}, nil
+	return f.Open(ctx, key)
 }
 
-// reader checks at end of file that the path still names the bytes it
-// read, so a torn read is an error and never a short, valid-looking file.
-type reader struct {
-	f    *os.File
-	path string
-	key  string
-	etag string
-}
-
-func (r *reader) Read(p []byte) (int, error) {
-	n, err := r.f.Read(p)
-	if err == io.EOF {
-		fi, serr := os.Lstat(r.path)
-		if serr != nil || etag(fi) != r.etag {
-			return n, fmt.Errorf("read %s: %w", r.key, sources.ErrChanged)
-		}
-	}
-	return n, err
-}
-
-func (r *reader) Close() error { return r.f.Close() }
-
-// Finish writes the reports into the target folder, then moves the file
-// there. Names already taken get a timestamp suffix.
+// Finish moves the file at key to imported/ or failed/ with its reports;
+// see folder.Folder.Finish.
 func (s *Source) Finish(ctx context.Context, key string, o sources.Outcome) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := folder.CheckKey(key); err != nil {
 		return "", err
 	}
-	if err := ctx.Err(); err != nil {
+	f, err := s.open()
+	if err != nil {
 		return "", err
 	}
-	if _, err := os.Lstat(s.path(key)); err != nil {
-		return "", fmt.Errorf("finish %s: %w", key, err)
-	}
-	dir := s.FailedDir
-	if o.Imported {
-		dir = s.ImportedDir
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("finish %s: %w", key, err)
-	}
+	return f.Finish(ctx, key, o)
+}
 
+// open returns the folder, opening its root on first use. A failure is
+// not kept: the next call tries again (the folder may appear later).
+func (s *Source) open() (*folder.Folder, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name, err := freeName(dir, path.Base(key), time.Now())
+	if s.folder != nil {
+		return s.folder, nil
+	}
+	var abs [3]string
+	for i, d := range []string{s.Dir, s.ImportedDir, s.FailedDir} {
+		a, err := filepath.Abs(d)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", s.name, err)
+		}
+		abs[i] = a
+	}
+	top := commonDir(abs[:]...)
+	root, err := os.OpenRoot(top)
 	if err != nil {
-		return "", fmt.Errorf("finish %s: %w", key, err)
+		return nil, fmt.Errorf("source %s: open %s: %w", s.name, top, err)
 	}
-	for _, r := range o.Reports {
-		if err := writeAtomic(filepath.Join(dir, name+r.Suffix), r.Body); err != nil {
-			return "", fmt.Errorf("finish %s: report %s: %w", key, r.Suffix, err)
+	rel := func(p string) string {
+		r, _ := filepath.Rel(top, p)
+		return filepath.ToSlash(r)
+	}
+	s.fs = &rootFS{dir: top, root: root}
+	s.folder = &folder.Folder{
+		FS:     s.fs,
+		Source: s.name, Owner: s.Owner, Lease: s.Lease, Logger: s.Logger,
+		Dir: rel(abs[0]), ImportedDir: rel(abs[1]), FailedDir: rel(abs[2]),
+	}
+	return s.folder, nil
+}
+
+// commonDir is the deepest folder that holds every one of paths.
+func commonDir(paths ...string) string {
+	c := paths[0]
+	for _, p := range paths[1:] {
+		for {
+			r, err := filepath.Rel(c, p)
+			if err == nil && filepath.IsLocal(r) || r == "." {
+				break
+			}
+			if filepath.Dir(c) == c {
+				break
+			}
+			c = filepath.Dir(c)
 		}
 	}
-	target := filepath.Join(dir, name)
-	if err := os.Rename(s.path(key), target); err != nil {
-		return "", fmt.Errorf("finish %s: move to %s: %w", key, target, err)
-	}
-	delete(s.held, key)
-	if err := syncDirs(dir, filepath.Dir(s.path(key))); err != nil {
-		return "", fmt.Errorf("finish %s: %w", key, err)
-	}
-	return s.keyOf(target), nil
+	return c
 }
 
-// keyOf returns the key of a path under Dir, or the path itself when the
-// target folders were configured outside Dir.
-func (s *Source) keyOf(p string) string {
-	rel, err := filepath.Rel(s.Dir, p)
-	if err != nil || !filepath.IsLocal(rel) {
-		return p
-	}
-	return filepath.ToSlash(rel)
+// rootFS is folder.FS on an os.Root: every path is resolved inside the
+// root, by the kernel one level at a time, so neither ".." nor a link
+// nor a rename racing the daemon can lead outside it.
+type rootFS struct {
+	dir string // the root's path, for messages and reopen
+
+	mu   sync.RWMutex
+	root *os.Root
 }
 
-// freeName returns name if dir has no such entry, else name with a
-// timestamp before its extension ("march-20260301T101500Z.xlsx"), with a
-// counter if even that is taken.
-func freeName(dir, name string, now time.Time) (string, error) {
-	var serr error
-	free := func(n string) bool {
-		_, err := os.Lstat(filepath.Join(dir, n))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			serr = err // stop looking; the caller reports it
+func (r *rootFS) get() *os.Root {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.root
+}
+
+// reopen opens the root again when its path now names another folder
+// (the drop folder was removed and made again), so that files dropped
+// there are seen; a root whose folder has gone is an error, never an
+// empty listing.
+func (r *rootFS) reopen() error {
+	cur, err := os.Stat(r.dir)
+	if err != nil {
+		return err
+	}
+	if open, err := r.get().Stat("."); err == nil && os.SameFile(cur, open) {
+		return nil
+	}
+	nr, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	old := r.root
+	r.root = nr
+	r.mu.Unlock()
+	return old.Close()
+}
+
+func (r *rootFS) Lstat(_ context.Context, p string) (fs.FileInfo, error) { return r.get().Lstat(p) }
+
+func (r *rootFS) ReadDir(_ context.Context, p string) ([]fs.FileInfo, error) {
+	d, err := r.get().OpenFile(p, os.O_RDONLY|openFlags, 0)
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]fs.FileInfo, 0, len(names))
+	for _, n := range names {
+		fi, err := r.get().Lstat(path.Join(p, n))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // moved away since it was read
 		}
-		return err != nil
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, fi)
 	}
-	if free(name) {
-		return name, serr
-	}
-	return sources.CollisionName(name, now, free), serr
+	return infos, nil
 }
 
-// writeAtomic writes body to a temp file beside p, syncs it and renames it
-// over p, so readers see the old report or the new one, never half.
-func writeAtomic(p string, body []byte) error {
-	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+"."+randHex()+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+func (r *rootFS) Mkdir(_ context.Context, p string) error { return r.get().Mkdir(p, 0o755) }
+
+func (r *rootFS) Rename(_ context.Context, oldp, newp string) error {
+	return r.get().Rename(oldp, newp)
+}
+
+func (r *rootFS) Link(_ context.Context, oldp, newp string) error { return r.get().Link(oldp, newp) }
+
+func (r *rootFS) Remove(_ context.Context, p string) error { return r.get().Remove(p) }
+
+func (r *rootFS) Chtimes(_ context.Context, p string, mtime time.Time) error {
+	return r.get().Chtimes(p, mtime, mtime)
+}
+
+func (r *rootFS) Open(_ context.Context, p string) (folder.File, error) {
+	return r.get().OpenFile(p, openFlags, 0)
+}
+
+func (r *rootFS) Create(_ context.Context, p string, body []byte) error {
+	f, err := r.get().OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
@@ -428,34 +287,26 @@ func writeAtomic(p string, body []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
 	if err != nil {
-		os.Remove(tmp)
+		r.get().Remove(p)
 	}
 	return err
 }
 
-func randHex() string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+func (r *rootFS) SyncDir(_ context.Context, dirs ...string) error {
+	native := make([]string, len(dirs))
+	for i, d := range dirs {
+		native[i] = r.Native(d)
+	}
+	return atomicfile.SyncDir(native...)
 }
 
-// syncDirs fsyncs directories so that renames into and out of them survive
-// a power cut.
-func syncDirs(dirs ...string) error {
-	for _, d := range dirs {
-		f, err := os.Open(d)
-		if err != nil {
-			return fmt.Errorf("sync %s: %w", d, err)
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("sync %s: %w", d, err)
-		}
-	}
-	return nil
+// ETag is size, mtime in nanoseconds and inode: a rewrite changes the
+// first two, a replacement by rename changes the inode.
+func (r *rootFS) ETag(fi fs.FileInfo) string {
+	return fmt.Sprintf("%x-%x-%x", fi.Size(), fi.ModTime().UnixNano(), inode(fi))
 }
+
+func (r *rootFS) SameFile(a, b fs.FileInfo) bool { return os.SameFile(a, b) }
+
+func (r *rootFS) Native(p string) string { return filepath.Join(r.dir, filepath.FromSlash(p)) }

@@ -97,3 +97,24 @@ func TestCollisionName(t *testing.T) {
 		}
 	}
 }
+
+// TestDropFolderMadeAgain: a drop folder removed and made again is
+// listed anew, and a missing one is an error, never an empty listing.
+func TestDropFolderMadeAgain(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "drop")
+	os.MkdirAll(dir, 0o755)
+	src := New("l", dir)
+	ctx := context.Background()
+	if _, err := src.List(ctx); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(dir)
+	if objs, err := src.List(ctx); err == nil {
+		t.Errorf("List of a removed drop folder = %v, no error", objs)
+	}
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "a.csv"), []byte("a"), 0o644)
+	if objs, err := src.List(ctx); err != nil || len(objs) != 1 {
+		t.Errorf("List of the drop folder made again = %v, %v; want a.csv", objs, err)
+	}
+}

@@ -19,9 +19,23 @@
 // key it already had. New files are found by List, or sooner with SQS
 // event notifications (Changed, in notify.go).
 //
+// # Finish
+//
+// Finish picks a final name whose object and report names are all free
+// (sources.ReportName, sources.CollisionName), puts each report with
+// If-None-Match: * so that nothing, not even a report of an earlier drop
+// or a file a user dropped under a report's name, is replaced, then
+// copies the object there and deletes the original. A report refused by
+// its condition means another writer took the name: the reports put so
+// far are deleted and another name is chosen. Claim objects for long
+// names are shortened like report names, since some stores keep objects
+// as files.
+//
 // # Caveats
 //
-// The lease compares the store's LastModified with the local clock; keep
+// The copy of the object itself is unconditional: two instances that
+// finish the same name at the same moment are kept apart by their
+// reports' conditional writes, which come first. The lease compares the store's LastModified with the local clock; keep
 // clocks in sync (NTP) or use a lease well above any skew. On stores that
 // ignore If-Match on DeleteObject, a file re-dropped in the milliseconds
 // between Finish's copy and delete is lost; AWS honours it.
@@ -287,8 +301,8 @@ func (s *Source) List(ctx context.Context) ([]sources.Object, error) {
 			}
 			obj := sources.Object{Source: s.name, Key: name, Name: name, Size: aws.ToInt64(o.Size),
 				ModTime: aws.ToTime(o.LastModified), ETag: aws.ToString(o.ETag)}
-			claimed, ok := claims[name]
-			delete(claims, name)
+			claimed, ok := claims[claimName(name)]
+			delete(claims, claimName(name))
 			if ok && !s.expired(claimed) {
 				continue
 			}
@@ -308,7 +322,7 @@ func (s *Source) removeOrphans(ctx context.Context, c *s3.Client, orphans map[st
 		if time.Since(claimed) < s.orphanAge {
 			continue // a Finish may be between its two deletes right now
 		}
-		_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.claimKey(name))})
+		_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.prefix() + claimDir + name)})
 		if err != nil {
 			s.Logger.Warn("remove orphaned claim", "source", s.name, "key", name, "err", err)
 			continue
@@ -327,7 +341,8 @@ func (s *Source) listErr(err error) error {
 	return fmt.Errorf("list s3://%s/%s: %w", s.Bucket, s.prefix(), err)
 }
 
-// claims returns the time each claimed name's claim was last written.
+// claims returns the time each claim object (by its claimName) was last
+// written.
 func (s *Source) claims(ctx context.Context, c *s3.Client) (map[string]time.Time, error) {
 	dir := s.prefix() + claimDir
 	claims := make(map[string]time.Time)
@@ -340,8 +355,8 @@ func (s *Source) claims(ctx context.Context, c *s3.Client) (map[string]time.Time
 			return nil, s.listErr(err)
 		}
 		for _, o := range page.Contents {
-			name, ok := strings.CutSuffix(strings.TrimPrefix(aws.ToString(o.Key), dir), claimSuffix)
-			if ok && name != "" {
+			name := strings.TrimPrefix(aws.ToString(o.Key), dir)
+			if strings.HasSuffix(name, claimSuffix) && name != claimSuffix {
 				claims[name] = aws.ToTime(o.LastModified)
 			}
 		}
@@ -364,7 +379,12 @@ type claim struct {
 	Claimed time.Time `json:"claimed"`
 }
 
-func (s *Source) claimKey(name string) string { return s.prefix() + claimDir + name + claimSuffix }
+func (s *Source) claimKey(name string) string { return s.prefix() + claimDir + claimName(name) }
+
+// claimName is the name of the claim object on name, shortened like a
+// report name so that stores keeping objects as files (versitygw's posix
+// backend) take it whatever the length of name.
+func claimName(name string) string { return sources.ReportName(name, claimSuffix) }
 
 // readClaim returns the claim on name and its object's ETag and time, or
 // a nil claim when there is none.
@@ -628,23 +648,55 @@ func (s *Source) Finish(ctx context.Context, key string, o sources.Outcome) (str
 	if o.Imported {
 		dir = folder(s.ImportedDir)
 	}
-	name, err := s.freeName(ctx, c, dir, key, want)
+	const tries = 5 // another instance may take a chosen name; never loop
+	for range tries {
+		name, err := s.finishOnce(ctx, c, key, dir, want, o.Reports)
+		if errors.Is(err, errPrecondition) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		s.release(ctx, c, key)
+		return dir + name, nil
+	}
+	return "", fmt.Errorf("finish %s: every name tried in %s was taken meanwhile", key, dir)
+}
+
+// finishOnce chooses a name whose object and report names are all free,
+// puts the reports there without replacing anything (If-None-Match: *),
+// and moves the object. It returns errPrecondition, having deleted the
+// reports it put, when a name it chose was taken before it could write.
+func (s *Source) finishOnce(ctx context.Context, c *s3.Client, key, dir, etag string, reports []sources.Report) (string, error) {
+	name, ours, err := s.freeName(ctx, c, dir, key, etag, reports)
 	if err != nil {
 		return "", fmt.Errorf("finish %s: %w", key, err)
 	}
-	for _, r := range o.Reports {
-		put := &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.prefix() + dir + name + r.Suffix),
-			Body: bytes.NewReader(r.Body)}
-		s.encrypt(put)
-		if _, err := c.PutObject(ctx, put); err != nil {
-			return "", fmt.Errorf("finish %s: report %s: %w", key, r.Suffix, classify(err))
+	var put []string
+	for _, r := range reports {
+		if ours {
+			break // a retry after the copy: the reports went first
 		}
+		rk := s.prefix() + dir + sources.ReportName(name, r.Suffix)
+		in := &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(rk),
+			Body: bytes.NewReader(r.Body), IfNoneMatch: aws.String("*")}
+		s.encrypt(in)
+		if _, err := c.PutObject(ctx, in); err != nil {
+			for _, k := range put {
+				c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(k)})
+			}
+			err = classify(err)
+			if errors.Is(err, errPrecondition) {
+				return "", err
+			}
+			return "", fmt.Errorf("finish %s: report %s: %w", key, r.Suffix, err)
+		}
+		put = append(put, rk)
 	}
-	if err := s.move(ctx, c, key, dir+name, want); err != nil {
+	if err := s.move(ctx, c, key, dir+name, etag); err != nil {
 		return "", err
 	}
-	s.release(ctx, c, key)
-	return dir + name, nil
+	return name, nil
 }
 
 // move copies key to target, only if key still holds the version etag,
@@ -680,21 +732,40 @@ func copySource(bucket, key string) string {
 	return strings.Join(segs, "/")
 }
 
-// freeName returns the name key gets in dir: its own if free or already
-// holding these very bytes (a Finish retried after the copy), else a
-// timestamped one.
-func (s *Source) freeName(ctx context.Context, c *s3.Client, dir, key, etag string) (string, error) {
-	var herr error
-	free := func(name string) bool {
-		o, err := s.head(ctx, c, dir+name)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			herr = err
+// freeName returns the name key gets in dir: its own if it and its report
+// names are free, else a timestamped one. ours reports that the name
+// already holds these very bytes (a Finish retried after the copy), whose
+// reports were put before it.
+func (s *Source) freeName(ctx context.Context, c *s3.Client, dir, key, etag string,
+	reports []sources.Report) (name string, ours bool, err error) {
+	free := func(n string) bool {
+		if err != nil {
+			return true // stop looking; the error is returned
 		}
-		return errors.Is(err, fs.ErrNotExist) || (err == nil && o.ETag == etag && name == path.Base(key))
+		o, herr := s.head(ctx, c, dir+n)
+		if herr == nil && o.ETag == etag && n == path.Base(key) {
+			ours = true
+			return true
+		}
+		names := []string{n}
+		for _, r := range reports {
+			names = append(names, sources.ReportName(n, r.Suffix))
+		}
+		for i, m := range names {
+			if i > 0 {
+				_, herr = s.head(ctx, c, dir+m)
+			}
+			if !errors.Is(herr, fs.ErrNotExist) {
+				if herr != nil {
+					err = herr
+				}
+				return false
+			}
+		}
+		return true
 	}
 	if free(key) {
-		return key, herr
+		return key, ours, err
 	}
-	name := sources.CollisionName(key, time.Now(), func(n string) bool { return herr != nil || free(n) })
-	return name, herr
+	return sources.CollisionName(key, time.Now(), free), ours, err
 }

@@ -674,3 +674,22 @@ func TestRealClientUploadInProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestDropFolderItselfALink: the folder configured on the server may be a
+// link the server's admin made; only the daemon's folders must be real.
+func TestDropFolderItselfALink(t *testing.T) {
+	srv := testutil.NewSFTP(t)
+	real := filepath.Join(srv.Root, "real")
+	os.MkdirAll(real, 0o755)
+	os.Symlink(real, filepath.Join(srv.Root, "drop"))
+	os.WriteFile(filepath.Join(real, "a.csv"), []byte("a"), 0o644)
+	src := newSource(t, srv, filepath.Join(srv.Root, "drop"))
+	ctx := context.Background()
+	c := sourcetest.ClaimOnly(t, ctx, src)
+	if key, err := src.Finish(ctx, c.Key, sources.Outcome{Imported: true}); err != nil || key != "imported/a.csv" {
+		t.Fatalf("Finish = %q, %v", key, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(real, "imported", "a.csv")); err != nil || string(b) != "a" {
+		t.Errorf("imported/a.csv = %q, %v", b, err)
+	}
+}

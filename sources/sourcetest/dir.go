@@ -27,7 +27,10 @@ type Dir struct {
 	New func(t *testing.T, owner string, lease time.Duration) sources.Source
 }
 
-var _ Store = (*Dir)(nil)
+var (
+	_ Store   = (*Dir)(nil)
+	_ Special = (*Dir)(nil)
+)
 
 // Source returns d.New(t, owner, lease).
 func (d *Dir) Source(t *testing.T, owner string, lease time.Duration) sources.Source {
@@ -51,6 +54,57 @@ func (d *Dir) Put(t *testing.T, key string, body []byte) {
 	}
 	for q := p; q != d.Root && len(q) > len(d.Root); q = filepath.Dir(q) {
 		if err := os.Lchown(q, d.UID, d.GID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Mkfifo makes a FIFO at key.
+func (d *Dir) Mkfifo(t *testing.T, key string) {
+	t.Helper()
+	mkfifo(t, d.path(key))
+	d.chown(t, d.path(key))
+}
+
+// Symlink makes key a symbolic link to target.
+func (d *Dir) Symlink(t *testing.T, key, target string) {
+	t.Helper()
+	if err := os.Symlink(target, d.path(key)); err != nil {
+		t.Fatal(err)
+	}
+	d.chown(t, d.path(key))
+}
+
+// Remove removes the entry at key.
+func (d *Dir) Remove(t *testing.T, key string) {
+	t.Helper()
+	if err := os.Remove(d.path(key)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Outside makes a folder beside Root, with one file in it.
+func (d *Dir) Outside(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(filepath.Dir(d.Root), "outside-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "secret.csv"), []byte("outside bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.chown(t, dir)
+	d.chown(t, filepath.Join(dir, "secret.csv"))
+	return dir
+}
+
+// Holds reports true: a file system takes any bytes as a name.
+func (d *Dir) Holds(name string) bool { return true }
+
+func (d *Dir) chown(t *testing.T, p string) {
+	if d.Chown {
+		if err := os.Lchown(p, d.UID, d.GID); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -70,6 +70,13 @@ func Run(t *testing.T, h Harness) {
 		{"Missing", testMissing},
 		{"PermissionDenied", testPermissionDenied},
 		{"ReplacedWhileRead", testReplacedWhileRead},
+		{"OddNames", testOddNames},
+		{"ReportLikeNames", testReportLikeNames},
+		{"SymlinkedFolders", testSymlinkedFolders},
+		{"NotFiles", testNotFiles},
+		{"SwappedAfterClaim", testSwappedAfterClaim},
+		{"FilesNamedLikeFolders", testFilesNamedLikeFolders},
+		{"FinishRace", testFinishRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
