@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"usagedrop/internal/safetext"
 )
 
 // Step is a piece of work the pipeline does on a drop.
@@ -180,13 +182,9 @@ func (l *Ledger) setAside(e *Entry, why string) error {
 	if e.State.Outcome() {
 		e.addEvent(Event{At: l.now(), State: e.State, Note: why})
 		e.Step, e.NextTry, e.WaitingFor, e.WaitingSince = "", time.Time{}, "", time.Time{}
-		e.Finished, e.LastError = true, why+"; it was left at "+e.Key
+		e.Finished, e.LastError = true, why+"; it was left at "+safetext.Name(e.Key)
 		return nil
 	}
-	crashes, failures := e.Crashes, e.Failures
-	if err := l.outcome(e, Failed, why, false); err != nil {
-		return err
-	}
-	e.Crashes, e.Failures = crashes, failures
-	return nil
+	// The outcome is progress: finishing gets tries of its own.
+	return l.outcome(e, Failed, why, false)
 }

@@ -37,15 +37,16 @@
 // # Attempts
 //
 // Begin is committed before a step runs and records which step it is. A
-// step that ends, by a transition or by Retry, clears it; so a Begin that
-// finds the previous one still open knows that the step killed the daemon
-// (or the machine went down under it). After Options.MaxStarts such starts
-// without progress, Begin itself sets the drop aside as a Failed outcome
-// ("this file stopped the service 3 times while being converted"), and the
-// file goes to failed/ with its bytes. Retry records a step that failed:
-// a failure the file causes counts towards the same bound; an outage of
-// Zuora, of a source or of spool space never does, and is shown as
-// "waiting for Zuora since ..." instead. Nothing is set aside while a part
+// step that ends, by a transition, by Retry or by End, clears it; so a
+// Begin that finds the previous one still open knows that the step killed
+// the daemon (or the machine went down under it). Once a drop has done so
+// Options.MaxStarts times without progress, the next Begin sets it aside
+// as a Failed outcome instead ("this file stopped the service 3 times
+// while being converted; it was set aside"), and the file goes to failed/
+// with its bytes. Retry records a step that failed: MaxStarts failures the
+// file causes set it aside too, a panic at once; an outage of Zuora, of a
+// source or of spool space never does, and is shown as "waiting for Zuora
+// since ..." instead. Nothing is set aside while a part
 // may be in Zuora's hands (submitted or accepted): failing the drop then
 // could hide an import that completes.
 //

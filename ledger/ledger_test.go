@@ -205,3 +205,21 @@ func TestTableIsTheDrawnOne(t *testing.T) {
 		}
 	}
 }
+
+func TestText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain note", "plain note"},
+		{`key "m\\xe4rz.csv": invalid`, `key "m\\xe4rz.csv": invalid`}, // escaped once already
+		{"m\xe4rz.csv", `m\xe4rz.csv`},
+		{"two\nlines", `two\nlines`},
+		{"esc\x1b[31m and a \\", `esc\x1b[31m and a \\`},
+	}
+	for _, tt := range tests {
+		if got := Text(tt.in); got != tt.want {
+			t.Errorf("Text(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got := Text(strings.Repeat("x", 10*MaxText)); len(got) > MaxText {
+		t.Errorf("Text kept %d bytes", len(got))
+	}
+}

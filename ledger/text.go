@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"usagedrop/internal/safetext"
@@ -27,7 +28,15 @@ const (
 
 // Text is s as the ledger stores a note, an error or a message: escaped
 // for display (a name in it may hold any bytes) and clipped to MaxText.
-func Text(s string) string { return safetext.Line(s, MaxText) }
+// Text that needs no escape but for its backslashes is kept as it is, so
+// that an error quoting a name already escaped is not escaped twice.
+func Text(s string) string {
+	c := safetext.Clip(s, MaxText)
+	if bare := strings.ReplaceAll(c, `\`, ""); safetext.Name(bare) != bare {
+		return safetext.Line(s, MaxText)
+	}
+	return c
+}
 
 // addEvent appends to e's history, folding the oldest events after the
 // first few once it is full.

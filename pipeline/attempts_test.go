@@ -37,10 +37,13 @@ func TestClassify(t *testing.T) {
 		{"spool full while converting", fmt.Errorf("convert: %w", fileError{spoolFull}), ledger.CauseSpace},
 		{"source full", fmt.Errorf("finish: %w", sourceError{spoolFull}), ledger.CauseSource},
 		{"source network", fmt.Errorf("claim: %w", sourceError{errors.New("connection lost")}), ledger.CauseSource},
+		{"source refuses the key", fmt.Errorf("claim: %w", sourceError{fmt.Errorf("key %q: %w", "a", fs.ErrInvalid)}), ledger.CauseFile},
 		{"source needs an operator", fmt.Errorf("open: %w", sources.ErrFatal), ledger.CauseSource},
 		{"zuora 503", fmt.Errorf("status: %w", &uploader.Error{Op: "status", HTTPStatus: 503, Retryable: true}), ledger.CauseZuora},
 		{"zuora 429", &uploader.Error{Op: "submit", HTTPStatus: 429, Retryable: true}, ledger.CauseZuora},
 		{"file", fmt.Errorf("convert: %w", fileError{errors.New("zip: not a valid zip file")}), ledger.CauseFile},
+		{"spool unreadable while converting", fmt.Errorf("convert: %w", fileError{&fs.PathError{Op: "read", Err: syscall.EIO}}), ledger.CauseOther},
+		{"temp file of a workbook", fmt.Errorf("convert: %w", fileError{fmt.Errorf("temporary file for shared strings: %w", &fs.PathError{Op: "write", Err: syscall.EMFILE})}), ledger.CauseOther},
 		{"ours", errors.New("ledger: database not open"), ledger.CauseOther},
 	}
 	for _, tt := range tests {
@@ -157,64 +160,6 @@ func keys(m map[string]*ledger.Entry) []string {
 		out = append(out, fmt.Sprintf("%q", k))
 	}
 	return out
-}
-
-// The spool's disk fills up: a drop too large for it waits, says it waits
-// for space, and other drops go on; once there is space it imports. The
-// spool is a real tmpfs of 512 KiB, so this needs root (or CAP_SYS_ADMIN).
-func TestSpoolFullIsWaitedOut(t *testing.T) {
-	e := start(t)
-	e.stop()
-	spool := filepath.Join(e.dir, "spool")
-	os.RemoveAll(spool)
-	os.MkdirAll(spool, 0o750)
-	if err := syscall.Mount("tmpfs", spool, "tmpfs", 0, "size=512k"); err != nil {
-		t.Skipf("cannot mount a tmpfs for the spool (%v): run as root to test a full disk", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(spool, syscall.MNT_DETACH) })
-	e.run()
-	defer e.stop()
-
-	var big strings.Builder
-	big.WriteString("ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,SUBSCRIPTION_ID,CHARGE_ID,DESCRIPTION\r\n")
-	for j := range 20000 {
-		fmt.Fprintf(&big, "A%08d,API Calls,%d.25,03/%02d/2026,,A-S%08d,,usage row %d\r\n", j%500, j%97, 13+j%15, j%300, j)
-	}
-	e.dropBytes("big.csv", []byte(big.String()))
-	saw := waitLastError(t, e, "big.csv", "waiting for space in the spool since ")
-	if !strings.Contains(saw, "no space left on device") {
-		t.Errorf("the reason does not say the disk is full: %q", saw)
-	}
-
-	e.drop("partner-template.csv", "small.csv")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		x := finishedByName(e, "small.csv")
-		if x != nil {
-			if x.State != ledger.Done {
-				t.Fatalf("small.csv: %s %s", x.State, x.LastError)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("small.csv did not import while the spool was full for big.csv")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if x, _ := entryByName(e, "big.csv"); x.State != ledger.Claimed || x.Failures != 0 {
-		t.Fatalf("big.csv while the spool is full: %s with %d failures counted against it", x.State, x.Failures)
-	}
-
-	if err := syscall.Mount("tmpfs", spool, "tmpfs", syscall.MS_REMOUNT, "size=16m"); err != nil {
-		t.Fatal(err)
-	}
-	x := e.waitFinished(2)["big.csv"]
-	if x.State != ledger.Done || x.Records != 20000 {
-		t.Fatalf("big.csv once there is space: %s, %d records (%s)", x.State, x.Records, x.LastError)
-	}
-	if n := len(e.sim.Records()); n != 21000 {
-		t.Fatalf("zuora holds %d records, want 21000", n)
-	}
 }
 
 func entryByName(e *env, name string) (*ledger.Entry, bool) {

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -443,7 +444,7 @@ func (p *Pipeline) retry(e *ledger.Entry, step ledger.Step, cause error) time.Du
 		return 0
 	}
 	p.log.Warn("step failed; will retry", "id", e.ID, "name", safetext.Name(e.Name), "state", e.State,
-		"attempt", x.Attempts, "retry_in", d.Round(time.Millisecond), "err", ledger.Text(x.LastError))
+		"attempt", x.Attempts, "retry_in", d.Round(time.Millisecond), "err", x.LastError)
 	return d
 }
 
@@ -477,7 +478,9 @@ func (s sourceReader) Read(b []byte) (int, error) {
 
 // classify says whose fault a failed step was; the ledger bounds the
 // file's faults and waits out the others. A full spool disk anywhere but
-// on the source is ours to wait for, even when convert met it.
+// on the source is ours to wait for, even when convert met it; convert
+// words what the file gets wrong as a rejection, so the errors it returns
+// are the file's only when no system call failed under them.
 func classify(err error) ledger.Cause {
 	var (
 		pe *panicError
@@ -488,13 +491,19 @@ func classify(err error) ledger.Cause {
 	switch {
 	case errors.As(err, &pe):
 		return ledger.CausePanic
+	case errors.As(err, &se) && errors.Is(err, fs.ErrInvalid):
+		// The source refuses this key: no wait mends that, the name is
+		// the file's.
+		return ledger.CauseFile
 	case errors.As(err, &se), errors.Is(err, sources.ErrFatal):
 		return ledger.CauseSource
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
 		return ledger.CauseSpace
 	case errors.As(err, &ue):
 		return ledger.CauseZuora
-	case errors.As(err, &fe):
+	case errors.As(err, &fe) && !errors.As(fe.err, new(syscall.Errno)):
+		// An error of the operating system (EIO, EMFILE) while reading
+		// the spool is this machine's fault, not the file's.
 		return ledger.CauseFile
 	}
 	return ledger.CauseOther

@@ -500,9 +500,3 @@ func (p *Pipeline) finish(ctx context.Context, src *Source, e *ledger.Entry) err
 	}
 	return nil
 }
-
-// writeAtomic writes a spool file through atomicfile, the one place that
-// does temp, fsync, rename and directory fsync.
-func writeAtomic(dst string, fill func(io.Writer) error) error {
-	return atomicfile.Write(dst, 0o600, fill)
-}
