@@ -75,8 +75,8 @@ type Problem struct {
 	Line   int    // 1-based; the header is line 1 in a CSV; 0 for the whole file
 	Column string // template column, e.g. "QTY", else the sheet's letter ("column F"); "" for the whole file
 	// Value is the value as the user wrote it, clipped to
-	// Caps.MaxValueBytes. It never holds a control character other than
-	// tab or a line break: a value refused for one is escaped ("a\x00b").
+	// Caps.MaxValueBytes. It may hold any bytes, a control character
+	// included: whoever shows it escapes it (safetext), once.
 	Value  string
 	Reason string
 }

@@ -60,7 +60,7 @@ func (rd *reader) refused(u unit, t table, c cleaner, row []string, m *mapping) 
 		}
 		if at, r := controlAt(v); at >= 0 {
 			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i),
-				Value: safetext.Name(v), Reason: fmt.Sprintf("the value holds the control character %s, which no usage file should; the file may be damaged, or binary data was pasted into it", controlName(r))})
+				Value: v, Reason: fmt.Sprintf("the value holds the control character %s, which no usage file should; the file may be damaged, or binary data was pasted into it", controlName(r))})
 			return true
 		}
 	}

@@ -250,7 +250,7 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		// level; the meter validates and processes the events later.
 		fmt.Fprintf(&b, "%s was sent to Zuora Mediation.\n\n", name)
 		for _, pt := range e.Parts {
-			fmt.Fprintf(&b, "%s: %s\n", safetext.Line(pt.Name, noteMax), safetext.Line(orUnknown(pt.Message), noteMax))
+			fmt.Fprintf(&b, "%s: %s\n", safetext.Line(pt.Name, noteMax), ledgerText(orUnknown(pt.Message), noteMax))
 		}
 		b.WriteString("The meter checks and processes the events after it accepts them; look there for events it refused.\n")
 	case e.State == ledger.Done:
@@ -282,7 +282,7 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		b.WriteString(excerpt)
 	case e.State == ledger.Failed:
 		fmt.Fprintf(&b, "%s was NOT imported.\n\n", name)
-		fmt.Fprintf(&b, "Reason: %s\n\n", safetext.Line(orUnknown(e.LastError), 4*noteMax))
+		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
 		b.WriteString(p.partsSummary(e))
 	case e.State == ledger.Duplicate:
 		fmt.Fprintf(&b, "%s was NOT imported again: the same content was already taken", name)
@@ -345,4 +345,15 @@ func orUnknown(s string) string {
 // receipts carry "mediation:METER:N" as their import id.
 func mediation(e *ledger.Entry) bool {
 	return len(e.Parts) > 0 && strings.HasPrefix(e.Parts[0].ImportID, "mediation:")
+}
+
+// ledgerText shows a text the ledger stored. The ledger keeps its texts
+// escaped already (ledger.Text), and escaping them again would double
+// every backslash; one that is not (an entry made by other means) is
+// escaped here, so no control character ever reaches a report.
+func ledgerText(s string, max int) string {
+	if safetext.Shown(s) {
+		return safetext.Clip(s, max)
+	}
+	return safetext.Line(s, max)
 }

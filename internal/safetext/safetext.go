@@ -58,6 +58,21 @@ func plain(s string) bool {
 	return true
 }
 
+// Shown reports whether s can be shown as it is: nothing in it but a
+// backslash would be escaped by Name. Text that was escaped once (the
+// ledger stores its notes so) is Shown, and showing it through Name again
+// would double its backslashes.
+func Shown(s string) bool {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || r < 0x20 || r == 0x7f || unsafeRune(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
 // unsafeRune reports the non-printing runes a name must not carry hidden:
 // C1 controls, format characters (bidi overrides, zero-width joiners) and
 // line/paragraph separators.

@@ -65,3 +65,18 @@ func TestLine(t *testing.T) {
 		t.Fatalf("Line = %q", got)
 	}
 }
+
+func TestShown(t *testing.T) {
+	for in, want := range map[string]bool{
+		"plain":         true,
+		`already\x1b`:   true,
+		Name("a\x1bb"):  true,
+		"a\x1bb":        false,
+		"bad\xff":       false,
+		"bidi\u202eend": false,
+	} {
+		if got := Shown(in); got != want {
+			t.Errorf("Shown(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
