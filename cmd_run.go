@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"usagedrop/config"
+	"usagedrop/convert"
 	"usagedrop/ledger"
 	"usagedrop/pipeline"
 )
@@ -85,7 +86,7 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) error {
 	p := pipeline.New(pipeline.Options{
 		Metrics: pipeline.NewMetrics(reg),
 		Ledger:  led, Uploader: z.Uploader, Sources: srcs, Spool: cfg.Spool,
-		Instance: cfg.Instance, Template: pipeline.Template(cfg.Zuora), Workers: cfg.Workers,
+		Instance: cfg.Instance, Template: pipeline.Template(cfg.Zuora), Workers: cfg.Workers, Caps: convert.Caps(cfg.Limits),
 		PollMax: time.Duration(cfg.Zuora.Poll), Logger: log, Hook: crashHook(log),
 		RetryBase: time.Duration(cfg.Zuora.Backoff), RetryMax: time.Duration(cfg.Zuora.BackoffMax),
 	})

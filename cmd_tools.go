@@ -46,10 +46,12 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (rej
 			return false, err
 		}
 		tmpl = pipeline.Template(cfg.Zuora)
+		opt.Caps = convert.Caps(cfg.Limits)
 		found := *source == ""
 		for _, s := range cfg.Sources {
 			if s.Name == *source {
 				opt, found = pipeline.ReadOptions(s), true
+				opt.Caps = convert.Caps(cfg.Limits)
 			}
 		}
 		if !found {

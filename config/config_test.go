@@ -98,6 +98,8 @@ func TestValidateNamesKeyLineAndValue(t *testing.T) {
 			`line 1: http: must be host:port, e.g. 127.0.0.1:8321, or "off" (got "localhost")`},
 		{"user without password", "http_auth:\n  user: ops\nsources:\n  - {name: a, type: local, path: x}\n",
 			`line 2: http_auth.user: user and password_file go together (got "ops")`},
+		{"negative limit", "limits:\n  max_columns: -1\nsources:\n  - {name: a, type: local, path: x}\n",
+			`line 2: limits.max_columns: must be 0 (the default) or more (got "-1")`},
 		{"object API cannot carry a column", "zuora:\n  api: object\n  columns: [ACCOUNT_ID, UOM, QTY, STARTDATE, ENDDATE, SUBSCRIPTION_ID, CHARGE_ID, PRODUCT_RATE_PLAN_CHARGE_ID]\nsources:\n  - {name: a, type: local, path: x}\n",
 			`zuora.columns[7]: api: object cannot carry it (the Usage object has no such field); use api: file (got "PRODUCT_RATE_PLAN_CHARGE_ID")`},
 		{"bad column", "sources:\n  - name: a\n    type: local\n    path: x\n    columns:\n      ACCOUNT: Acct\n",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -69,6 +70,7 @@ func (c *Config) Validate() error {
 			"api: object cannot carry it (the Usage object has no such field); use api: file", col)
 	}
 	v.event(z)
+	v.limits(c.Limits)
 	v.check(len(c.Sources) > 0, "sources", "at least one source is needed", len(c.Sources))
 	names := map[string]bool{}
 	for i, s := range c.Sources {
@@ -176,4 +178,15 @@ func (v *validator) source(i int, s Source) {
 func IsValidation(err error) bool {
 	var v *ValidationError
 	return errors.As(err, &v)
+}
+
+// limits refuses a negative cap: zero keeps the default, and a negative
+// one is a typo that would silently mean the default too.
+func (v *validator) limits(l Limits) {
+	rv := reflect.ValueOf(l)
+	for i := range rv.NumField() {
+		f := rv.Type().Field(i)
+		key := "limits." + strings.Split(f.Tag.Get("yaml"), ",")[0]
+		v.check(rv.Field(i).Int() >= 0, key, "must be 0 (the default) or more", rv.Field(i).Int())
+	}
 }

@@ -90,8 +90,9 @@ func DefaultCaps() Caps {
 	}
 }
 
-// withDefaults fills every zero or negative field from DefaultCaps.
-func (c Caps) withDefaults() Caps {
+// WithDefaults returns c with every zero or negative field filled from
+// DefaultCaps.
+func (c Caps) WithDefaults() Caps {
 	d := DefaultCaps()
 	pick := func(v *int, def int) {
 		if *v <= 0 {
@@ -124,7 +125,7 @@ func (c Caps) withDefaults() Caps {
 // MaxFileSize, or "" when it is not. Convert uses it; a copy that stops at
 // the cap uses it too, so the user reads the same words either way.
 func (c Caps) TooLarge(size int64) string {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	if size <= c.MaxFileSize {
 		return ""
 	}

@@ -24,8 +24,8 @@ func TestCapsDefaults(t *testing.T) {
 			t.Errorf("%s has no default", v.Type().Field(i).Name)
 		}
 	}
-	if (Caps{}).withDefaults() != d {
-		t.Fatalf("zero caps are %+v, want the defaults %+v", (Caps{}).withDefaults(), d)
+	if (Caps{}).WithDefaults() != d {
+		t.Fatalf("zero caps are %+v, want the defaults %+v", (Caps{}).WithDefaults(), d)
 	}
 	example, err := os.ReadFile(filepath.Join("..", "config.example.yaml"))
 	if err != nil {

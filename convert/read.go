@@ -69,7 +69,7 @@ type reader struct {
 }
 
 func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader, error) {
-	rd := &reader{ctx: ctx, opt: opt, v: newValidator(), fn: fn, caps: opt.Caps.withDefaults()}
+	rd := &reader{ctx: ctx, opt: opt, v: newValidator(), fn: fn, caps: opt.Caps.WithDefaults()}
 	rd.max = rd.caps.MaxProblems
 	rd.bufs.caps = &rd.caps
 	var err error

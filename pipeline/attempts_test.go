@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"usagedrop/convert"
 
 	"usagedrop/config"
 	"usagedrop/internal/testutil"
@@ -257,5 +258,34 @@ func TestSuspectResumedThenSameNameTaken(t *testing.T) {
 			t.Fatalf("the second again.csv was never taken (%d done)", n)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A file over max_file_size goes to failed/ whole, with the sentence that
+// names the cap, and nothing reaches Zuora or stays in the spool.
+func TestFileOverMaxFileSize(t *testing.T) {
+	e := start(t)
+	e.stop()
+	e.caps = convert.Caps{MaxFileSize: 10 << 10}
+	e.run()
+	b, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), "partner-template.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) <= 10<<10 {
+		t.Fatalf("fixture of %d bytes is not over the test's cap", len(b))
+	}
+	e.dropBytes("big.csv", b)
+	got := e.waitFinished(1)["big.csv"]
+	if got.State != ledger.Failed || !strings.Contains(got.LastError, "larger than the 10 KB usagedrop accepts (max_file_size)") {
+		t.Fatalf("big.csv: %s %q", got.State, got.LastError)
+	}
+	kept, err := os.ReadFile(filepath.Join(e.dropDir, "failed", "big.csv"))
+	if err != nil || string(kept) != string(b) {
+		t.Fatalf("big.csv not kept byte for byte in failed/: %v", err)
+	}
+	assertFile(t, filepath.Join(e.dropDir, "failed", "big.csv.status.txt"), "was NOT imported", "max_file_size")
+	if n := len(e.sim.Records()); n != 0 {
+		t.Fatalf("%d records reached zuora", n)
 	}
 }

@@ -62,6 +62,9 @@ type Options struct {
 	Instance string
 	Template convert.Template
 	Limits   convert.Limits
+	// Caps bound what one drop may cost (config limits:); zero fields
+	// take convert's defaults.
+	Caps convert.Caps
 	Workers  int
 	// PollMax is the longest wait between two status checks.
 	PollMax time.Duration

@@ -43,6 +43,7 @@ type env struct {
 	ledger  *ledger.Ledger
 	api     string // "file", "object", "mediation" or "soap"
 	limits  convert.Limits
+	caps    convert.Caps
 	settle  time.Duration // default 100ms
 	hook    func(point string)
 	cancel  context.CancelFunc
@@ -100,7 +101,7 @@ func (e *env) run() {
 	}
 	p := New(Options{
 		Ledger: led, Uploader: up, Sources: []Source{src}, Spool: filepath.Join(e.dir, "spool"),
-		Instance: "test", Template: Template(config.DefaultConfig().Zuora), Workers: 2, Limits: e.limits,
+		Instance: "test", Template: Template(config.DefaultConfig().Zuora), Workers: 2, Limits: e.limits, Caps: e.caps,
 		PollMax: 200 * time.Millisecond, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, Logger: log,
 		Hook: e.hook,
 	})

@@ -118,6 +118,10 @@ func (p *Pipeline) originalPath(e *ledger.Entry) string {
 // fetch copies the claimed file into the spool, hashing it as it streams.
 // A torn copy never takes the final name.
 func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) error {
+	if why := p.opt.Caps.TooLarge(e.Size); why != "" {
+		// Refused from its listed size, before a byte fills the spool.
+		return p.outcome(e.ID, ledger.Failed, why+"; nothing was sent", false)
+	}
 	rc, err := src.Src.Open(ctx, e.Key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return p.outcome(e.ID, ledger.Failed, "the file disappeared from "+path.Dir(e.Key)+" before it could be read", true)
@@ -131,11 +135,22 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 			return err
 		}
 		h := sha256.New()
+		limit := p.opt.Caps.WithDefaults().MaxFileSize
+		var n int64
 		err = atomicfile.Write(dst, 0o600, func(w io.Writer) error {
-			// Read errors are the source's, write errors the spool's.
-			_, err := io.Copy(io.MultiWriter(w, h), sourceReader{rc})
+			// Read errors are the source's, write errors the spool's. The
+			// copy stops one byte past the cap: a file that grew after it
+			// was listed is refused without filling the spool.
+			var err error
+			n, err = io.Copy(io.MultiWriter(w, h), io.LimitReader(sourceReader{rc}, limit+1))
+			if err == nil && n > limit {
+				err = errTooLarge
+			}
 			return err
 		})
+		if errors.Is(err, errTooLarge) {
+			return p.outcome(e.ID, ledger.Failed, p.opt.Caps.TooLarge(n)+"; nothing was sent", false)
+		}
 		if err == nil {
 			// One more look, now that the copy is whole: a write that came
 			// after the read ended would otherwise go unseen.
@@ -153,6 +168,9 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 	}
 	return fmt.Errorf("fetch %s: %w", safetext.Name(e.Key), err)
 }
+
+// errTooLarge stops a spool copy that passed Caps.MaxFileSize.
+var errTooLarge = errors.New("the file is larger than max_file_size")
 
 const stillChanging = "the file was still changing after it was taken, so it may have been incomplete; " +
 	"nothing was sent. Drop it again once it is complete (programs that write slowly should write under a .part or .tmp name and rename the file when done)"
@@ -194,7 +212,9 @@ func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) er
 		return err
 	}
 	p.opt.Hook("converting " + e.Name)
-	res, err := convert.Convert(ctx, e.Name, uploadID(e), f, fi.Size(), src.Read, p.opt.Template, p.opt.Limits, partsDir)
+	read := src.Read
+	read.Caps = p.opt.Caps
+	res, err := convert.Convert(ctx, e.Name, uploadID(e), f, fi.Size(), read, p.opt.Template, p.opt.Limits, partsDir)
 	if err == nil && ctx.Err() != nil {
 		// Stopped mid-file: whatever was found is not the file's fault.
 		err = ctx.Err()
