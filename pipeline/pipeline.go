@@ -64,8 +64,8 @@ type Options struct {
 	Limits   convert.Limits
 	// Caps bound what one drop may cost (config limits:); zero fields
 	// take convert's defaults.
-	Caps convert.Caps
-	Workers  int
+	Caps    convert.Caps
+	Workers int
 	// PollMax is the longest wait between two status checks.
 	PollMax time.Duration
 	// RetryBase and RetryMax bound the wait before a step that failed
