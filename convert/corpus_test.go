@@ -15,7 +15,10 @@ import (
 // their memory and time.
 func TestCorpusInProcess(t *testing.T) {
 	for _, f := range hostile.Corpus() {
-		if testing.Short() && len(f.Body) > 1<<20 {
+		// Under -race the large files cost minutes; the root package's
+		// TestHostileCorpus runs every one through a binary built without
+		// it, row accounting included.
+		if (testing.Short() || raceEnabled()) && len(f.Body) > 1<<20 {
 			continue
 		}
 		t.Run(f.Family+"/"+f.Name, func(t *testing.T) {

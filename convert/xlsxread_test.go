@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -201,6 +202,12 @@ func TestCancelledWorkbookReadIsNotARejection(t *testing.T) {
 func TestHostileWorkbooks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a child process per hostile workbook")
+	}
+	if raceEnabled() {
+		// The race detector multiplies memory and time; the bound is for
+		// the real binary, which the root package's TestHostileCorpus
+		// builds without -race and holds to the same bar.
+		t.Skip("the race detector's memory is not the binary's")
 	}
 	dir := t.TempDir()
 	for _, f := range hostile.Corpus() {
@@ -407,4 +414,18 @@ func TestSpillFaultIsNotARejection(t *testing.T) {
 	if err != nil || sum.Rejected() {
 		t.Fatalf("with a good temp dir: err %v, problems %+v", err, sum.Problems)
 	}
+}
+
+// raceEnabled reports a binary built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
