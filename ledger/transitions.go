@@ -23,6 +23,10 @@ const (
 	TPartFinal     Transition = "PartFinal"
 	TOutcome       Transition = "Outcome"
 	TFinished      Transition = "Finished"
+	// Records created one by one (the object API), while their part is
+	// in Zuora's hands.
+	TRecordsCreated Transition = "RecordsCreated"
+	TRecordsAdopted Transition = "RecordsAdopted"
 	// Bookkeeping: allowed in every unfinished state, never moving it.
 	TBegin   Transition = "Begin"
 	TEnd     Transition = "End"
@@ -51,6 +55,8 @@ var table = [...]Rule{
 	{TPartAccepted, Uploading, Uploading},
 	{TPartStatus, Uploading, Uploading},
 	{TPartFinal, Uploading, Uploading},
+	{TRecordsCreated, Uploading, Uploading},
+	{TRecordsAdopted, Uploading, Uploading},
 	{TOutcome, Uploading, Done},
 	{TOutcome, Discovered, Failed},
 	{TOutcome, Claimed, Failed},
@@ -80,6 +86,8 @@ var partTable = [...]PartRule{
 	{TPartSubmitted, PartSubmitted, PartSubmitted},
 	{TPartAccepted, PartSubmitted, PartAccepted},
 	{TPartStatus, PartAccepted, PartAccepted},
+	{TRecordsCreated, PartSubmitted, PartSubmitted},
+	{TRecordsAdopted, PartSubmitted, PartSubmitted},
 	{TPartFinal, PartSubmitted, PartCompleted},
 	{TPartFinal, PartSubmitted, PartFailed},
 	{TPartFinal, PartSubmitted, PartCanceled},
@@ -364,13 +372,20 @@ func (l *Ledger) PartFinal(id string, i int, st PartState, message string, impor
 
 // Outcome implements Store. Done needs every part Completed.
 func (l *Ledger) Outcome(id string, s State, note string, finished bool) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
+	return l.apply(id, func(tx *bolt.Tx, e *Entry) error {
 		if s == Done {
 			for i, p := range e.Parts {
 				if p.State != PartCompleted {
 					return &TransitionError{ID: id, T: TOutcome, From: string(e.State), To: string(s), Part: -1,
 						Reason: fmt.Sprintf("part %d is %s, not Completed", i, p.State)}
 				}
+			}
+		}
+		if s == Done {
+			// Every record is in Zuora and the bytes are known by their
+			// hash: no later drop needs the records one by one.
+			if err := dropRecords(tx, id); err != nil {
+				return err
 			}
 		}
 		return l.outcome(e, s, note, finished)
