@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"usagedrop/convert"
@@ -329,11 +330,16 @@ func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i i
 			return fmt.Errorf("look up %s: %w", part.Name, err)
 		}
 	}
-	if !found {
+	if rs, ok := p.opt.Uploader.(uploader.RecordSubmitter); ok && !found {
 		var err error
-		r, err = p.opt.Uploader.Submit(ctx, uploader.Part{
-			Name: part.Name, Path: part.Path, Size: part.Size, SHA256: part.SHA256, Records: part.Records,
-		}, part.IdempotencyKey)
+		if r, err = p.submitRecords(ctx, rs, e, i); errors.Is(err, errPartFailed) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	} else if !found {
+		var err error
+		r, err = p.opt.Uploader.Submit(ctx, upPart(part), part.IdempotencyKey)
 		if err != nil {
 			if uploader.IsRetryable(err) || ctx.Err() != nil {
 				return err
@@ -349,6 +355,86 @@ func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i i
 		p.opt.Hook("accepted")
 	}
 	return err
+}
+
+// upPart is a ledger part as the uploader takes it.
+func upPart(pt ledger.Part) uploader.Part {
+	return uploader.Part{Name: pt.Name, Path: pt.Path, Size: pt.Size, SHA256: pt.SHA256, Records: pt.Records}
+}
+
+// recordsFile keeps, in the spool until the drop is finished, what became
+// of each record of a part the object API stopped on: the ledger keeps
+// only a clipped note, and the report lists Zuora's ids.
+const recordsFile = "records.txt"
+
+// maxListedIDs is how many Zuora ids of created records the report lists.
+const maxListedIDs = 1000
+
+// submitRecords sends part i through an API that creates records one by
+// one (the object API): records a Failed drop already created are taken
+// over, records this drop created on an earlier try are skipped, and each
+// record Zuora creates is committed as it comes back. A record Zuora
+// refuses fails the part, its report saying which records are in Zuora;
+// any other error is retried, since the records' keys make that safe.
+func (p *Pipeline) submitRecords(ctx context.Context, rs uploader.RecordSubmitter, e *ledger.Entry, i int) (uploader.Receipt, error) {
+	part := e.Parts[i]
+	// A record's id counts the identical records before it in the whole
+	// drop, so the parts before this one are read too (from the spool).
+	seen := map[string]int{}
+	var ids []string
+	first := 0
+	for j := 0; j <= i; j++ {
+		got, err := rs.RecordIDs(upPart(e.Parts[j]), seen)
+		if err != nil {
+			return uploader.Receipt{}, p.failRecords(e.ID, i, err.Error()+"; nothing was sent")
+		}
+		if j < i {
+			first += len(got)
+		}
+		ids = got
+	}
+	if a, err := p.opt.Ledger.RecordsAdopted(e.ID, i, ids); err != nil {
+		return uploader.Receipt{}, err
+	} else if a.Records > 0 {
+		p.log.Info("records already in Zuora", "id", e.ID, "part", part.Name, "records", a.Records, "from", a.From)
+	}
+	done, err := p.opt.Ledger.Records(e.ID)
+	if err != nil {
+		return uploader.Receipt{}, err
+	}
+	r, err := rs.SubmitRecords(ctx, upPart(part), part.IdempotencyKey, ids, done, func(c uploader.CreatedRecord) error {
+		return p.opt.Ledger.RecordsCreated(e.ID, i, []ledger.CreatedRecord{{Key: c.ID, ZuoraID: c.ZuoraID}})
+	})
+	var (
+		re *uploader.RecordsError
+		ue *uploader.Error
+	)
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.As(err, &re) && ctx.Err() == nil:
+		detail := strings.Join(re.Detail(first, maxListedIDs), "\n")
+		if err := atomicfile.WriteBytes(filepath.Join(p.spoolDir(e), recordsFile), 0o600, []byte(detail+"\n")); err != nil {
+			return uploader.Receipt{}, err
+		}
+		return uploader.Receipt{}, p.failRecords(e.ID, i, part.Name+": "+strings.Join(re.Detail(first, 0), "; "))
+	case errors.As(err, &ue) && !ue.Retryable && ctx.Err() == nil:
+		// Refused before a record could be sent (the part unreadable).
+		return uploader.Receipt{}, p.failRecords(e.ID, i, err.Error())
+	}
+	return uploader.Receipt{}, err
+}
+
+// errPartFailed says submitRecords committed the part's failure.
+var errPartFailed = errors.New("the part failed")
+
+// failRecords fails part i and returns errPartFailed, or the ledger's
+// error.
+func (p *Pipeline) failRecords(id string, i int, msg string) error {
+	if err := p.failPart(id, i, ledger.PartFailed, msg); err != nil {
+		return err
+	}
+	return errPartFailed
 }
 
 func (p *Pipeline) failPart(id string, i int, st ledger.PartState, msg string) error {

@@ -218,7 +218,7 @@ func (o *ObjectImport) SubmitRecords(ctx context.Context, p Part, key string, id
 			case err == nil:
 				out.zuoraID = zid
 			case errors.As(err, &e) && !e.Retryable && ctx.Err() == nil:
-				out.refused = e.Message
+				out.refused = strings.TrimPrefix(e.Message, fmt.Sprintf("%s line %d: ", p.Name, r.Line))
 				if refused == nil {
 					refused = e
 				}
@@ -269,7 +269,7 @@ type RecordsError struct {
 	outs []recordOutcome
 }
 
-func (e *RecordsError) Error() string { return e.Part + ": " + e.summary(0, 0) }
+func (e *RecordsError) Error() string { return e.Part + ": " + strings.Join(e.Detail(0, 0), "; ") }
 
 // Unwrap returns Zuora's refusal.
 func (e *RecordsError) Unwrap() error { return e.Err }
@@ -291,15 +291,13 @@ func (e *RecordsError) Counts() (created, refused, notSent int) {
 }
 
 // Detail says in a finance user's words what became of every record of
-// the part, numbering records from first+1 (the records of the drop's
-// parts before this one) and listing Zuora's ids of the records created,
-// at most maxIDs of them.
-func (e *RecordsError) Detail(first, maxIDs int) string { return e.summary(first, maxIDs) }
-
-// summary groups consecutive records with the same fate: "records 1-10
-// were created in Zuora (ids ...); record 11 was refused: ...; records
-// 12-39 were not sent".
-func (e *RecordsError) summary(first, maxIDs int) string {
+// the part, one sentence per run of consecutive records with the same
+// fate: "records 1-10 were created in Zuora (ids ...)", "record 11 (line
+// 12 of NAME) was refused by Zuora: ...", "records 12-39 were not sent".
+// Records are numbered from first+1 (first counts the records of the
+// drop's parts before this one); at most maxIDs of Zuora's ids of the
+// records created are listed.
+func (e *RecordsError) Detail(first, maxIDs int) []string {
 	var (
 		parts []string
 		shown int
@@ -351,7 +349,7 @@ func (e *RecordsError) summary(first, maxIDs int) string {
 		parts = append(parts, s)
 		i = j + 1
 	}
-	return strings.Join(parts, "; ")
+	return parts
 }
 
 // create sends one record and returns the id Zuora gave it.

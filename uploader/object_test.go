@@ -71,7 +71,7 @@ func TestSubmitRecordsStopsAndResumes(t *testing.T) {
 	if c, rf, ns := re.Counts(); c != 2 || rf != 1 || ns != 2 {
 		t.Fatalf("counts created %d refused %d not sent %d", c, rf, ns)
 	}
-	got := re.Detail(0, 10)
+	got := strings.Join(re.Detail(0, 10), "; ")
 	for _, want := range []string{"records 1-2 were created in Zuora (ids ", "record 3 (line 4 of o.csv) was refused by Zuora: ",
 		"The UOM TB is invalid", "records 4-5 were not sent"} {
 		if !strings.Contains(got, want) {
