@@ -245,6 +245,10 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 	var b strings.Builder
 	when := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 	name := safetext.Line(e.Name, noteMax)
+	partly := ""
+	if e.State == ledger.Failed {
+		partly = p.partlyCreated(e)
+	}
 	switch {
 	case e.State == ledger.Done && mediation(e):
 		// A 200 from Mediation means received and checked at the API
@@ -285,11 +289,11 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		}
 		b.WriteString("Fix them and drop the whole file again: Zuora imports a file whole or not at all.\n")
 		b.WriteString(excerpt)
-	case e.State == ledger.Failed && p.partlyCreated(e) != "":
+	case partly != "":
 		// The object API has no atomicity: say exactly what is in Zuora.
 		fmt.Fprintf(&b, "%s was only PARTLY imported into Zuora: the object API creates records one at a time, and it stopped.\n\n", name)
 		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
-		b.WriteString(p.partlyCreated(e))
+		b.WriteString(partly)
 		b.WriteString(p.adoptedText(e))
 		b.WriteString("\nFix what was refused and drop the whole file again: usagedrop remembers the records already created in Zuora " +
 			"and sends only the others. Do not remove the records above from the file.\n")

@@ -386,7 +386,7 @@ func (p *Pipeline) submitRecords(ctx context.Context, rs uploader.RecordSubmitte
 	for j := 0; j <= i; j++ {
 		got, err := rs.RecordIDs(upPart(e.Parts[j]), seen)
 		if err != nil {
-			return uploader.Receipt{}, p.failRecords(e.ID, i, err.Error()+"; nothing was sent")
+			return uploader.Receipt{}, p.failRecords(e.ID, i, err.Error()+"; nothing of this part was sent")
 		}
 		if j < i {
 			first += len(got)

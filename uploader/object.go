@@ -17,14 +17,24 @@ import (
 // ObjectImport sends a part one record at a time through the object API,
 // POST /v1/object/usage, for tenants whose file import is not available.
 //
-// There is no file atomicity: records are created as they are sent, and a
-// part that fails halfway leaves the records before the failure in Zuora.
-// To keep "exactly once" anyway, every record goes under an idempotency key
-// derived from the part's key and the record's index, so submitting the
-// part again (with the same key, within Zuora's 24 hours) replays the
-// records already created instead of creating them twice, and creates the
-// rest. Status has nothing to poll: a part whose Submit returned without
-// error is Completed.
+// There is no file atomicity: records are created as they are sent, so a
+// part can stop half-done. Exactly once rests on two things. Every record
+// goes under an idempotency key derived from the part's key and the
+// record's index, so a record sent again within Zuora's 24 hours (a 5xx,
+// a timeout, a restart) is answered, not created twice. And the caller
+// keeps each record Zuora created, by an id made from the record's
+// content (RecordSubmitter), so that a later try, or a later drop of the
+// same records under new keys (the file fixed after a refusal), sends
+// only the records not created. A record Zuora refuses stops the part
+// with a *RecordsError saying which records are in Zuora. Status has
+// nothing to poll: a part whose Submit returned without error is
+// Completed.
+//
+// A 500 that Zuora stored under a record's key is replayed for 24 hours,
+// and Zuora offers no way to find a usage record it may have created
+// behind it: the part waits (retryably) until the key expires, and the
+// record is then sent again. If Zuora had created it, it is then there
+// twice; usagedrop cannot tell, and the wait shows as "waiting for Zuora".
 type ObjectImport struct {
 	c *Client
 	// DateFormat is the order of dates in the parts: "MM/DD/YYYY" (empty)
