@@ -173,18 +173,20 @@ func TestObjectRetrySendsOnlyMissingRecords(t *testing.T) {
 	t.Run("stop", func(t *testing.T) {
 		k := &keyCounter{posts: map[string]int{}, at: 15}
 		var e *env
+		stopped := make(chan struct{})
 		k.after = func() {
 			k.mu.Lock()
 			k.held = make(chan struct{})
 			k.mu.Unlock()
-			go e.stop()
+			go func() { e.stop(); close(stopped) }()
 		}
 		e = startObject(t, zuorasim.Options{}, k.wrap)
 		const n = 60
 		e.dropBytes("stop.csv", usageCSV(n, 0))
-		deadline := time.Now().Add(10 * time.Second)
-		for e.cancel != nil && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		select {
+		case <-stopped:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the daemon did not stop")
 		}
 		k.mu.Lock()
 		before := len(e.sim.Records())
