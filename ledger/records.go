@@ -66,11 +66,10 @@ func checkRecords(e *Entry, t Transition, i int) error {
 	return nil
 }
 
-// RecordsCreated implements Store. It does not rewrite the entry, and
-// concurrent calls are committed together (bbolt's Batch), so recording
-// each record as Zuora answers costs a shared fsync, not one each.
+// RecordsCreated implements Store. It does not rewrite the entry: a
+// commit costs the records written, not the entry's JSON.
 func (l *Ledger) RecordsCreated(id string, i int, recs []CreatedRecord) error {
-	err := l.db.Batch(func(tx *bolt.Tx) error {
+	err := l.db.Update(func(tx *bolt.Tx) error {
 		e, err := get(tx, id)
 		if err != nil {
 			return err

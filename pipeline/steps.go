@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"usagedrop/convert"
@@ -402,9 +403,14 @@ func (p *Pipeline) submitRecords(ctx context.Context, rs uploader.RecordSubmitte
 	if err != nil {
 		return uploader.Receipt{}, err
 	}
-	r, err := rs.SubmitRecords(ctx, upPart(part), part.IdempotencyKey, ids, done, func(c uploader.CreatedRecord) error {
-		return p.opt.Ledger.RecordsCreated(e.ID, i, []ledger.CreatedRecord{{Key: c.ID, ZuoraID: c.ZuoraID}})
-	})
+	notes := &recordNotes{led: p.opt.Ledger, id: e.ID, part: i, last: time.Now()}
+	r, err := rs.SubmitRecords(ctx, upPart(part), part.IdempotencyKey, ids, done, notes.add)
+	if ferr := notes.flush(); ferr != nil {
+		// Never fail the part, nor call it done, with records in Zuora
+		// the ledger does not know: the next try is answered under the
+		// same keys and notes them.
+		return uploader.Receipt{}, errors.Join(ferr, err)
+	}
 	var (
 		re *uploader.RecordsError
 		ue *uploader.Error
@@ -423,6 +429,55 @@ func (p *Pipeline) submitRecords(ctx context.Context, rs uploader.RecordSubmitte
 		return uploader.Receipt{}, p.failRecords(e.ID, i, err.Error())
 	}
 	return uploader.Receipt{}, err
+}
+
+// recordNotes commits the records Zuora creates in groups: one commit
+// (and fsync) per record would bound the object API to the disk's fsync
+// rate. A record created but not committed yet when the daemon dies is
+// sent again under the same key on the next try, and Zuora answers it
+// with the id it gave: the group only delays the note, it loses nothing.
+type recordNotes struct {
+	led  ledger.Store
+	id   string
+	part int
+
+	mu      sync.Mutex
+	pending []ledger.CreatedRecord
+	last    time.Time
+}
+
+// Notes are committed every noteEvery records or notePeriod, whichever
+// comes first, and when the part's submit returns.
+const (
+	noteEvery  = 100
+	notePeriod = time.Second
+)
+
+func (n *recordNotes) add(c uploader.CreatedRecord) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.pending = append(n.pending, ledger.CreatedRecord{Key: c.ID, ZuoraID: c.ZuoraID})
+	if len(n.pending) < noteEvery && time.Since(n.last) < notePeriod {
+		return nil
+	}
+	return n.flushLocked()
+}
+
+func (n *recordNotes) flush() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.flushLocked()
+}
+
+func (n *recordNotes) flushLocked() error {
+	if len(n.pending) == 0 {
+		return nil
+	}
+	if err := n.led.RecordsCreated(n.id, n.part, n.pending); err != nil {
+		return err
+	}
+	n.pending, n.last = n.pending[:0], time.Now()
+	return nil
 }
 
 // errPartFailed says submitRecords committed the part's failure.
