@@ -238,7 +238,7 @@ func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
 		shas := tx.Bucket(bucketSHA)
 		if owner := shas.Get([]byte(sha)); owner != nil && string(owner) != id {
 			prev, err := get(tx, string(owner))
-			if err == nil && holdsBytes(prev) {
+			if err == nil && holdsBytes(tx, prev) {
 				if err := l.move(e, TFetched, Duplicate, "same bytes as "+prev.ID); err != nil {
 					return err
 				}
@@ -263,12 +263,20 @@ func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
 // so. A rejected or failed drop imported nothing (Zuora's file import is
 // atomic), so the same bytes may be dropped again; but a failed drop that
 // was split into parts may have had some of them imported, and sending
-// those again would double them.
-func holdsBytes(e *Entry) bool {
+// those again would double them. A failed drop whose records were created
+// one by one is the exception: the ledger knows each of them, and a drop
+// of the same bytes takes them over (RecordsAdopted) and sends only the
+// others.
+func holdsBytes(tx *bolt.Tx, e *Entry) bool {
 	switch e.State {
 	case Rejected, Vanished, Duplicate, Discovered, Claimed:
 		return false
 	case Failed:
+		if b := tx.Bucket(bucketRecords).Bucket([]byte(e.ID)); b != nil {
+			if k, _ := b.Cursor().First(); k != nil {
+				return false
+			}
+		}
 		for _, p := range e.Parts {
 			if p.State == PartCompleted {
 				return true

@@ -518,6 +518,24 @@ func testDuplicates(t *testing.T, open Open) {
 			complete(t, s, id)
 			outcome(ledger.Failed)(t, s, id)
 		}, true},
+		// The object API: the ledger knows every record created, and
+		// the same bytes again send only the others.
+		{"failed with records created one by one", func(t *testing.T, s ledger.Store, id string) {
+			must(t)(s.Converted(id, ledger.Conversion{Parts: []ledger.Part{
+				{Index: 0, Name: "a-0.csv", State: ledger.PartPending}, {Index: 1, Name: "a-1.csv", State: ledger.PartPending}}}))
+			submit(t, s, id)
+			if err := s.RecordsCreated(id, 0, recsOf(0, 3)); err != nil {
+				t.Fatal(err)
+			}
+			accept(t, s, id)
+			complete(t, s, id)
+			must(t)(s.PartSubmitted(id, 1, time.Now()))
+			if err := s.RecordsCreated(id, 1, recsOf(3, 4)); err != nil {
+				t.Fatal(err)
+			}
+			must(t)(s.PartFinal(id, 1, ledger.PartFailed, "record 5 refused", 0))
+			outcome(ledger.Failed)(t, s, id)
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
