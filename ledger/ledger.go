@@ -60,9 +60,10 @@
 // drop's own; a retry or a restart sends only the records not there. A
 // later drop of the same records, the same bytes again or a fixed file,
 // takes over (RecordsAdopted) the records a Failed drop had created, and
-// sends only the rest. Keys are 16 bytes and ids at most MaxRecordID, so
-// a part of N records costs at most about 80·N bytes; a Done drop's
-// records are forgotten, and a pruned drop's too.
+// sends only the rest. Keys are 16 bytes and ids at most MaxRecordID
+// (Zuora's are 32): 100,000 records took 16 MiB of ledger file (measured;
+// random keys fill bbolt's pages about half). A Done drop's records are
+// forgotten, and a pruned drop's too.
 //
 // # Names and text
 //

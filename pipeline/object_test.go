@@ -235,3 +235,21 @@ func assertRepeats(t *testing.T, k *keyCounter, n, repeated int) {
 		t.Fatalf("%d keys posted (want %d), %d of them more than once (want at most %d): %v", len(k.posts), n, again, repeated, k.posts)
 	}
 }
+
+// A file of more records than the object API is allowed to send one by
+// one is refused before the first is sent, with the sentence the user
+// reads.
+func TestObjectRecordsCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a file of 100,001 records")
+	}
+	e := startObject(t, zuorasim.Options{}, nil)
+	e.dropBytes("huge.csv", usageCSV(maxObjectRecords+1, 0))
+	x := e.waitFinished(1)["huge.csv"]
+	if x.State != ledger.Failed || len(e.sim.Records()) != 0 {
+		t.Fatalf("state %s, %d records in Zuora; want failed and none", x.State, len(e.sim.Records()))
+	}
+	assertFile(t, filepath.Join(e.dropDir, "failed", "huge.csv.status.txt"),
+		fmt.Sprintf("the file holds %d usage records; the object API takes one call per record, and usagedrop sends at most %d",
+			maxObjectRecords+1, maxObjectRecords), "nothing was sent")
+}

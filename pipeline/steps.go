@@ -363,6 +363,12 @@ func upPart(pt ledger.Part) uploader.Part {
 	return uploader.Part{Name: pt.Name, Path: pt.Path, Size: pt.Size, SHA256: pt.SHA256, Records: pt.Records}
 }
 
+// maxObjectRecords caps the records of one drop sent through the object
+// API: each is a call (Zuora's API sandbox allows 10,000 a day), and each
+// is kept in the ledger until the drop is done (about 170 bytes of ledger
+// file a record, measured).
+const maxObjectRecords = 100_000
+
 // recordsFile keeps, in the spool until the drop is finished, what became
 // of each record of a part the object API stopped on: the ledger keeps
 // only a clipped note, and the report lists Zuora's ids.
@@ -379,6 +385,11 @@ const maxListedIDs = 1000
 // any other error is retried, since the records' keys make that safe.
 func (p *Pipeline) submitRecords(ctx context.Context, rs uploader.RecordSubmitter, e *ledger.Entry, i int) (uploader.Receipt, error) {
 	part := e.Parts[i]
+	if e.Records > maxObjectRecords && i == 0 {
+		return uploader.Receipt{}, p.failRecords(e.ID, i, fmt.Sprintf("the file holds %d usage records; the object API takes one call per record, "+
+			"and usagedrop sends at most %d records of one file that way; split the file, or use the file import (api: file); nothing was sent",
+			e.Records, maxObjectRecords))
+	}
 	// A record's id counts the identical records before it in the whole
 	// drop, so the parts before this one are read too (from the spool).
 	seen := map[string]int{}
