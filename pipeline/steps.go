@@ -430,7 +430,12 @@ func (p *Pipeline) submitRecords(ctx context.Context, rs uploader.RecordSubmitte
 	case err == nil:
 		return r, nil
 	case errors.As(err, &re) && ctx.Err() == nil:
-		detail := strings.Join(re.Detail(first, maxListedIDs), "\n")
+		lines := re.Detail(first, maxListedIDs)
+		if first > 0 {
+			// The parts before this one Completed: all theirs are in.
+			lines = append([]string{fmt.Sprintf("records 1-%d were created in Zuora (the file's earlier parts)", first)}, lines...)
+		}
+		detail := strings.Join(lines, "\n")
 		if err := atomicfile.WriteBytes(filepath.Join(p.spoolDir(e), recordsFile), 0o600, []byte(detail+"\n")); err != nil {
 			return uploader.Receipt{}, err
 		}

@@ -151,7 +151,8 @@ func recordID(c string, n int) string {
 // recordOutcome is what became of one record in a SubmitRecords.
 type recordOutcome struct {
 	line    int
-	zuoraID string // created, now or before
+	created bool   // now or before
+	zuoraID string // when created
 	earlier bool   // created before this call
 	refused string // Zuora's reason, when refused for good
 	unknown bool   // sent, fate unknown
@@ -189,7 +190,7 @@ func (o *ObjectImport) SubmitRecords(ctx context.Context, p Part, key string, id
 		mu.Unlock()
 		if zid, ok := done[id]; ok {
 			mu.Lock()
-			outs[r.Index].zuoraID, outs[r.Index].earlier = zid, true
+			outs[r.Index].created, outs[r.Index].zuoraID, outs[r.Index].earlier = true, zid, true
 			mu.Unlock()
 			return nil
 		}
@@ -226,7 +227,7 @@ func (o *ObjectImport) SubmitRecords(ctx context.Context, p Part, key string, id
 			var e *Error
 			switch {
 			case err == nil:
-				out.zuoraID = zid
+				out.created, out.zuoraID = true, zid
 			case errors.As(err, &e) && !e.Retryable && ctx.Err() == nil:
 				out.refused = strings.TrimPrefix(e.Message, fmt.Sprintf("%s line %d: ", p.Name, r.Line))
 				if refused == nil {
@@ -289,7 +290,7 @@ func (e *RecordsError) Unwrap() error { return e.Err }
 func (e *RecordsError) Counts() (created, refused, notSent int) {
 	for _, o := range e.outs {
 		switch {
-		case o.zuoraID != "":
+		case o.created:
 			created++
 		case o.refused != "":
 			refused++
@@ -313,7 +314,7 @@ func (e *RecordsError) Detail(first, maxIDs int) []string {
 		shown int
 		fate  = func(o recordOutcome) string {
 			switch {
-			case o.zuoraID != "":
+			case o.created:
 				return "created"
 			case o.refused != "":
 				return "refused: " + o.refused
@@ -337,14 +338,14 @@ func (e *RecordsError) Detail(first, maxIDs int) []string {
 		switch {
 		case f == "created":
 			s = fmt.Sprintf("%s %s created in Zuora", what, verb)
-			if maxIDs > 0 {
+			if maxIDs > 0 && shown < maxIDs {
 				var ids []string
 				for _, o := range e.outs[i : j+1] {
 					if shown == maxIDs {
-						ids = append(ids, "…")
+						ids = append(ids, "… (no more ids are listed)")
 						break
 					}
-					ids = append(ids, o.zuoraID)
+					ids = append(ids, cmp.Or(o.zuoraID, "?"))
 					shown++
 				}
 				s += " (ids " + strings.Join(ids, ", ") + ")"

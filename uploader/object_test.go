@@ -209,3 +209,37 @@ func TestSubmitRecordsStoredServerError(t *testing.T) {
 		t.Fatalf("%d records, want 10", len(r.sim.Records()))
 	}
 }
+
+// The report's sentences: runs of records with the same fate, numbered
+// after the drop's earlier parts, with at most maxIDs ids.
+func TestRecordsErrorDetail(t *testing.T) {
+	c := func(id string) recordOutcome { return recordOutcome{created: true, zuoraID: id} }
+	ref := recordOutcome{line: 5, refused: "The UOM TB is invalid"}
+	tests := []struct {
+		name          string
+		outs          []recordOutcome
+		first, maxIDs int
+		want          []string
+	}{
+		{"refused first", []recordOutcome{ref, {}, {}}, 0, 10,
+			[]string{"record 1 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid", "records 2-3 were not sent"}},
+		{"after earlier parts", []recordOutcome{c("z1"), c("z2"), ref, {}}, 100, 10,
+			[]string{"records 101-102 were created in Zuora (ids z1, z2)", "record 103 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid", "record 104 was not sent"}},
+		{"ids capped", []recordOutcome{c("z1"), c("z2"), c("z3"), ref, c("z5")}, 0, 2,
+			[]string{"records 1-3 were created in Zuora (ids z1, z2, … (no more ids are listed))", "record 4 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid", "record 5 was created in Zuora"}},
+		{"no ids", []recordOutcome{c("z1"), ref, ref, {unknown: true}}, 0, 0,
+			[]string{"record 1 was created in Zuora", "record 2 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid",
+				"record 3 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid", "record 4 was sent, and whether Zuora created it is unknown"}},
+		{"created without an id", []recordOutcome{c(""), ref}, 0, 5,
+			[]string{"record 1 was created in Zuora (ids ?)", "record 2 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &RecordsError{Part: "p.csv", outs: tt.outs}
+			got := e.Detail(tt.first, tt.maxIDs)
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
