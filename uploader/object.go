@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -133,12 +134,38 @@ func (o *ObjectImport) RecordIDs(p Part, seen map[string]int) ([]string, error) 
 	return ids, nil
 }
 
-// content is the record's values as the object API receives them, one
-// string; two records with the same content are the same usage as far as
-// Zuora can tell.
-func (r row) content() string {
-	return strings.Join([]string{r.Account, r.UOM, r.Qty, r.Start, r.End, r.Subscription, r.Charge,
-		r.Description, r.UniqueKey, r.RatePlanCharge}, "\x00")
+// content is every value of the record as one string: two records with
+// the same content are the same usage as far as Zuora can tell.
+func (r row) content() string { return valuesOf(r) }
+
+// valuesOf writes every non-empty text value of v (a struct, its embedded
+// structs and slices included) with its place, and nothing else. It walks
+// the fields rather than naming them, so that a value a row gains (a
+// custom field) can never be left out of a record's identity; numbers
+// (a row's index and line, where it sits) are not its values.
+func valuesOf(v any) string {
+	var (
+		b    strings.Builder
+		walk func(at string, v reflect.Value)
+	)
+	walk = func(at string, v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := range v.NumField() {
+				walk(at+"."+strconv.Itoa(i), v.Field(i))
+			}
+		case reflect.Slice, reflect.Array:
+			for i := range v.Len() {
+				walk(at+"."+strconv.Itoa(i), v.Index(i))
+			}
+		case reflect.String:
+			if s := v.String(); s != "" {
+				fmt.Fprintf(&b, "%s=%d:%s;", at, len(s), s)
+			}
+		}
+	}
+	walk("", reflect.ValueOf(v))
+	return b.String()
 }
 
 // recordID is the id of the n-th record (from 0) of a drop with content c:

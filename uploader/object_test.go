@@ -3,6 +3,7 @@ package uploader
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -241,5 +242,53 @@ func TestRecordsErrorDetail(t *testing.T) {
 				t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// Every text value of a row is part of its identity, and nothing else:
+// two records differing in any value are different records.
+func TestRecordContentHasEveryValue(t *testing.T) {
+	base := row{Index: 3, Line: 4, Account: "A1", UOM: "GB", Qty: "1", Start: "2026-03-01"}
+	moved := base
+	moved.Index, moved.Line = 40, 41
+	if base.content() != moved.content() {
+		t.Fatal("a record's place changed its identity")
+	}
+	v := reflect.ValueOf(&base).Elem()
+	seen := map[string]bool{base.content(): true}
+	for i := range v.NumField() {
+		if v.Field(i).Kind() != reflect.String {
+			continue
+		}
+		r := base
+		reflect.ValueOf(&r).Elem().Field(i).SetString("changed")
+		if seen[r.content()] {
+			t.Errorf("field %s is not part of the record's identity", v.Type().Field(i).Name)
+		}
+		seen[r.content()] = true
+	}
+	// Embedded structs and slices (custom fields) count too, each value
+	// in its place; an empty value is no value.
+	type inner struct{ A, B string }
+	type outer struct {
+		inner
+		N      int
+		Custom []string
+	}
+	tests := []struct {
+		a, b outer
+		same bool
+	}{
+		{outer{}, outer{N: 1}, true},
+		{outer{Custom: []string{"x"}}, outer{Custom: []string{"x", ""}}, true},
+		{outer{inner: inner{A: "x"}}, outer{inner: inner{B: "x"}}, false},
+		{outer{Custom: []string{"x"}}, outer{Custom: []string{"", "x"}}, false},
+		{outer{Custom: []string{"x"}}, outer{inner: inner{A: "x"}}, false},
+		{outer{Custom: []string{"x"}}, outer{Custom: []string{"y"}}, false},
+	}
+	for _, tt := range tests {
+		if got := valuesOf(tt.a) == valuesOf(tt.b); got != tt.same {
+			t.Errorf("%+v and %+v: same content %v, want %v", tt.a, tt.b, got, tt.same)
+		}
 	}
 }
