@@ -248,24 +248,45 @@ func TestRecordsErrorDetail(t *testing.T) {
 // Every text value of a row is part of its identity, and nothing else:
 // two records differing in any value are different records.
 func TestRecordContentHasEveryValue(t *testing.T) {
-	base := row{Index: 3, Line: 4, Account: "A1", UOM: "GB", Qty: "1", Start: "2026-03-01"}
+	var base row
+	base.Index, base.Line = 3, 4
+	base.Account, base.UOM, base.Qty, base.Start = "A1", "GB", "1", "2026-03-01"
 	moved := base
 	moved.Index, moved.Line = 40, 41
 	if base.content() != moved.content() {
 		t.Fatal("a record's place changed its identity")
 	}
-	v := reflect.ValueOf(&base).Elem()
+	// Change each text field of the row in turn, however deep (an
+	// embedded record, a slice of custom values): each is a new record.
 	seen := map[string]bool{base.content(): true}
-	for i := range v.NumField() {
-		if v.Field(i).Kind() != reflect.String {
-			continue
+	var fields func(prefix string, t reflect.Type, path []int)
+	n := 0
+	fields = func(prefix string, typ reflect.Type, path []int) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			p := append(append([]int(nil), path...), i)
+			switch f.Type.Kind() {
+			case reflect.Struct:
+				fields(prefix+f.Name+".", f.Type, p)
+			case reflect.String, reflect.Slice:
+				r := base
+				fv := reflect.ValueOf(&r).Elem().FieldByIndex(p)
+				if fv.Kind() == reflect.String {
+					fv.SetString("changed")
+				} else {
+					fv.Set(reflect.ValueOf([]string{"changed"}))
+				}
+				if seen[r.content()] {
+					t.Errorf("field %s%s is not part of the record's identity", prefix, f.Name)
+				}
+				seen[r.content()] = true
+				n++
+			}
 		}
-		r := base
-		reflect.ValueOf(&r).Elem().Field(i).SetString("changed")
-		if seen[r.content()] {
-			t.Errorf("field %s is not part of the record's identity", v.Type().Field(i).Name)
-		}
-		seen[r.content()] = true
+	}
+	fields("", reflect.TypeOf(base), nil)
+	if n < 10 {
+		t.Fatalf("only %d text fields found in a row", n)
 	}
 	// Embedded structs and slices (custom fields) count too, each value
 	// in its place; an empty value is no value.
