@@ -177,11 +177,11 @@ func recordID(c string, n int) string {
 
 // recordOutcome is what became of one record in a SubmitRecords.
 type recordOutcome struct {
-	line    int
 	created bool   // now or before
 	zuoraID string // when created
 	earlier bool   // created before this call
 	refused string // Zuora's reason, when refused for good
+	which   string // the record's account, unit and date, to find it by
 	unknown bool   // sent, fate unknown
 }
 
@@ -213,7 +213,7 @@ func (o *ObjectImport) SubmitRecords(ctx context.Context, p Part, key string, id
 		}
 		id := ids[r.Index]
 		mu.Lock()
-		outs = append(outs, recordOutcome{line: r.Line})
+		outs = append(outs, recordOutcome{})
 		mu.Unlock()
 		if zid, ok := done[id]; ok {
 			mu.Lock()
@@ -257,6 +257,7 @@ func (o *ObjectImport) SubmitRecords(ctx context.Context, p Part, key string, id
 				out.created, out.zuoraID = true, zid
 			case errors.As(err, &e) && !e.Retryable && ctx.Err() == nil:
 				out.refused = strings.TrimPrefix(e.Message, fmt.Sprintf("%s line %d: ", p.Name, r.Line))
+				out.which = fmt.Sprintf("account %s, unit %s, date %s", r.Account, r.UOM, r.Start)
 				if refused == nil {
 					refused = e
 				}
@@ -382,7 +383,9 @@ func (e *RecordsError) Detail(first, maxIDs int) []string {
 		case f == "not sent":
 			s = fmt.Sprintf("%s %s not sent", what, verb)
 		default:
-			s = fmt.Sprintf("%s (line %d of %s) was refused by Zuora: %s", what, e.outs[i].line, e.Part, e.outs[i].refused)
+			// The line is the part's, not the dropped file's: the
+			// record's own values are what the user finds it by.
+			s = fmt.Sprintf("%s (%s) was refused by Zuora: %s", what, e.outs[i].which, e.outs[i].refused)
 		}
 		parts = append(parts, s)
 		i = j + 1

@@ -73,7 +73,7 @@ func TestSubmitRecordsStopsAndResumes(t *testing.T) {
 		t.Fatalf("counts created %d refused %d not sent %d", c, rf, ns)
 	}
 	got := strings.Join(re.Detail(0, 10), "; ")
-	for _, want := range []string{"records 1-2 were created in Zuora (ids ", "record 3 (line 4 of o.csv) was refused by Zuora: ",
+	for _, want := range []string{"records 1-2 were created in Zuora (ids ", "record 3 (account A3, unit TB, date 2026-03-01) was refused by Zuora: ",
 		"The UOM TB is invalid", "records 4-5 were not sent"} {
 		if !strings.Contains(got, want) {
 			t.Fatalf("detail %q lacks %q", got, want)
@@ -215,7 +215,7 @@ func TestSubmitRecordsStoredServerError(t *testing.T) {
 // after the drop's earlier parts, with at most maxIDs ids.
 func TestRecordsErrorDetail(t *testing.T) {
 	c := func(id string) recordOutcome { return recordOutcome{created: true, zuoraID: id} }
-	ref := recordOutcome{line: 5, refused: "The UOM TB is invalid"}
+	ref := recordOutcome{which: "account A1, unit TB, date 2026-03-01", refused: "The UOM TB is invalid"}
 	tests := []struct {
 		name          string
 		outs          []recordOutcome
@@ -223,16 +223,16 @@ func TestRecordsErrorDetail(t *testing.T) {
 		want          []string
 	}{
 		{"refused first", []recordOutcome{ref, {}, {}}, 0, 10,
-			[]string{"record 1 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid", "records 2-3 were not sent"}},
+			[]string{"record 1 (account A1, unit TB, date 2026-03-01) was refused by Zuora: The UOM TB is invalid", "records 2-3 were not sent"}},
 		{"after earlier parts", []recordOutcome{c("z1"), c("z2"), ref, {}}, 100, 10,
-			[]string{"records 101-102 were created in Zuora (ids z1, z2)", "record 103 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid", "record 104 was not sent"}},
+			[]string{"records 101-102 were created in Zuora (ids z1, z2)", "record 103 (account A1, unit TB, date 2026-03-01) was refused by Zuora: The UOM TB is invalid", "record 104 was not sent"}},
 		{"ids capped", []recordOutcome{c("z1"), c("z2"), c("z3"), ref, c("z5")}, 0, 2,
-			[]string{"records 1-3 were created in Zuora (ids z1, z2, … (no more ids are listed))", "record 4 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid", "record 5 was created in Zuora"}},
+			[]string{"records 1-3 were created in Zuora (ids z1, z2, … (no more ids are listed))", "record 4 (account A1, unit TB, date 2026-03-01) was refused by Zuora: The UOM TB is invalid", "record 5 was created in Zuora"}},
 		{"no ids", []recordOutcome{c("z1"), ref, ref, {unknown: true}}, 0, 0,
-			[]string{"record 1 was created in Zuora", "record 2 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid",
-				"record 3 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid", "record 4 was sent, and whether Zuora created it is unknown"}},
+			[]string{"record 1 was created in Zuora", "record 2 (account A1, unit TB, date 2026-03-01) was refused by Zuora: The UOM TB is invalid",
+				"record 3 (account A1, unit TB, date 2026-03-01) was refused by Zuora: The UOM TB is invalid", "record 4 was sent, and whether Zuora created it is unknown"}},
 		{"created without an id", []recordOutcome{c(""), ref}, 0, 5,
-			[]string{"record 1 was created in Zuora (ids ?)", "record 2 (line 5 of p.csv) was refused by Zuora: The UOM TB is invalid"}},
+			[]string{"record 1 was created in Zuora (ids ?)", "record 2 (account A1, unit TB, date 2026-03-01) was refused by Zuora: The UOM TB is invalid"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
