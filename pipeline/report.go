@@ -295,8 +295,8 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
 		b.WriteString(partly)
 		b.WriteString(p.adoptedText(e))
-		b.WriteString("\nFix what was refused and drop the whole file again: usagedrop remembers the records already created in Zuora " +
-			"and sends only the others. Do not remove the records above from the file.\n")
+		b.WriteString("\nFix what was refused and drop the file again, whole or only the records not created: usagedrop remembers " +
+			"the records already in Zuora and does not send them twice.\n")
 	case e.State == ledger.Failed:
 		fmt.Fprintf(&b, "%s was NOT imported.\n\n", name)
 		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
