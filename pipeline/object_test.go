@@ -87,7 +87,7 @@ func TestObjectRedropAfterRefusedRecord(t *testing.T) {
 	status := filepath.Join(e.dropDir, "failed", "march.csv.status.txt")
 	assertFile(t, status, "was only PARTLY imported into Zuora", "records 1-", " were created in Zuora (ids ",
 		fmt.Sprintf("record %d (account A%08d, unit TB, date 2026-03-%02d) was refused by Zuora: The UOM TB is invalid", bad, bad, bad%28+1),
-		fmt.Sprintf("-%d were not sent", n), "drop the file again, whole or only the records not created")
+		fmt.Sprintf("-%d were not sent", n), "drop the whole file again: usagedrop remembers the records already in Zuora and sends only the others")
 	body, _ := os.ReadFile(status)
 	if strings.Count(string(body), ", ") < created-1 {
 		t.Errorf("status lists fewer ids than the %d records created:\n%s", created, body)

@@ -295,8 +295,11 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
 		b.WriteString(partly)
 		b.WriteString(p.adoptedText(e))
-		b.WriteString("\nFix what was refused and drop the file again, whole or only the records not created: usagedrop remembers " +
-			"the records already in Zuora and does not send them twice.\n")
+		// Whole: records are known by their content and by how many
+		// identical ones come before them in the file, so a file cut
+		// down to the rest could be taken for the records already sent.
+		b.WriteString("\nFix what was refused and drop the whole file again: usagedrop remembers the records already in Zuora " +
+			"and sends only the others.\n")
 	case e.State == ledger.Failed:
 		fmt.Fprintf(&b, "%s was NOT imported.\n\n", name)
 		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
