@@ -24,6 +24,8 @@
 //	PartAccepted   uploading                                  uploading   part submitted → accepted
 //	PartStatus     uploading                                  uploading   part accepted → accepted
 //	PartFinal      uploading                                  uploading   part submitted | accepted → Completed | Failed | Canceled
+//	RecordsCreated uploading                                  uploading   part submitted → submitted
+//	RecordsAdopted uploading                                  uploading   part submitted → submitted
 //	Outcome        uploading (every part Completed)           done
 //	Outcome        discovered | claimed | fetched |
 //	               converted | uploading                      failed
@@ -49,6 +51,19 @@
 // since ..." instead. Nothing is set aside while a part
 // may be in Zuora's hands (submitted or accepted): failing the drop then
 // could hide an import that completes.
+//
+// # Records sent one by one
+//
+// The object API creates a part's records one at a time, so a part can
+// stop half-done. Each record Zuora creates is committed (RecordsCreated)
+// under a key made from its content, with Zuora's id, in a bucket of the
+// drop's own; a retry or a restart sends only the records not there. A
+// later drop of the same records, the same bytes again or a fixed file,
+// takes over (RecordsAdopted) the records a Failed drop had created, and
+// sends only the rest. Keys are 16 bytes and ids at most MaxRecordID
+// (Zuora's are 32): 100,000 records took 16 MiB of ledger file (measured;
+// random keys fill bbolt's pages about half). A Done drop's records are
+// forgotten, and a pruned drop's too.
 //
 // # Names and text
 //
@@ -151,6 +166,11 @@ type Part struct {
 	ZuoraStatus    string    `json:"zuora_status,omitempty"`
 	Message        string    `json:"message,omitempty"`
 	Imported       int       `json:"imported,omitempty"`
+	// Adopted counts the part's records an earlier drop had created in
+	// Zuora (object API), taken over instead of sent again; AdoptedFrom
+	// is the first such drop's id.
+	Adopted     int    `json:"adopted,omitempty"`
+	AdoptedFrom string `json:"adopted_from,omitempty"`
 }
 
 // Event is one line of an entry's history.
@@ -272,7 +292,7 @@ func Open(path string, opt Options) (*Ledger, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketDrops, bucketActive, bucketSHA} {
+		for _, b := range [][]byte{bucketDrops, bucketActive, bucketSHA, bucketRecords} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -383,6 +403,9 @@ func (l *Ledger) Prune(cutoff time.Time) (int, error) {
 				if err := shas.Delete([]byte(e.SHA256)); err != nil {
 					return err
 				}
+			}
+			if err := dropRecords(tx, string(k)); err != nil {
+				return err
 			}
 			if err := c.Delete(); err != nil {
 				return err

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTest(t *testing.T) (*Ledger, string) {
@@ -137,6 +139,39 @@ func TestPrune(t *testing.T) {
 	}
 }
 
+// A pruned drop's records created one by one go with it.
+func TestPruneForgetsRecords(t *testing.T) {
+	l, _ := openTest(t)
+	e, _ := l.Create("s", "a.csv", "a.csv", 1, "", false)
+	l.Claimed(e.ID, "processing/i/a.csv", "", 1)
+	l.Fetched(e.ID, "sha-a")
+	l.Converted(e.ID, Conversion{Parts: []Part{{Name: "a-0.csv", State: PartPending}}})
+	l.PartSubmitted(e.ID, 0, time.Now())
+	if err := l.RecordsCreated(e.ID, 0, []CreatedRecord{{Key: strings.Repeat("ab", 16), ZuoraID: "z1"}}); err != nil {
+		t.Fatal(err)
+	}
+	l.PartFinal(e.ID, 0, PartFailed, "refused", 0)
+	l.Outcome(e.ID, Failed, "refused", false)
+	if _, err := l.Finished(e.ID, "failed/a.csv", ""); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := l.Records(e.ID); recs[strings.Repeat("ab", 16)] != "z1" {
+		t.Fatalf("records of a failed drop: %v", recs)
+	}
+	if n, err := l.Prune(time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v", n, err)
+	}
+	err := l.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRecords).Bucket([]byte(e.ID)) != nil {
+			return errors.New("the pruned drop's records are still there")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // MaxStarts is the ledger's to set.
 func TestMaxStartsOption(t *testing.T) {
 	l, err := Open(filepath.Join(t.TempDir(), "l.db"), Options{MaxStarts: 1, NoSync: true})
@@ -156,15 +191,17 @@ func TestMaxStartsOption(t *testing.T) {
 func TestTableIsTheDrawnOne(t *testing.T) {
 	states := []State{Discovered, Claimed, Fetched, Converted, Uploading, Done, Rejected, Failed, Duplicate, Vanished}
 	want := map[Transition]map[State][]State{
-		TClaimed:       {Discovered: {Claimed}},
-		TFetched:       {Claimed: {Fetched, Duplicate}},
-		TRefetch:       {Fetched: {Claimed}},
-		TConverted:     {Fetched: {Converted}},
-		TRejected:      {Fetched: {Rejected}},
-		TPartSubmitted: {Converted: {Uploading}, Uploading: {Uploading}},
-		TPartAccepted:  {Uploading: {Uploading}},
-		TPartStatus:    {Uploading: {Uploading}},
-		TPartFinal:     {Uploading: {Uploading}},
+		TClaimed:        {Discovered: {Claimed}},
+		TFetched:        {Claimed: {Fetched, Duplicate}},
+		TRefetch:        {Fetched: {Claimed}},
+		TConverted:      {Fetched: {Converted}},
+		TRejected:       {Fetched: {Rejected}},
+		TPartSubmitted:  {Converted: {Uploading}, Uploading: {Uploading}},
+		TPartAccepted:   {Uploading: {Uploading}},
+		TPartStatus:     {Uploading: {Uploading}},
+		TPartFinal:      {Uploading: {Uploading}},
+		TRecordsCreated: {Uploading: {Uploading}},
+		TRecordsAdopted: {Uploading: {Uploading}},
 		TOutcome: {
 			Discovered: {Failed, Vanished}, Claimed: {Failed, Vanished}, Fetched: {Failed},
 			Converted: {Failed, Vanished}, Uploading: {Done, Failed, Vanished},
@@ -190,10 +227,12 @@ func TestTableIsTheDrawnOne(t *testing.T) {
 	parts := []PartState{PartPending, PartSubmitted, PartAccepted, PartCompleted, PartFailed, PartCanceled}
 	final := []PartState{PartCompleted, PartFailed, PartCanceled}
 	wantPart := map[Transition]map[PartState][]PartState{
-		TPartSubmitted: {PartPending: {PartSubmitted}, PartSubmitted: {PartSubmitted}},
-		TPartAccepted:  {PartSubmitted: {PartAccepted}},
-		TPartStatus:    {PartAccepted: {PartAccepted}},
-		TPartFinal:     {PartSubmitted: final, PartAccepted: final},
+		TPartSubmitted:  {PartPending: {PartSubmitted}, PartSubmitted: {PartSubmitted}},
+		TPartAccepted:   {PartSubmitted: {PartAccepted}},
+		TPartStatus:     {PartAccepted: {PartAccepted}},
+		TPartFinal:      {PartSubmitted: final, PartAccepted: final},
+		TRecordsCreated: {PartSubmitted: {PartSubmitted}},
+		TRecordsAdopted: {PartSubmitted: {PartSubmitted}},
 	}
 	for tr, froms := range wantPart {
 		for _, from := range parts {

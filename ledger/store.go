@@ -66,6 +66,20 @@ type Store interface {
 	// reports; the entry is no longer active.
 	Finished(id, finalKey, note string) (*Entry, error)
 
+	// RecordsCreated records that Zuora created recs, records of part i
+	// sent one by one (the object API), while the part is submitted. It
+	// may be called concurrently and does not change the entry's JSON.
+	RecordsCreated(id string, i int, recs []CreatedRecord) error
+	// RecordsAdopted takes over, for part i, the records among keys that
+	// a Failed drop had created in Zuora, so that they are not sent
+	// again; it notes how many on the part (Adopted, AdoptedFrom) and in
+	// the history. Calling it again adopts nothing twice.
+	RecordsAdopted(id string, i int, keys []string) (Adoption, error)
+	// Records returns the records created for drop id, by key, with
+	// their Zuora ids. A drop that is Done has none left: its bytes are
+	// known, and its records no later drop needs.
+	Records(id string) (map[string]string, error)
+
 	// Close releases the ledger.
 	Close() error
 }

@@ -23,6 +23,10 @@ const (
 	TPartFinal     Transition = "PartFinal"
 	TOutcome       Transition = "Outcome"
 	TFinished      Transition = "Finished"
+	// Records created one by one (the object API), while their part is
+	// in Zuora's hands.
+	TRecordsCreated Transition = "RecordsCreated"
+	TRecordsAdopted Transition = "RecordsAdopted"
 	// Bookkeeping: allowed in every unfinished state, never moving it.
 	TBegin   Transition = "Begin"
 	TEnd     Transition = "End"
@@ -51,6 +55,8 @@ var table = [...]Rule{
 	{TPartAccepted, Uploading, Uploading},
 	{TPartStatus, Uploading, Uploading},
 	{TPartFinal, Uploading, Uploading},
+	{TRecordsCreated, Uploading, Uploading},
+	{TRecordsAdopted, Uploading, Uploading},
 	{TOutcome, Uploading, Done},
 	{TOutcome, Discovered, Failed},
 	{TOutcome, Claimed, Failed},
@@ -80,6 +86,8 @@ var partTable = [...]PartRule{
 	{TPartSubmitted, PartSubmitted, PartSubmitted},
 	{TPartAccepted, PartSubmitted, PartAccepted},
 	{TPartStatus, PartAccepted, PartAccepted},
+	{TRecordsCreated, PartSubmitted, PartSubmitted},
+	{TRecordsAdopted, PartSubmitted, PartSubmitted},
 	{TPartFinal, PartSubmitted, PartCompleted},
 	{TPartFinal, PartSubmitted, PartFailed},
 	{TPartFinal, PartSubmitted, PartCanceled},
@@ -230,7 +238,7 @@ func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
 		shas := tx.Bucket(bucketSHA)
 		if owner := shas.Get([]byte(sha)); owner != nil && string(owner) != id {
 			prev, err := get(tx, string(owner))
-			if err == nil && holdsBytes(prev) {
+			if err == nil && holdsBytes(tx, prev) {
 				if err := l.move(e, TFetched, Duplicate, "same bytes as "+prev.ID); err != nil {
 					return err
 				}
@@ -255,12 +263,20 @@ func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
 // so. A rejected or failed drop imported nothing (Zuora's file import is
 // atomic), so the same bytes may be dropped again; but a failed drop that
 // was split into parts may have had some of them imported, and sending
-// those again would double them.
-func holdsBytes(e *Entry) bool {
+// those again would double them. A failed drop whose records were created
+// one by one is the exception: the ledger knows each of them, and a drop
+// of the same bytes takes them over (RecordsAdopted) and sends only the
+// others.
+func holdsBytes(tx *bolt.Tx, e *Entry) bool {
 	switch e.State {
 	case Rejected, Vanished, Duplicate, Discovered, Claimed:
 		return false
 	case Failed:
+		if b := tx.Bucket(bucketRecords).Bucket([]byte(e.ID)); b != nil {
+			if k, _ := b.Cursor().First(); k != nil {
+				return false
+			}
+		}
 		for _, p := range e.Parts {
 			if p.State == PartCompleted {
 				return true
@@ -364,13 +380,20 @@ func (l *Ledger) PartFinal(id string, i int, st PartState, message string, impor
 
 // Outcome implements Store. Done needs every part Completed.
 func (l *Ledger) Outcome(id string, s State, note string, finished bool) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
+	return l.apply(id, func(tx *bolt.Tx, e *Entry) error {
 		if s == Done {
 			for i, p := range e.Parts {
 				if p.State != PartCompleted {
 					return &TransitionError{ID: id, T: TOutcome, From: string(e.State), To: string(s), Part: -1,
 						Reason: fmt.Sprintf("part %d is %s, not Completed", i, p.State)}
 				}
+			}
+		}
+		if s == Done {
+			// Every record is in Zuora and the bytes are known by their
+			// hash: no later drop needs the records one by one.
+			if err := dropRecords(tx, id); err != nil {
+				return err
 			}
 		}
 		return l.outcome(e, s, note, finished)

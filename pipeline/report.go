@@ -18,6 +18,7 @@ import (
 	"usagedrop/internal/safetext"
 	"usagedrop/ledger"
 	"usagedrop/sources"
+	"usagedrop/uploader"
 )
 
 // Report suffixes, appended to the file's final name.
@@ -244,6 +245,10 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 	var b strings.Builder
 	when := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 	name := safetext.Line(e.Name, noteMax)
+	partly := ""
+	if e.State == ledger.Failed {
+		partly = p.partlyCreated(e)
+	}
 	switch {
 	case e.State == ledger.Done && mediation(e):
 		// A 200 from Mediation means received and checked at the API
@@ -253,6 +258,10 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 			fmt.Fprintf(&b, "%s: %s\n", safetext.Line(pt.Name, noteMax), ledgerText(orUnknown(pt.Message), noteMax))
 		}
 		b.WriteString("The meter checks and processes the events after it accepts them; look there for events it refused.\n")
+	case e.State == ledger.Done && objectAPI(e):
+		fmt.Fprintf(&b, "%s was imported into Zuora.\n\n%d usage records were imported, one record at a time through Zuora's object API "+
+			"(which gives no import id).\n", name, e.Records)
+		b.WriteString(p.adoptedText(e))
 	case e.State == ledger.Done:
 		fmt.Fprintf(&b, "%s was imported into Zuora.\n\n%d usage records were imported", name, e.Records)
 		if len(e.Parts) == 1 {
@@ -280,6 +289,17 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		}
 		b.WriteString("Fix them and drop the whole file again: Zuora imports a file whole or not at all.\n")
 		b.WriteString(excerpt)
+	case partly != "":
+		// The object API has no atomicity: say exactly what is in Zuora.
+		fmt.Fprintf(&b, "%s was only PARTLY imported into Zuora: the object API creates records one at a time, and it stopped.\n\n", name)
+		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
+		b.WriteString(partly)
+		b.WriteString(p.adoptedText(e))
+		// Whole: records are known by their content and by how many
+		// identical ones come before them in the file, so a file cut
+		// down to the rest could be taken for the records already sent.
+		b.WriteString("\nFix what was refused and drop the whole file again: usagedrop remembers the records already in Zuora " +
+			"and sends only the others.\n")
 	case e.State == ledger.Failed:
 		fmt.Fprintf(&b, "%s was NOT imported.\n\n", name)
 		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
@@ -339,6 +359,52 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// objectAPI reports whether e's parts went through the object API, whose
+// receipts carry "object:N:M" as their import id.
+func objectAPI(e *ledger.Entry) bool {
+	return len(e.Parts) > 0 && strings.HasPrefix(e.Parts[0].ImportID, uploader.ObjectReceiptPrefix)
+}
+
+// partlyCreated says which records of a failed drop the object API
+// created, or "" when none is in Zuora. The list with Zuora's ids is kept
+// in the spool; should it be lost, the ledger still knows how many.
+func (p *Pipeline) partlyCreated(e *ledger.Entry) string {
+	recs, err := p.opt.Ledger.Records(e.ID)
+	if err != nil || len(recs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	if body, err := readCapped(filepath.Join(p.spoolDir(e), recordsFile), statusTextMax/2); err == nil && len(body) > 0 {
+		b.WriteString("What became of each record (numbered in file order, from 1):\n")
+		for _, line := range strings.Split(strings.TrimRight(string(body), "\n"), "\n") {
+			fmt.Fprintf(&b, "  %s\n", safetext.Line(line, statusTextMax/4))
+		}
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d records of this file WERE created in Zuora before it stopped (the list of which was lost with the spool; "+
+		"usagedrop status shows this drop's history).\n", len(recs))
+	return b.String()
+}
+
+// adoptedText says which records an earlier drop had created, so were not
+// sent again, or "".
+func (p *Pipeline) adoptedText(e *ledger.Entry) string {
+	var b strings.Builder
+	for _, pt := range e.Parts {
+		if pt.Adopted == 0 {
+			continue
+		}
+		from := pt.AdoptedFrom
+		if prev, err := p.opt.Ledger.Get(pt.AdoptedFrom); err == nil {
+			from = fmt.Sprintf("%s (dropped %s, reference %s)", safetext.Line(prev.Name, noteMax),
+				prev.Created.UTC().Format("2006-01-02 15:04 UTC"), prev.ID)
+		}
+		fmt.Fprintf(&b, "%d of these records had been created in Zuora by the earlier drop of %s, which stopped before it finished; "+
+			"they were not sent again.\n", pt.Adopted, from)
+	}
+	return b.String()
 }
 
 // mediation reports whether e's parts went to a Mediation meter, whose

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"usagedrop/convert"
@@ -329,11 +331,16 @@ func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i i
 			return fmt.Errorf("look up %s: %w", part.Name, err)
 		}
 	}
-	if !found {
+	if rs, ok := p.opt.Uploader.(uploader.RecordSubmitter); ok && !found {
 		var err error
-		r, err = p.opt.Uploader.Submit(ctx, uploader.Part{
-			Name: part.Name, Path: part.Path, Size: part.Size, SHA256: part.SHA256, Records: part.Records,
-		}, part.IdempotencyKey)
+		if r, err = p.submitRecords(ctx, rs, e, i); errors.Is(err, errPartFailed) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	} else if !found {
+		var err error
+		r, err = p.opt.Uploader.Submit(ctx, upPart(part), part.IdempotencyKey)
 		if err != nil {
 			if uploader.IsRetryable(err) || ctx.Err() != nil {
 				return err
@@ -349,6 +356,156 @@ func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i i
 		p.opt.Hook("accepted")
 	}
 	return err
+}
+
+// upPart is a ledger part as the uploader takes it.
+func upPart(pt ledger.Part) uploader.Part {
+	return uploader.Part{Name: pt.Name, Path: pt.Path, Size: pt.Size, SHA256: pt.SHA256, Records: pt.Records}
+}
+
+// maxObjectRecords caps the records of one drop sent through the object
+// API: each is a call (Zuora's API sandbox allows 10,000 a day), and each
+// is kept in the ledger until the drop is done (about 170 bytes of ledger
+// file a record, measured).
+const maxObjectRecords = 100_000
+
+// recordsFile keeps, in the spool until the drop is finished, what became
+// of each record of a part the object API stopped on: the ledger keeps
+// only a clipped note, and the report lists Zuora's ids.
+const recordsFile = "records.txt"
+
+// maxListedIDs is how many Zuora ids of created records the report lists.
+const maxListedIDs = 1000
+
+// submitRecords sends part i through an API that creates records one by
+// one (the object API): records a Failed drop already created are taken
+// over, records this drop created on an earlier try are skipped, and each
+// record Zuora creates is committed as it comes back. A record Zuora
+// refuses fails the part, its report saying which records are in Zuora;
+// any other error is retried, since the records' keys make that safe.
+func (p *Pipeline) submitRecords(ctx context.Context, rs uploader.RecordSubmitter, e *ledger.Entry, i int) (uploader.Receipt, error) {
+	part := e.Parts[i]
+	if e.Records > maxObjectRecords && i == 0 {
+		return uploader.Receipt{}, p.failRecords(e.ID, i, fmt.Sprintf("the file holds %d usage records; the object API takes one call per record, "+
+			"and usagedrop sends at most %d records of one file that way; split the file, or use the file import (api: file); nothing was sent",
+			e.Records, maxObjectRecords))
+	}
+	// A record's id counts the identical records before it in the whole
+	// drop, so the parts before this one are read too (from the spool).
+	seen := map[string]int{}
+	var ids []string
+	first := 0
+	for j := 0; j <= i; j++ {
+		got, err := rs.RecordIDs(upPart(e.Parts[j]), seen)
+		if err != nil {
+			return uploader.Receipt{}, p.failRecords(e.ID, i, err.Error()+"; nothing of this part was sent")
+		}
+		if j < i {
+			first += len(got)
+		}
+		ids = got
+	}
+	if a, err := p.opt.Ledger.RecordsAdopted(e.ID, i, ids); err != nil {
+		return uploader.Receipt{}, err
+	} else if a.Records > 0 {
+		p.log.Info("records already in Zuora", "id", e.ID, "part", part.Name, "records", a.Records, "from", a.From)
+	}
+	done, err := p.opt.Ledger.Records(e.ID)
+	if err != nil {
+		return uploader.Receipt{}, err
+	}
+	notes := &recordNotes{led: p.opt.Ledger, id: e.ID, part: i, last: time.Now()}
+	r, err := rs.SubmitRecords(ctx, upPart(part), part.IdempotencyKey, ids, done, notes.add)
+	if ferr := notes.flush(); ferr != nil {
+		// Never fail the part, nor call it done, with records in Zuora
+		// the ledger does not know: the next try is answered under the
+		// same keys and notes them.
+		return uploader.Receipt{}, errors.Join(ferr, err)
+	}
+	var (
+		re *uploader.RecordsError
+		ue *uploader.Error
+	)
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.As(err, &re) && ctx.Err() == nil:
+		lines := re.Detail(first, maxListedIDs)
+		if first > 0 {
+			// The parts before this one Completed: all theirs are in.
+			lines = append([]string{fmt.Sprintf("records 1-%d were created in Zuora (the file's earlier parts)", first)}, lines...)
+		}
+		detail := strings.Join(lines, "\n")
+		if err := atomicfile.WriteBytes(filepath.Join(p.spoolDir(e), recordsFile), 0o600, []byte(detail+"\n")); err != nil {
+			return uploader.Receipt{}, err
+		}
+		return uploader.Receipt{}, p.failRecords(e.ID, i, part.Name+": "+strings.Join(re.Detail(first, 0), "; "))
+	case errors.As(err, &ue) && !ue.Retryable && ctx.Err() == nil:
+		// Refused before a record could be sent (the part unreadable).
+		return uploader.Receipt{}, p.failRecords(e.ID, i, err.Error())
+	}
+	return uploader.Receipt{}, err
+}
+
+// recordNotes commits the records Zuora creates in groups: one commit
+// (and fsync) per record would bound the object API to the disk's fsync
+// rate. A record created but not committed yet when the daemon dies is
+// sent again under the same key on the next try, and Zuora answers it
+// with the id it gave: the group only delays the note, it loses nothing.
+type recordNotes struct {
+	led  ledger.Store
+	id   string
+	part int
+
+	mu      sync.Mutex
+	pending []ledger.CreatedRecord
+	last    time.Time
+}
+
+// Notes are committed every noteEvery records or notePeriod, whichever
+// comes first, and when the part's submit returns.
+const (
+	noteEvery  = 100
+	notePeriod = time.Second
+)
+
+func (n *recordNotes) add(c uploader.CreatedRecord) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.pending = append(n.pending, ledger.CreatedRecord{Key: c.ID, ZuoraID: c.ZuoraID})
+	if len(n.pending) < noteEvery && time.Since(n.last) < notePeriod {
+		return nil
+	}
+	return n.flushLocked()
+}
+
+func (n *recordNotes) flush() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.flushLocked()
+}
+
+func (n *recordNotes) flushLocked() error {
+	if len(n.pending) == 0 {
+		return nil
+	}
+	if err := n.led.RecordsCreated(n.id, n.part, n.pending); err != nil {
+		return err
+	}
+	n.pending, n.last = n.pending[:0], time.Now()
+	return nil
+}
+
+// errPartFailed says submitRecords committed the part's failure.
+var errPartFailed = errors.New("the part failed")
+
+// failRecords fails part i and returns errPartFailed, or the ledger's
+// error.
+func (p *Pipeline) failRecords(id string, i int, msg string) error {
+	if err := p.failPart(id, i, ledger.PartFailed, msg); err != nil {
+		return err
+	}
+	return errPartFailed
 }
 
 func (p *Pipeline) failPart(id string, i int, st ledger.PartState, msg string) error {

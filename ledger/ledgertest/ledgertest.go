@@ -31,6 +31,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("RawNames", func(t *testing.T) { testRawNames(t, open) })
 	t.Run("Caps", func(t *testing.T) { testCaps(t, open) })
 	t.Run("Duplicates", func(t *testing.T) { testDuplicates(t, open) })
+	t.Run("Records", func(t *testing.T) { testRecords(t, open) })
 }
 
 // setup is an entry brought to a state by legal transitions.
@@ -187,6 +188,18 @@ func tries() []try {
 		return s.Retry(id, ledger.Failure{Step: ledger.StepConvert, Cause: ledger.CauseOther, Err: "x"})
 	})
 	add(ledger.TRenewed, "", "", func(s ledger.Store, id string) (*ledger.Entry, error) { return s.Renewed(id, "e9") })
+	add(ledger.TRecordsCreated, ledger.Uploading, ledger.PartSubmitted, func(s ledger.Store, id string) (*ledger.Entry, error) {
+		if err := s.RecordsCreated(id, 0, []ledger.CreatedRecord{{Key: recKey(1), ZuoraID: "z1"}}); err != nil {
+			return nil, err
+		}
+		return s.Get(id)
+	})
+	add(ledger.TRecordsAdopted, ledger.Uploading, ledger.PartSubmitted, func(s ledger.Store, id string) (*ledger.Entry, error) {
+		if _, err := s.RecordsAdopted(id, 0, []string{recKey(1)}); err != nil {
+			return nil, err
+		}
+		return s.Get(id)
+	})
 	return out
 }
 
@@ -505,6 +518,24 @@ func testDuplicates(t *testing.T, open Open) {
 			complete(t, s, id)
 			outcome(ledger.Failed)(t, s, id)
 		}, true},
+		// The object API: the ledger knows every record created, and
+		// the same bytes again send only the others.
+		{"failed with records created one by one", func(t *testing.T, s ledger.Store, id string) {
+			must(t)(s.Converted(id, ledger.Conversion{Parts: []ledger.Part{
+				{Index: 0, Name: "a-0.csv", State: ledger.PartPending}, {Index: 1, Name: "a-1.csv", State: ledger.PartPending}}}))
+			submit(t, s, id)
+			if err := s.RecordsCreated(id, 0, recsOf(0, 3)); err != nil {
+				t.Fatal(err)
+			}
+			accept(t, s, id)
+			complete(t, s, id)
+			must(t)(s.PartSubmitted(id, 1, time.Now()))
+			if err := s.RecordsCreated(id, 1, recsOf(3, 4)); err != nil {
+				t.Fatal(err)
+			}
+			must(t)(s.PartFinal(id, 1, ledger.PartFailed, "record 5 refused", 0))
+			outcome(ledger.Failed)(t, s, id)
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -527,5 +558,88 @@ func testDuplicates(t *testing.T, open Open) {
 				t.Fatalf("a re-drop has generation %d, want 1", e.Generation)
 			}
 		})
+	}
+}
+
+// recKey is the n-th record key of a test: 32 hex digits.
+func recKey(n int) string { return fmt.Sprintf("%032x", n) }
+
+// recsOf returns the keys [from, to) as created records with ids "z<n>".
+func recsOf(from, to int) []ledger.CreatedRecord {
+	var out []ledger.CreatedRecord
+	for n := from; n < to; n++ {
+		out = append(out, ledger.CreatedRecord{Key: recKey(n), ZuoraID: fmt.Sprintf("z%d", n)})
+	}
+	return out
+}
+
+// Records created one by one are kept per drop, survive a reopen of the
+// entry, are taken over once by a later drop of the same records after a
+// failure (never from a drop still running), and are forgotten once a drop
+// is Done.
+func testRecords(t *testing.T, open Open) {
+	s := open(t)
+	a := steps(claim, fetch, conv, submit)(t, s)
+	if err := s.RecordsCreated(a, 0, recsOf(0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	// Concurrent writers, as the object API's records come back.
+	errs := make(chan error, 5)
+	for n := 5; n < 10; n++ {
+		go func() { errs <- s.RecordsCreated(a, 0, recsOf(n, n+1)) }()
+	}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Records(a)
+	if err != nil || len(got) != 10 || got[recKey(7)] != "z7" {
+		t.Fatalf("records of a: %v, %v", got, err)
+	}
+	if err := s.RecordsCreated(a, 1, recsOf(0, 1)); !errors.Is(err, ledger.ErrTransition) {
+		t.Fatalf("a record of a part the drop does not have: %v", err)
+	}
+
+	// A drop still running gives nothing up.
+	b := steps(claim, fetch, conv, submit)(t, s)
+	keys := []string{recKey(3), recKey(4), recKey(99)}
+	if ad, err := s.RecordsAdopted(b, 0, keys); err != nil || ad.Records != 0 {
+		t.Fatalf("adopted from a running drop: %+v, %v", ad, err)
+	}
+	// Once it failed, its records go to the drop that has them, once.
+	must(t)(s.PartFinal(a, 0, ledger.PartFailed, "record 11 refused", 0))
+	must(t)(s.Outcome(a, ledger.Failed, "record 11 refused", false))
+	ad, err := s.RecordsAdopted(b, 0, keys)
+	if err != nil || ad.Records != 2 || len(ad.From) != 1 || ad.From[0] != a {
+		t.Fatalf("adoption: %+v, %v", ad, err)
+	}
+	if ad, err := s.RecordsAdopted(b, 0, keys); err != nil || ad.Records != 0 {
+		t.Fatalf("adopted twice: %+v, %v", ad, err)
+	}
+	e, _ := s.Get(b)
+	if e.Parts[0].Adopted != 2 || e.Parts[0].AdoptedFrom != a {
+		t.Fatalf("part after adoption: %+v", e.Parts[0])
+	}
+	gotB, _ := s.Records(b)
+	gotA, _ := s.Records(a)
+	if len(gotB) != 2 || gotB[recKey(4)] != "z4" || len(gotA) != 8 {
+		t.Fatalf("after adoption: b %v, a %v", gotB, gotA)
+	}
+	// Adopted by another drop too? No: they moved.
+	c := steps(claim, fetch, conv, submit)(t, s)
+	if ad, _ := s.RecordsAdopted(c, 0, keys); ad.Records != 0 {
+		t.Fatalf("records adopted twice across drops: %+v", ad)
+	}
+
+	// Done forgets them; so does a finished part.
+	accept(t, s, b)
+	if err := s.RecordsCreated(b, 0, recsOf(50, 51)); !errors.Is(err, ledger.ErrTransition) {
+		t.Fatalf("records written after the part left Zuora's hands: %v", err)
+	}
+	complete(t, s, b)
+	outcome(ledger.Done)(t, s, b)
+	if gotB, _ := s.Records(b); len(gotB) != 0 {
+		t.Fatalf("a done drop keeps %d records", len(gotB))
 	}
 }
