@@ -42,6 +42,7 @@ type env struct {
 	url     string
 	ledger  *ledger.Ledger
 	api     string // "file", "object", "mediation" or "soap"
+	dedupe  string // api: mediation: the field of the meter's Deduplicator, if any
 	limits  convert.Limits
 	caps    convert.Caps
 	settle  time.Duration // default 100ms
@@ -95,7 +96,7 @@ func (e *env) run() {
 	case "object":
 		up = uploader.NewObjectImport(c, "MM/DD/YYYY")
 	case "mediation":
-		up = uploader.NewMediation(c, "meter-1", "MM/DD/YYYY", uploader.EventMapping{Fields: testEvent.Fields})
+		up = uploader.NewMediation(c, "meter-1", "MM/DD/YYYY", uploader.EventMapping{Fields: testEvent.Fields, DedupeField: e.dedupe})
 	case "soap":
 		up = uploader.NewSOAPImport(c, e.url+"/apps/services/a/119.0", "user", "pass")
 	}
