@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"usagedrop/config"
+	"usagedrop/convert"
 	"usagedrop/internal/testutil"
 	"usagedrop/ledger"
 	"usagedrop/zuorasim"
@@ -80,7 +81,9 @@ var (
 		}}
 	lostAnswers = faultCase{name: "answer lost", faults: zuorasim.Faults{DropAfterRead: 2},
 		struck: func(tp *tap, _ *zuorasim.Sim) error { return atLeast("answers lost", tp.count(lost), 2) }}
-	expiry = faultCase{name: "token and session expiry", expire: true}
+	expiry    = faultCase{name: "token and session expiry", expire: true}
+	conflicts = faultCase{name: "409 on the key", faults: zuorasim.Faults{Conflicts: 2},
+		struck: func(tp *tap, _ *zuorasim.Sim) error { return atLeast("409 answers", tp.count(http.StatusConflict), 2) }}
 )
 
 // replayed500 proves a 500 was stored under a key and replayed.
@@ -93,13 +96,13 @@ func replayed500(tp *tap, _ *zuorasim.Sim) error {
 //     (seed 004), so nothing is stored to replay; its 5xx row covers it.
 //   - The SOAP API under stored 5xx other than SOAPFaultsAfterCreate: SOAP
 //     has no key either.
-func apiFaults(api string, dedupe bool) []faultCase {
+func apiFaults(v variant) []faultCase {
 	tokens := func(tp *tap, sim *zuorasim.Sim) error { return atLeast("tokens issued", sim.TokensIssued(), 2) }
-	switch api {
+	switch v.api {
 	case "file":
 		ex := expiry
 		ex.struck = tokens
-		return []faultCase{storm, serverErrors, lostAnswers, ex,
+		return []faultCase{storm, serverErrors, lostAnswers, ex, conflicts,
 			{name: "5xx stored under the key, nothing imported", faults: zuorasim.Faults{StoredServerErrors: 2}, struck: replayed500},
 			{name: "5xx stored under the key after the import was made", faults: zuorasim.Faults{StoredServerErrorsImported: 2}, struck: replayed500},
 			{name: "success:false stored under the key", faults: zuorasim.Faults{Success200False: 1}, want: refusedByZuora,
@@ -110,7 +113,7 @@ func apiFaults(api string, dedupe bool) []faultCase {
 		ex.struck = tokens
 		lose := lostAnswers
 		lose.faults, lose.lose = zuorasim.Faults{}, 2
-		return []faultCase{storm, serverErrors, lose, ex,
+		return []faultCase{storm, serverErrors, lose, ex, conflicts,
 			{name: "5xx stored under a record's key, nothing created", faults: zuorasim.Faults{StoredObjectErrors: 1},
 				want: waitsForZuora, struck: replayed500},
 			{name: "5xx stored under a record's key after it was created", faults: zuorasim.Faults{StoredObjectErrorsCreated: 1},
@@ -120,7 +123,7 @@ func apiFaults(api string, dedupe bool) []faultCase {
 		ex := expiry
 		ex.struck = tokens
 		se, la := serverErrors, lostAnswers
-		if !dedupe {
+		if v.dedupe == "" {
 			// A 5xx or a lost answer leaves a batch's fate unknown.
 			se.want, la.want = fateUnknown, fateUnknown
 		}
@@ -148,26 +151,43 @@ func TestEveryAPIUnderEveryFault(t *testing.T) {
 		t.Skip("runs every API under every fault (about a minute)")
 	}
 	fx := importFixtures(t)
-	for _, v := range []struct {
-		api    string
-		dedupe bool
-	}{{"file", false}, {"object", false}, {"mediation", false}, {"mediation", true}, {"soap", false}} {
-		name := v.api
-		if v.dedupe {
-			name += "+dedupe_field"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, v := range []variant{
+		{api: "file"}, {api: "object"}, {api: "mediation"}, {api: "mediation", dedupe: "EventId"}, {api: "soap"},
+		// Parts under 8 kB: the larger fixtures go in many parts, one
+		// after another, each under its own key and name.
+		{api: "file", split: 8000}, {api: "soap", split: 8000},
+	} {
+		t.Run(v.String(), func(t *testing.T) {
 			t.Parallel()
-			for _, fc := range apiFaults(v.api, v.dedupe) {
-				t.Run(fc.name, func(t *testing.T) { runFault(t, fx, v.api, v.dedupe, fc) })
+			for _, fc := range apiFaults(v) {
+				t.Run(fc.name, func(t *testing.T) { runFault(t, fx, v, fc) })
 			}
 		})
 	}
 }
 
+// variant is an API as a test configures it.
+type variant struct {
+	api    string
+	dedupe string // api: mediation: the meter's Deduplicator field, if any
+	split  int64  // the most bytes of one part, if not Zuora's
+}
+
+func (v variant) String() string {
+	s := v.api
+	if v.dedupe != "" {
+		s += "+dedupe_field"
+	}
+	if v.split > 0 {
+		s += fmt.Sprintf("+parts_under_%d_bytes", v.split)
+	}
+	return s
+}
+
 // runFault drops every fixture under fc and checks the outcome.
-func runFault(t *testing.T, fx []fixture, api string, dedupe bool, fc faultCase) {
-	e, tp := startTapped(t, api, dedupe)
+func runFault(t *testing.T, fx []fixture, v variant, fc faultCase) {
+	api := v.api
+	e, tp := startTapped(t, v)
 	// The faults strike from the first call that sends usage on: armed
 	// any earlier, the token call would take them all.
 	tp.arm(sendPath[api], fc.faults, fc.lose)
@@ -187,6 +207,9 @@ func runFault(t *testing.T, fx []fixture, api string, dedupe bool, fc faultCase)
 	stopExpiring()
 	if err := fc.struck(tp, e.sim); err != nil {
 		t.Fatalf("the fault never struck, so this proves nothing: %v", err)
+	}
+	if most := maxParts(got); v.split > 0 && most < 2 {
+		t.Fatalf("no drop was split (at most %d part), so this proves nothing of parts", most)
 	}
 
 	// Drops that must be whole in Zuora, and drops that may lack records
@@ -245,6 +268,14 @@ func runFault(t *testing.T, fx []fixture, api string, dedupe bool, fc faultCase)
 // sendPath is where each API sends usage.
 var sendPath = map[string]string{"file": "/v1/usage", "object": "/v1/object/usage", "mediation": "/usage/bulk/", "soap": "/apps/services/"}
 
+func maxParts(got map[string]*ledger.Entry) int {
+	most := 0
+	for _, x := range got {
+		most = max(most, len(x.Parts))
+	}
+	return most
+}
+
 // fixture is a visible fixture that imports, with its records.
 type fixture struct {
 	name    string
@@ -285,20 +316,18 @@ func importFixtures(t *testing.T) []fixture {
 	return out
 }
 
-// startTapped starts a pipeline on api whose sim sits behind a tap.
-func startTapped(t *testing.T, api string, dedupe bool) (*env, *tap) {
+// startTapped starts a pipeline on v whose sim sits behind a tap.
+func startTapped(t *testing.T, v variant) (*env, *tap) {
 	t.Helper()
 	dir := t.TempDir()
-	ev := config.Event{Fields: testEvent.Fields}
-	if dedupe {
-		ev.DedupeField = "EventId"
-	}
+	ev := config.Event{Fields: testEvent.Fields, DedupeField: v.dedupe}
 	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 50 * time.Millisecond,
 		MediationSchema: meterSchema(ev), MediationDedupeField: ev.DedupeField})
 	tp := &tap{sim: sim, seen: map[int]int{}}
 	srv := httptest.NewServer(tp)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, dir: dir, dropDir: filepath.Join(dir, "drop"), sim: sim, url: srv.URL, api: api, dedupe: ev.DedupeField}
+	e := &env{t: t, dir: dir, dropDir: filepath.Join(dir, "drop"), sim: sim, url: srv.URL, api: v.api, dedupe: v.dedupe,
+		limits: convert.Limits{MaxBytes: v.split}}
 	e.run()
 	t.Cleanup(e.stop)
 	return e, tp
