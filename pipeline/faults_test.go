@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -86,6 +87,19 @@ var (
 		struck: func(tp *tap, _ *zuorasim.Sim) error { return atLeast("409 answers", tp.count(http.StatusConflict), 2) }}
 )
 
+// together is every fault at once, as a bad day brings them; the stored
+// 500s of the object API, which cannot end in every record once, are left
+// to their own rows, and so is token expiry, since the sim expires tokens
+// by SetFaults, which would end the other faults.
+var together = faultCase{name: "all at once",
+	faults: zuorasim.Faults{TooManyRequests: 3, RetryAfter: time.Second, ServerErrors: 3, DropAfterRead: 2, Conflicts: 1,
+		StoredServerErrors: 1, StoredServerErrorsImported: 1, SOAPFaultsAfterCreate: 1},
+	lose: 2,
+	struck: func(tp *tap, _ *zuorasim.Sim) error {
+		return errors.Join(atLeast("429 answers", tp.count(http.StatusTooManyRequests), 3),
+			atLeast("500 answers", tp.count(http.StatusInternalServerError), 3), atLeast("answers lost", tp.count(lost), 2))
+	}}
+
 // replayed500 proves a 500 was stored under a key and replayed.
 func replayed500(tp *tap, _ *zuorasim.Sim) error {
 	return atLeast("500 answers replayed under their key", tp.count(replayed), 1)
@@ -102,7 +116,7 @@ func apiFaults(v variant) []faultCase {
 	case "file":
 		ex := expiry
 		ex.struck = tokens
-		return []faultCase{storm, serverErrors, lostAnswers, ex, conflicts,
+		return []faultCase{storm, serverErrors, lostAnswers, ex, conflicts, together,
 			{name: "5xx stored under the key, nothing imported", faults: zuorasim.Faults{StoredServerErrors: 2}, struck: replayed500},
 			{name: "5xx stored under the key after the import was made", faults: zuorasim.Faults{StoredServerErrorsImported: 2}, struck: replayed500},
 			{name: "success:false stored under the key", faults: zuorasim.Faults{Success200False: 1}, want: refusedByZuora,
@@ -113,7 +127,7 @@ func apiFaults(v variant) []faultCase {
 		ex.struck = tokens
 		lose := lostAnswers
 		lose.faults, lose.lose = zuorasim.Faults{}, 2
-		return []faultCase{storm, serverErrors, lose, ex, conflicts,
+		return []faultCase{storm, serverErrors, lose, ex, conflicts, together,
 			{name: "5xx stored under a record's key, nothing created", faults: zuorasim.Faults{StoredObjectErrors: 1},
 				want: waitsForZuora, struck: replayed500},
 			{name: "5xx stored under a record's key after it was created", faults: zuorasim.Faults{StoredObjectErrorsCreated: 1},
@@ -122,18 +136,18 @@ func apiFaults(v variant) []faultCase {
 	case "mediation":
 		ex := expiry
 		ex.struck = tokens
-		se, la := serverErrors, lostAnswers
+		se, la, all := serverErrors, lostAnswers, together
 		if v.dedupe == "" {
 			// A 5xx or a lost answer leaves a batch's fate unknown.
-			se.want, la.want = fateUnknown, fateUnknown
+			se.want, la.want, all.want = fateUnknown, fateUnknown, fateUnknown
 		}
-		return []faultCase{storm, se, la, ex}
+		return []faultCase{storm, se, la, ex, all}
 	case "soap":
 		ex := expiry
 		ex.struck = func(tp *tap, _ *zuorasim.Sim) error {
 			return atLeast("SOAP faults (INVALID_SESSION)", tp.count(http.StatusInternalServerError), 1)
 		}
-		return []faultCase{storm, serverErrors, lostAnswers, ex,
+		return []faultCase{storm, serverErrors, lostAnswers, ex, together,
 			{name: "UNKNOWN_ERROR fault after the Import was made", faults: zuorasim.Faults{SOAPFaultsAfterCreate: 2},
 				struck: func(tp *tap, _ *zuorasim.Sim) error {
 					return atLeast("500 answers", tp.count(http.StatusInternalServerError), 2)
@@ -522,15 +536,28 @@ func (tp *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tp.sim.SetFaults(tp.armed)
 		tp.lose, tp.armAt = tp.toLose, ""
 	}
-	lose := r.URL.Path == "/v1/object/usage" && tp.lose > 0
-	if lose {
-		tp.lose--
-	}
+	mayLose := r.URL.Path == "/v1/object/usage" && tp.lose > 0
 	tp.mu.Unlock()
-	if lose {
-		tp.sim.ServeHTTP(httptest.NewRecorder(), r)
-		tp.note(lost)
-		panic(http.ErrAbortHandler)
+	if mayLose {
+		rec := httptest.NewRecorder()
+		tp.sim.ServeHTTP(rec, r)
+		// Lost, as the sim's DropAfterRead loses them, are answers that
+		// say the request was done.
+		tp.mu.Lock()
+		lose := rec.Code == http.StatusOK && tp.lose > 0
+		if lose {
+			tp.lose--
+		}
+		tp.mu.Unlock()
+		if lose {
+			tp.note(lost)
+			panic(http.ErrAbortHandler)
+		}
+		copyHeader(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+		tp.note(tp.kinds(rec.Code, rec.Header())...)
+		return
 	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
@@ -538,13 +565,23 @@ func (tp *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			tp.note(lost) // the sim's DropAfterRead
 			panic(v)
 		}
-		kinds := []int{sw.status}
-		if sw.status >= 500 && sw.Header().Get("Idempotent-Replayed") == "true" {
-			kinds = append(kinds, replayed)
-		}
-		tp.note(kinds...)
+		tp.note(tp.kinds(sw.status, sw.Header())...)
 	}()
 	tp.sim.ServeHTTP(sw, r)
+}
+
+// kinds are what the tap counts of an answer.
+func (tp *tap) kinds(status int, h http.Header) []int {
+	if status >= 500 && h.Get("Idempotent-Replayed") == "true" {
+		return []int{status, replayed}
+	}
+	return []int{status}
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = v
+	}
 }
 
 // statusWriter remembers the status of an answer.
