@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -53,6 +55,11 @@ type faultCase struct {
 	// calls after the sim has handled them: the sim's DropAfterRead does
 	// not reach the object API.
 	lose int
+	// slow makes the tap hold the next N answers that say a send was done
+	// (an upload, a record, a batch, a SOAP create) past the client's
+	// timeout, which it sets to timeout.
+	slow    int
+	timeout time.Duration
 	// expire expires every token and SOAP session every 20 ms while
 	// the drops run.
 	expire bool
@@ -82,7 +89,11 @@ var (
 		}}
 	lostAnswers = faultCase{name: "answer lost", faults: zuorasim.Faults{DropAfterRead: 2},
 		struck: func(tp *tap, _ *zuorasim.Sim) error { return atLeast("answers lost", tp.count(lost), 2) }}
-	expiry    = faultCase{name: "token and session expiry", expire: true}
+	expiry      = faultCase{name: "token and session expiry", expire: true}
+	slowAnswers = faultCase{name: "answer after the client's timeout", slow: 2, timeout: 2 * time.Second,
+		struck: func(tp *tap, _ *zuorasim.Sim) error {
+			return atLeast("answers held past the timeout", tp.count(late), 2)
+		}}
 	conflicts = faultCase{name: "409 on the key", faults: zuorasim.Faults{Conflicts: 2},
 		struck: func(tp *tap, _ *zuorasim.Sim) error { return atLeast("409 answers", tp.count(http.StatusConflict), 2) }}
 )
@@ -116,18 +127,27 @@ func apiFaults(v variant) []faultCase {
 	case "file":
 		ex := expiry
 		ex.struck = tokens
-		return []faultCase{storm, serverErrors, lostAnswers, ex, conflicts, together,
+		rows := []faultCase{storm, serverErrors, lostAnswers, slowAnswers, ex, conflicts, together,
 			{name: "5xx stored under the key, nothing imported", faults: zuorasim.Faults{StoredServerErrors: 2}, struck: replayed500},
 			{name: "5xx stored under the key after the import was made", faults: zuorasim.Faults{StoredServerErrorsImported: 2}, struck: replayed500},
 			{name: "success:false stored under the key", faults: zuorasim.Faults{Success200False: 1}, want: refusedByZuora,
 				struck: func(*tap, *zuorasim.Sim) error { return nil }}, // the refusal is the proof: see refusedByZuora
 		}
+		if v.split == 0 {
+			// The client gives up while Zuora still works on the first
+			// request: the resend gets 409 until that one is done. Every
+			// upload is held, so parts would only make it slow.
+			rows = append(rows, faultCase{name: "answer after the client's timeout, the key still in flight",
+				faults: zuorasim.Faults{AnswerDelay: 2200 * time.Millisecond}, timeout: 2 * time.Second,
+				struck: func(tp *tap, _ *zuorasim.Sim) error { return atLeast("409 answers", tp.count(http.StatusConflict), 1) }})
+		}
+		return rows
 	case "object":
 		ex := expiry
 		ex.struck = tokens
 		lose := lostAnswers
 		lose.faults, lose.lose = zuorasim.Faults{}, 2
-		return []faultCase{storm, serverErrors, lose, ex, conflicts, together,
+		return []faultCase{storm, serverErrors, lose, slowAnswers, ex, conflicts, together,
 			{name: "5xx stored under a record's key, nothing created", faults: zuorasim.Faults{StoredObjectErrors: 1},
 				want: waitsForZuora, struck: replayed500},
 			{name: "5xx stored under a record's key after it was created", faults: zuorasim.Faults{StoredObjectErrorsCreated: 1},
@@ -136,18 +156,19 @@ func apiFaults(v variant) []faultCase {
 	case "mediation":
 		ex := expiry
 		ex.struck = tokens
-		se, la, all := serverErrors, lostAnswers, together
+		se, la, sl, all := serverErrors, lostAnswers, slowAnswers, together
 		if v.dedupe == "" {
-			// A 5xx or a lost answer leaves a batch's fate unknown.
-			se.want, la.want, all.want = fateUnknown, fateUnknown, fateUnknown
+			// A 5xx, a lost answer or a timeout leaves a batch's fate
+			// unknown.
+			se.want, la.want, sl.want, all.want = fateUnknown, fateUnknown, fateUnknown, fateUnknown
 		}
-		return []faultCase{storm, se, la, ex, all}
+		return []faultCase{storm, se, la, sl, ex, all}
 	case "soap":
 		ex := expiry
 		ex.struck = func(tp *tap, _ *zuorasim.Sim) error {
 			return atLeast("SOAP faults (INVALID_SESSION)", tp.count(http.StatusInternalServerError), 1)
 		}
-		return []faultCase{storm, serverErrors, lostAnswers, ex, together,
+		return []faultCase{storm, serverErrors, lostAnswers, slowAnswers, ex, together,
 			{name: "UNKNOWN_ERROR fault after the Import was made", faults: zuorasim.Faults{SOAPFaultsAfterCreate: 2},
 				struck: func(tp *tap, _ *zuorasim.Sim) error {
 					return atLeast("500 answers", tp.count(http.StatusInternalServerError), 2)
@@ -201,10 +222,10 @@ func (v variant) String() string {
 // runFault drops every fixture under fc and checks the outcome.
 func runFault(t *testing.T, fx []fixture, v variant, fc faultCase) {
 	api := v.api
-	e, tp := startTapped(t, v)
+	e, tp := startTapped(t, v, fc.timeout)
 	// The faults strike from the first call that sends usage on: armed
 	// any earlier, the token call would take them all.
-	tp.arm(sendPath[api], fc.faults, fc.lose)
+	tp.arm(sendPath[api], fc.faults, fc.lose, fc.slow)
 	stopExpiring := func() {}
 	if fc.expire {
 		stopExpiring = expireEvery(e.sim, 20*time.Millisecond)
@@ -331,17 +352,17 @@ func importFixtures(t *testing.T) []fixture {
 }
 
 // startTapped starts a pipeline on v whose sim sits behind a tap.
-func startTapped(t *testing.T, v variant) (*env, *tap) {
+func startTapped(t *testing.T, v variant, timeout time.Duration) (*env, *tap) {
 	t.Helper()
 	dir := t.TempDir()
 	ev := config.Event{Fields: testEvent.Fields, DedupeField: v.dedupe}
 	sim := zuorasim.New(zuorasim.Options{ProcessingDelay: 50 * time.Millisecond,
 		MediationSchema: meterSchema(ev), MediationDedupeField: ev.DedupeField})
-	tp := &tap{sim: sim, seen: map[int]int{}}
+	tp := &tap{sim: sim, seen: map[int]int{}, after: timeout + 500*time.Millisecond}
 	srv := httptest.NewServer(tp)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, dir: dir, dropDir: filepath.Join(dir, "drop"), sim: sim, url: srv.URL, api: v.api, dedupe: v.dedupe,
-		limits: convert.Limits{MaxBytes: v.split}}
+		limits: convert.Limits{MaxBytes: v.split}, timeout: timeout}
 	e.run()
 	t.Cleanup(e.stop)
 	return e, tp
@@ -495,17 +516,23 @@ type tap struct {
 	mu   sync.Mutex
 	seen map[int]int // by HTTP status, and lost and replayed
 	lose int
-	// armed are the faults set on the sim, and the answers to lose, when
-	// the first request to a path starting with armAt arrives.
+	slow int
+	// after is how long a held answer is held: past the client's timeout.
+	after time.Duration
+	// armed are the faults set on the sim, and the answers to lose or
+	// hold, when the first request to a path starting with armAt arrives.
 	armAt  string
+	sendAt string
 	armed  zuorasim.Faults
 	toLose int
+	toSlow int
 }
 
 // Kinds of answer the tap counts besides HTTP statuses.
 const (
 	lost     = -1 // the connection closed after the request was handled
 	replayed = -2 // a 5xx replayed under its Idempotency-Key
+	late     = -3 // an answer held past the client's timeout
 )
 
 func (tp *tap) count(kind int) int {
@@ -514,11 +541,12 @@ func (tp *tap) count(kind int) int {
 	return tp.seen[kind]
 }
 
-// arm sets f on the sim, and loses the answers to the next n object API
-// calls, once the first request to a path starting with prefix arrives.
-func (tp *tap) arm(prefix string, f zuorasim.Faults, n int) {
+// arm sets f on the sim, loses the answers to the next lose object API
+// calls and holds the next slow answers to sends past the client's
+// timeout, once the first request to a path starting with prefix arrives.
+func (tp *tap) arm(prefix string, f zuorasim.Faults, lose, slow int) {
 	tp.mu.Lock()
-	tp.armAt, tp.armed, tp.toLose = prefix, f, n
+	tp.armAt, tp.sendAt, tp.armed, tp.toLose, tp.toSlow = prefix, prefix, f, lose, slow
 	tp.mu.Unlock()
 }
 
@@ -534,10 +562,41 @@ func (tp *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tp.mu.Lock()
 	if tp.armAt != "" && strings.HasPrefix(r.URL.Path, tp.armAt) {
 		tp.sim.SetFaults(tp.armed)
-		tp.lose, tp.armAt = tp.toLose, ""
+		tp.lose, tp.slow, tp.armAt = tp.toLose, tp.toSlow, ""
 	}
 	mayLose := r.URL.Path == "/v1/object/usage" && tp.lose > 0
+	maySlow := tp.slow > 0 && tp.sendAt != "" && strings.HasPrefix(r.URL.Path, tp.sendAt)
 	tp.mu.Unlock()
+	if maySlow && strings.HasPrefix(r.URL.Path, "/apps/services/") {
+		// Of SOAP's calls, only a create sends usage.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return // the client went away
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		maySlow = bytes.Contains(body, []byte("<api:create>"))
+	}
+	if maySlow {
+		rec := httptest.NewRecorder()
+		tp.sim.ServeHTTP(rec, r)
+		tp.mu.Lock()
+		slow := rec.Code == http.StatusOK && tp.slow > 0
+		if slow {
+			tp.slow--
+		}
+		tp.mu.Unlock()
+		if slow {
+			tp.note(late)
+			time.Sleep(tp.after)
+		}
+		copyHeader(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+		if !slow {
+			tp.note(tp.kinds(rec.Code, rec.Header())...)
+		}
+		return
+	}
 	if mayLose {
 		rec := httptest.NewRecorder()
 		tp.sim.ServeHTTP(rec, r)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -49,6 +50,10 @@ type env struct {
 	hook    func(point string)
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// timeout bounds each HTTP call to Zuora, when not the client's
+	// default.
+	timeout time.Duration
 }
 
 func start(t testing.TB) *env { return startAPI(t, "file") }
@@ -87,8 +92,12 @@ func (e *env) run() {
 		t.Fatal(err)
 	}
 	src.Watch.Interval = 200 * time.Millisecond
+	var hc *http.Client
+	if e.timeout > 0 {
+		hc = &http.Client{Timeout: e.timeout}
+	}
 	c := uploader.NewClient(uploader.Config{
-		BaseURL: e.url, ClientID: "id", ClientSecret: "secret", Logger: log,
+		BaseURL: e.url, ClientID: "id", ClientSecret: "secret", Logger: log, HTTPClient: hc,
 		BackoffBase: 10 * time.Millisecond, BackoffCap: 100 * time.Millisecond,
 	})
 	var up uploader.Uploader = uploader.NewFileImport(c)
