@@ -216,6 +216,10 @@ func TestCrashAtEveryTransition(t *testing.T) {
 
 			cmd = d.start()
 			ok := d.waitImported(files, 30*time.Second)
+			// The files may all have been finished before the crash: wait
+			// until the daemon runs, or the SIGTERM would land before Go
+			// has installed its handler and kill the process outright.
+			waitLog(&d.logs, "usagedrop running", 2, 10*time.Second) // this daemon's, after the first's
 			cmd.Process.Signal(syscall.SIGTERM)
 			if err := cmd.Wait(); err != nil {
 				t.Errorf("daemon did not stop cleanly on SIGTERM: %v", err)
@@ -340,4 +344,17 @@ func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// waitLog waits until logs hold want n times, or timeout passes; it
+// reports whether they do.
+func waitLog(logs *logBuffer, want string, n int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for strings.Count(logs.String(), want) < n {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }

@@ -289,6 +289,10 @@ func (c *Client) newRequest(ctx context.Context, cl call) (*http.Request, error)
 	}
 	if !cl.soap {
 		req.Header.Set("Accept", "application/json")
+	} else {
+		// The SOAP 1.1 HTTP binding requires the header, empty or not;
+		// Zuora's calls name no action.
+		req.Header.Set("SOAPAction", `""`)
 	}
 	req.Header.Set("User-Agent", "usagedrop")
 	req.Header.Set("Zuora-Track-Id", cl.trackID)
