@@ -72,6 +72,9 @@ func TestCrashAPIs(t *testing.T) {
 
 				cmd = d.start()
 				ok := d.waitReported(files, 30*time.Second)
+				// As in TestCrashAtEveryTransition: the SIGTERM must not
+				// land before the restarted daemon has its handler.
+				waitLog(&d.logs, "usagedrop running", 2, 10*time.Second)
 				cmd.Process.Signal(syscall.SIGTERM)
 				if err := cmd.Wait(); err != nil {
 					t.Errorf("daemon did not stop cleanly on SIGTERM: %v", err)
