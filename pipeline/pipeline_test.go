@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -42,12 +43,17 @@ type env struct {
 	url     string
 	ledger  *ledger.Ledger
 	api     string // "file", "object", "mediation" or "soap"
+	dedupe  string // api: mediation: the field of the meter's Deduplicator, if any
 	limits  convert.Limits
 	caps    convert.Caps
 	settle  time.Duration // default 100ms
 	hook    func(point string)
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// timeout bounds each HTTP call to Zuora, when not the client's
+	// default.
+	timeout time.Duration
 }
 
 func start(t testing.TB) *env { return startAPI(t, "file") }
@@ -86,8 +92,12 @@ func (e *env) run() {
 		t.Fatal(err)
 	}
 	src.Watch.Interval = 200 * time.Millisecond
+	var hc *http.Client
+	if e.timeout > 0 {
+		hc = &http.Client{Timeout: e.timeout}
+	}
 	c := uploader.NewClient(uploader.Config{
-		BaseURL: e.url, ClientID: "id", ClientSecret: "secret", Logger: log,
+		BaseURL: e.url, ClientID: "id", ClientSecret: "secret", Logger: log, HTTPClient: hc,
 		BackoffBase: 10 * time.Millisecond, BackoffCap: 100 * time.Millisecond,
 	})
 	var up uploader.Uploader = uploader.NewFileImport(c)
@@ -95,7 +105,7 @@ func (e *env) run() {
 	case "object":
 		up = uploader.NewObjectImport(c, "MM/DD/YYYY")
 	case "mediation":
-		up = uploader.NewMediation(c, "meter-1", "MM/DD/YYYY", uploader.EventMapping{Fields: testEvent.Fields})
+		up = uploader.NewMediation(c, "meter-1", "MM/DD/YYYY", uploader.EventMapping{Fields: testEvent.Fields, DedupeField: e.dedupe})
 	case "soap":
 		up = uploader.NewSOAPImport(c, e.url+"/apps/services/a/119.0", "user", "pass")
 	}

@@ -165,14 +165,20 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 		if !errors.As(err, &last) {
 			return nil, err
 		}
-		if last.HTTPStatus == http.StatusUnauthorized && last.Op != "token" && !cl.soap && !refreshed {
+		if last.HTTPStatus == http.StatusUnauthorized && last.Op != "token" && !cl.soap {
 			// The token may have been revoked or expired early: fetch a
-			// new one and try again at once, but only once per call.
-			refreshed = true
+			// new one, at once the first time. A 401 says nothing wrong
+			// of the request, which was not taken, so one that persists
+			// is retried and waited out like an outage, never held
+			// against the file.
 			c.dropToken()
-			attempt--
-			last.RetryAfter = 0
-			continue
+			last.Retryable = true
+			if !refreshed {
+				refreshed = true
+				attempt--
+				last.RetryAfter = 0
+				continue
+			}
 		}
 		if !last.Retryable || last.HTTPStatus == http.StatusConflict {
 			return nil, last

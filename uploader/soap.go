@@ -240,13 +240,18 @@ func (s *SOAPImport) withSession(ctx context.Context, fn func(session, url strin
 		}
 		err = fn(session, url)
 		var e *Error
-		if try == 0 && errors.As(err, &e) && e.Code == "INVALID_SESSION" {
+		if errors.As(err, &e) && e.Code == "INVALID_SESSION" {
 			s.mu.Lock()
 			if s.session == session {
 				s.session = ""
 			}
 			s.mu.Unlock()
-			continue
+			if try == 0 {
+				continue
+			}
+			// The new session was refused too: the call was not taken,
+			// so it is retried later like an outage, never final.
+			e.Retryable = true
 		}
 		return err
 	}
