@@ -200,6 +200,34 @@ type Record struct {
 	Custom []string
 }
 
+// Ptr returns where the record keeps its value of f, nil for a field
+// that is not a standard column.
+func (r *Record) Ptr(f Field) *string {
+	switch f {
+	case Account:
+		return &r.Account
+	case UOM:
+		return &r.UOM
+	case Qty:
+		return &r.Qty
+	case Start:
+		return &r.Start
+	case End:
+		return &r.End
+	case Subscription:
+		return &r.Subscription
+	case Charge:
+		return &r.Charge
+	case Description:
+		return &r.Description
+	case UniqueKey:
+		return &r.UniqueKey
+	case RatePlanCharge:
+		return &r.RatePlanCharge
+	}
+	return nil
+}
+
 // Get returns the record's value of f.
 func (r *Record) Get(f Field) string {
 	switch f {
@@ -227,28 +255,10 @@ func (r *Record) Get(f Field) string {
 	return ""
 }
 
-// Set sets the record's value of f.
+// Set sets the record's value of f; a field that is not a standard
+// column is ignored.
 func (r *Record) Set(f Field, v string) {
-	switch f {
-	case Account:
-		r.Account = v
-	case UOM:
-		r.UOM = v
-	case Qty:
-		r.Qty = v
-	case Start:
-		r.Start = v
-	case End:
-		r.End = v
-	case Subscription:
-		r.Subscription = v
-	case Charge:
-		r.Charge = v
-	case Description:
-		r.Description = v
-	case UniqueKey:
-		r.UniqueKey = v
-	case RatePlanCharge:
-		r.RatePlanCharge = v
+	if p := r.Ptr(f); p != nil {
+		*p = v
 	}
 }

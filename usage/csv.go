@@ -157,6 +157,9 @@ type Row struct {
 	Record
 	Index int // 0-based among the records, blank rows not counted
 	Line  int // line in the CSV, the header being line 1
+	// CustomNames are the names of Record.Custom's values, the header's
+	// custom fields; shared by every row, not to be changed.
+	CustomNames []string
 }
 
 // Read returns the next record, or io.EOF. Rows whose values are all
@@ -172,7 +175,7 @@ func (tr *Reader) Read() (Row, error) {
 			return Row{}, err
 		}
 		line, _ := tr.cr.FieldPos(0)
-		r := Row{Line: line}
+		r := Row{Line: line, CustomNames: tr.h.custom}
 		empty := true
 		for i, v := range vals {
 			v = strings.TrimSpace(v)
