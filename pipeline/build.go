@@ -15,6 +15,7 @@ import (
 	"usagedrop/convert"
 	"usagedrop/sources/local"
 	"usagedrop/uploader"
+	"usagedrop/usage"
 	"usagedrop/watcher"
 	"usagedrop/zuorasim"
 )
@@ -139,7 +140,21 @@ func Template(z config.Zuora) convert.Template {
 	if z.API == "mediation" {
 		return convert.Template{Columns: z.Event.Columns(), DateFormat: z.DateFormat}
 	}
-	return convert.Template{Columns: z.Columns, DateFormat: z.DateFormat}
+	cols := z.Columns
+	if len(z.CustomFields) > 0 {
+		// The custom fields go after the columns, unless the columns
+		// place them; nil columns are the classic eight.
+		cols = append([]string(nil), z.Columns...)
+		if len(cols) == 0 {
+			cols = usage.Header{}.Names()
+		}
+		for _, name := range z.CustomFields {
+			if !slices.Contains(cols, name) {
+				cols = append(cols, name)
+			}
+		}
+	}
+	return convert.Template{Columns: cols, DateFormat: z.DateFormat}
 }
 
 // meterSchema is the event definition of a meter fed through ev: QTY as a
