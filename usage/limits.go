@@ -7,26 +7,24 @@ import (
 )
 
 // MaxLen is the most characters (counted by Len) a value of f may have;
-// 0 means the template sets no length for it (ACCOUNT_ID's 50 aside, the
-// numbers are api.md §The template and seed 003).
+// 0 means the template sets no length for it.
 func (f Field) MaxLen() int {
-	switch f {
-	case Account:
-		return 50 // "the account number ... ≤ 50 chars"
-	case Subscription:
-		return 100 // "the subscription number/name (≤ 100)"
-	case Charge:
-		return 50 // "the charge number, e.g. C-00000001 (≤ 50)"
-	case Description:
-		return 200 // "DESCRIPTION ≤ 200 characters"
-	case UniqueKey:
-		return 254 // "UNIQUE_KEY < 255 characters"
-	case RatePlanCharge:
-		return 32 // a Zuora id: 32 characters (seed 003, zns:ID)
-	case Qty:
-		return MaxQtyChars
+	if f < 0 || f >= NumFields {
+		return 0
 	}
-	return 0
+	return maxLen[f]
+}
+
+// maxLen are the field limits of api.md §The template and seed 003, an
+// array so that MaxLen costs an index in the per-value loops.
+var maxLen = [NumFields]int{
+	Account:        50,          // "the account number ... ≤ 50 chars"
+	Qty:            MaxQtyChars, // "≤ 16 characters"
+	Subscription:   100,         // "the subscription number/name (≤ 100)"
+	Charge:         50,          // "the charge number, e.g. C-00000001 (≤ 50)"
+	Description:    200,         // "DESCRIPTION ≤ 200 characters"
+	UniqueKey:      254,         // "UNIQUE_KEY < 255 characters"
+	RatePlanCharge: 32,          // a Zuora id: 32 characters (seed 003, zns:ID)
 }
 
 // The quantity: "QTY decimal, not negative in file import, at most 13
