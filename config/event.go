@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"usagedrop/usage"
 )
 
 // Event maps the usage template's columns onto the fields of a Mediation
@@ -28,8 +30,9 @@ type Event struct {
 }
 
 // eventRequired are the columns every event carries: the customer, the
-// usage type, the date and the quantity of the reference's event.
-var eventRequired = []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}
+// usage type, the date and the quantity of the reference's event, which
+// are the template's columns that need a value in every row.
+var eventRequired = usage.RequiredValues()
 
 // DefaultEventFields is the mapping onto the reference's example event
 // (zuora-api.md, Mediation): CustomerId, UsageIdentifier ("identifier for

@@ -61,6 +61,18 @@ func (f Field) RequiredValue() bool {
 	return f == Account || f == UOM || f == Qty || f == Start
 }
 
+// RequiredValues returns the columns every row needs a value in
+// (RequiredValue), in the template's order.
+func RequiredValues() []string {
+	var cols []string
+	for f := range NumFields {
+		if f.RequiredValue() {
+			cols = append(cols, f.Column())
+		}
+	}
+	return cols
+}
+
 // RequiredHeader reports whether the file import wants f's header even
 // when its values are empty: "Every template column header must be
 // present even when its values are empty" (api.md §The template) names

@@ -76,8 +76,8 @@ func TestRequired(t *testing.T) {
 			header = append(header, f.Column())
 		}
 	}
-	if want := []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}; !reflect.DeepEqual(value, want) {
-		t.Errorf("required values %v, want %v", value, want)
+	if want := []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}; !reflect.DeepEqual(value, want) || !reflect.DeepEqual(RequiredValues(), want) {
+		t.Errorf("required values %v, RequiredValues() %v, want %v", value, RequiredValues(), want)
 	}
 	if want := []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE", "ENDDATE", "SUBSCRIPTION_ID", "CHARGE_ID"}; !reflect.DeepEqual(header, want) {
 		t.Errorf("required headers %v, want %v", header, want)
