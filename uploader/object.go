@@ -114,15 +114,12 @@ func (o *ObjectImport) create(ctx context.Context, p Part, r row, key string) er
 		u.EndDateTime = r.End + "T00:00:00"
 	}
 	body, err := json.Marshal(u)
-	if err == nil {
-		body, err = appendCustom(body, r)
-	}
 	if err != nil {
 		return &Error{Op: "submit", Message: fmt.Sprintf("%s line %d: %v", p.Name, r.Line, err), Err: err}
 	}
 	cl := call{
 		op: "object", method: http.MethodPost, url: "/v1/object/usage?rejectUnknownFields=true",
-		body: jsonBody(body), idempotencyKey: key, trackID: trackIDFor(key),
+		body: jsonBody(withCustom(body, r)), idempotencyKey: key, trackID: trackIDFor(key),
 	}
 	if u.UniqueKey != "" {
 		// UniqueKey exists on the Usage object from WSDL 114 on; below
@@ -136,29 +133,6 @@ func (o *ObjectImport) create(ctx context.Context, p Part, r row, key string) er
 		e.Message = fmt.Sprintf("%s line %d: %s", p.Name, r.Line, e.Message)
 	}
 	return err
-}
-
-// appendCustom adds the row's custom fields (Region__c) to the JSON
-// object body, as the Usage object takes them (seed 002); an empty value
-// is left out, as the standard fields are.
-func appendCustom(body []byte, r row) ([]byte, error) {
-	for i, v := range r.Custom {
-		if v == "" {
-			continue
-		}
-		name, err := json.Marshal(r.CustomNames[i])
-		if err != nil {
-			return nil, err
-		}
-		value, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		body = append(body[:len(body)-1], ',')
-		body = append(append(append(body, name...), ':'), value...)
-		body = append(body, '}')
-	}
-	return body, nil
 }
 
 // Status reports Completed: the object API creates records as they are

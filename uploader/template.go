@@ -16,7 +16,7 @@ import (
 // that take records rather than files: its values (dates YYYY-MM-DD, the
 // template's custom fields in Record.Custom), its index among the part's
 // records (for idempotency keys) and its line in the CSV.
-type row = usage.Row
+type row usage.Row
 
 // templateColumns maps the template's standard column names to where a
 // row keeps their values.
@@ -61,10 +61,26 @@ func readTemplateHeader(p Part, dateFormat string, head func(usage.Header) error
 		if err != nil {
 			return fmt.Errorf("read %s: %w", p.Name, err)
 		}
-		if err := fn(r); err != nil {
+		if err := fn(row(r)); err != nil {
 			return err
 		}
 	}
+}
+
+// withCustom adds the row's custom fields (Region__c) to the JSON object
+// body, as the Usage object takes them (seed 002); an empty value is left
+// out, as the standard fields are.
+func withCustom(body []byte, r row) []byte {
+	for i, v := range r.Custom {
+		if v == "" {
+			continue
+		}
+		body = append(body[:len(body)-1], ',')
+		body = appendJSONString(body, r.CustomNames[i])
+		body = appendJSONString(append(body, ':'), v)
+		body = append(body, '}')
+	}
+	return body
 }
 
 // openTemplate opens the CSV of a part: the file itself, or the one CSV
