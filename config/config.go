@@ -132,9 +132,10 @@ type Zuora struct {
 	// CustomFields are custom fields of the tenant's Usage object
 	// (Region__c) to pass through: a column of the template (added after
 	// Columns unless Columns places it) for api: file and soap, a field of
-	// each record for api: object. A source's file gives each its values
-	// from the column of that name, or of that name without "__c", or the
-	// one the source's columns: maps to it.
+	// each record for api: object, and for api: mediation the event field
+	// Event.Fields maps it to (required there). A source's file gives each
+	// its values from the column of that name, or of that name without
+	// "__c", or the one the source's columns: maps to it.
 	CustomFields []string `yaml:"custom_fields"`
 	EntityIDs    string   `yaml:"entity_ids"`
 	OrgIDs       string   `yaml:"org_ids"`

@@ -180,7 +180,7 @@ func (v *validator) source(i int, s Source) {
 // (Name__c), each once, and an API that carries them. The file and SOAP
 // imports take them as template columns, the object API as fields of the
 // record; a Mediation event has only the fields zuora.event.fields maps,
-// and it maps template columns, so a custom field there would be dropped.
+// so there a custom field must be mapped, or its values would be lost.
 func (v *validator) customFields(z Zuora) {
 	seen := map[string]bool{}
 	for i, name := range z.CustomFields {
@@ -189,8 +189,8 @@ func (v *validator) customFields(z Zuora) {
 			"must be the API name of a custom field of the Usage object, such as Region__c (letters, digits and single underscores, ending in __c)", name)
 		v.check(!seen[name], key, "is listed twice", name)
 		seen[name] = true
-		v.check(z.API != "mediation", key,
-			"api: mediation sends only the fields zuora.event.fields maps, and a custom field cannot be mapped there, so its values would be lost; use api: file, object or soap, or remove it", name)
+		v.check(z.API != "mediation" || z.Event.Fields[name] != "", key,
+			"api: mediation sends only the fields zuora.event.fields maps, so its values would be lost; map it to the meter's field (zuora.event.fields."+name+") or remove it", name)
 	}
 }
 

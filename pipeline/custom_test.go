@@ -2,10 +2,13 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +112,59 @@ func customFieldsEndToEnd(t *testing.T, api, header string, columns map[string]s
 		got, ok := r.Custom["Region__c"]
 		if got != want || ok != (want != "") || len(r.Custom) > 1 {
 			t.Errorf("%s: custom fields %q, want Region__c %q", r.Account, r.Custom, want)
+		}
+	}
+}
+
+// TestCustomFieldMediation maps a custom field onto a meter's field: each
+// event carries it, a blank one is left out, and the meter, whose schema
+// is the mapping's, refuses none.
+func TestCustomFieldMediation(t *testing.T) {
+	c, err := config.Parse(strings.NewReader("zuora:\n  api: mediation\n  meter: meter-1\n  custom_fields: [Region__c]\n" +
+		"  event:\n    fields: {Region__c: Region}\n    dedupe_field: EventId\nsources:\n  - {name: a, type: local, path: x}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	z := c.Zuora
+	var in bytes.Buffer
+	in.WriteString("Account Number,UOM,Quantity,Usage Date,Region\n")
+	regions := []string{"EMEA", "", `APAC "north"`}
+	for i := range 9 {
+		fmt.Fprintf(&in, "A%04d,GB,%d,2026-03-%02d,\"%s\"\n", i, i, 1+i, strings.ReplaceAll(regions[i%3], `"`, `""`))
+	}
+	var tmpl bytes.Buffer
+	sum, err := convert.WriteTemplate(context.Background(), "r.csv", bytes.NewReader(in.Bytes()), int64(in.Len()), convert.Options{}, Template(z), &tmpl)
+	if err != nil || sum.Rejected() || sum.Records != 9 {
+		t.Fatalf("%d records, problems %+v, %v", sum.Records, sum.Problems, err)
+	}
+	zu, err := BuildZuora(z, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zu.Close()
+	path := filepath.Join(t.TempDir(), "p.csv")
+	if err := os.WriteFile(path, tmpl.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zu.Uploader.Submit(context.Background(), uploader.Part{Name: "p.csv", Path: path}, "key-0"); err != nil {
+		t.Fatal(err)
+	}
+	if rej := zu.Sim.MediationRejected(); len(rej) > 0 {
+		t.Fatalf("%d events refused by the meter, first %+v", len(rej), rej[0])
+	}
+	recs := zu.Sim.Records()
+	if len(recs) != 9 {
+		t.Fatalf("the meter holds %d events, want 9", len(recs))
+	}
+	for _, r := range recs {
+		var i int
+		fmt.Sscanf(r.Account, "A%04d", &i)
+		want := map[int]string{0: `"Region":"EMEA"`, 2: `"Region":"APAC \"north\""`}[i%3]
+		if has := strings.Contains(r.Event, `"Region"`); has != (want != "") || !strings.Contains(r.Event, want) {
+			t.Errorf("%s: event %s, want it to hold %s", r.Account, r.Event, cmp.Or(want, "no Region"))
 		}
 	}
 }

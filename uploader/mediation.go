@@ -240,7 +240,7 @@ func (m *Mediation) encoder(partKey string) (*eventEncoder, error) {
 	}
 	for _, col := range slices.Sorted(maps.Keys(m.Event.Fields)) {
 		name := m.Event.Fields[col]
-		value := templateColumns[col]
+		value := columnValue(col)
 		if value == nil {
 			return nil, fmt.Errorf("the event mapping names %s, which is not a usage template column", col)
 		}

@@ -29,6 +29,26 @@ var templateColumns = func() map[string]func(*row) *string {
 	return m
 }()
 
+// columnValue returns where a row keeps the value of the template column
+// col: a standard column, or a custom field (Region__c), which is empty in
+// a row whose part has no such column; nil for any other name.
+func columnValue(col string) func(*row) *string {
+	if v := templateColumns[col]; v != nil {
+		return v
+	}
+	if !usage.IsCustomField(col) {
+		return nil
+	}
+	return func(r *row) *string {
+		for i, name := range r.CustomNames {
+			if name == col {
+				return &r.Custom[i]
+			}
+		}
+		return new(string)
+	}
+}
+
 // readTemplate streams the records of a template part (a CSV, or a zip
 // holding one CSV) to fn, in order, with the part's header. dateFormat is
 // the part's date order, "MM/DD/YYYY" (or empty) or "DD/MM/YYYY". Rows
