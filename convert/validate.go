@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"strings"
 	"unicode/utf8"
+
+	"usagedrop/usage"
 )
 
 // rowError is one bad value in a row; line and location are added by the
@@ -111,7 +113,7 @@ func (v *validator) record(row []string, m *mapping, fr fileRules, ascii bool, e
 	rec.Charge = v.limited(row, m, fCharge, bad)
 	rec.RatePlanCharge = v.limited(row, m, fRatePlan, bad)
 	rec.Description = v.limited(row, m, fDescription, bad)
-	if hasEmoji(rec.Description) {
+	if usage.HasEmoji(rec.Description) {
 		bad(fDescription.Column(), rec.Description, "The DESCRIPTION contains an emoji or a character Zuora cannot import")
 	}
 	rec.UniqueKey = v.limited(row, m, fUniqueKey, bad)
@@ -188,25 +190,6 @@ func (v *validator) firstKey(k string) bool {
 	}
 	v.keys[h] = struct{}{}
 	return true
-}
-
-// hasEmoji reports characters that fail a Zuora import: anything outside
-// the Basic Multilingual Plane (where emoji live) and the BMP's symbol
-// blocks used as emoji, with their variation selector and joiner.
-func hasEmoji(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0xE2 {
-			continue
-		}
-		r, _ := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r > 0xFFFF && r != utf8.RuneError,
-			r >= 0x2600 && r <= 0x27BF,
-			r == 0xFE0F, r == 0x200D, r == 0x20E3:
-			return true
-		}
-	}
-	return false
 }
 
 func itoa(n int) string {

@@ -166,7 +166,7 @@ func meterSchema(ev config.Event) map[string]zuorasim.EventField {
 		if name == "" {
 			continue
 		}
-		f := zuorasim.EventField{Type: "string", Required: slices.Contains([]string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}, col)}
+		f := zuorasim.EventField{Type: "string", Required: slices.Contains(usage.RequiredValues(), col)}
 		switch col {
 		case "QTY":
 			f.Type = "number"

@@ -20,12 +20,12 @@ import (
 )
 
 // TestCustomFieldsEndToEnd sends a file with a custom field through the
-// file and object APIs to a sim whose Usage object has Region__c and no
+// file, object and SOAP APIs to a sim whose Usage object has Region__c and no
 // other custom field: every record arrives once with its region, a blank
 // region is not sent, and the column is found by its own name, by its
 // name without "__c", or by a source's columns: map.
 func TestCustomFieldsEndToEnd(t *testing.T) {
-	for _, api := range []string{"file", "object"} {
+	for _, api := range []string{"file", "object", "soap"} {
 		for _, tc := range []struct {
 			name, header string
 			columns      map[string]string
@@ -72,8 +72,11 @@ func customFieldsEndToEnd(t *testing.T, api, header string, columns map[string]s
 	defer srv.Close()
 	cl := uploader.NewClient(uploader.Config{BaseURL: srv.URL, ClientID: "id", ClientSecret: "secret", Logger: slog.New(slog.DiscardHandler)})
 	var up uploader.Uploader = uploader.NewFileImport(cl)
-	if api == "object" {
+	switch api {
+	case "object":
 		up = uploader.NewObjectImport(cl, c.Zuora.DateFormat)
+	case "soap":
+		up = uploader.NewSOAPImport(cl, srv.URL+"/apps/services/a/119.0", "user", "pass")
 	}
 	p := res.Parts[0]
 	rc, err := up.Submit(context.Background(), uploader.Part{Name: p.Name, Path: p.Path, Size: p.Size, SHA256: p.SHA256}, "key-"+api)

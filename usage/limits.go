@@ -83,3 +83,25 @@ func UploadExt(name string) string {
 	}
 	return ""
 }
+
+// HasEmoji reports characters that fail a Zuora import in DESCRIPTION:
+// "an emoji in it fails the import" (api.md §The template). Which
+// characters are emoji the page does not say; this is the stricter
+// reading: anything outside the Basic Multilingual Plane (where emoji
+// live) and the BMP's symbol blocks used as emoji, with their variation
+// selector, joiner and keycap.
+func HasEmoji(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0xE2 {
+			continue
+		}
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r > 0xFFFF && r != utf8.RuneError,
+			r >= 0x2600 && r <= 0x27BF,
+			r == 0xFE0F, r == 0x200D, r == 0x20E3:
+			return true
+		}
+	}
+	return false
+}

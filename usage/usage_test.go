@@ -262,3 +262,14 @@ func TestReaderSkipsBlankRowsAndRefusesWideOnes(t *testing.T) {
 		t.Error("a header with a column not in the template was read")
 	}
 }
+
+func TestHasEmoji(t *testing.T) {
+	for s, want := range map[string]bool{
+		"plain": false, "Zürich 東京": false, "€ £ ¥ — “quotes”": false,
+		"😀": true, "ok ☀ sun": true, "❤️": true, "1️⃣": true, "👨‍👩‍👧": true, "𠀀": true,
+	} {
+		if got := HasEmoji(s); got != want {
+			t.Errorf("HasEmoji(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
