@@ -96,9 +96,9 @@ func BuildZuora(z config.Zuora, log *slog.Logger) (*Zuora, error) {
 		id, secret = "builtin", "builtin"
 	}
 	wsdl := ""
-	if slices.Contains(z.Columns, "PRODUCT_RATE_PLAN_CHARGE_ID") {
-		// Zuora reads that column only from WSDL version 146 on.
-		wsdl = "146.0"
+	if v := usage.RatePlanCharge.MinWSDL(); slices.Contains(z.Columns, usage.RatePlanCharge.Column()) {
+		// Zuora reads that column only from this WSDL version on.
+		wsdl = fmt.Sprintf("%d.0", v)
 	}
 	c := uploader.NewClient(uploader.Config{
 		WSDLVersion: wsdl,

@@ -27,6 +27,17 @@ const (
 	NumFields                   // the number of standard columns
 )
 
+// MinWSDL is the lowest X-Zuora-WSDL-Version (the API version) under
+// which Zuora reads f's column, 0 for every version:
+// PRODUCT_RATE_PLAN_CHARGE_ID "needs header X-Zuora-WSDL-Version: 146 or
+// higher" (api.md §The template).
+func (f Field) MinWSDL() int {
+	if f == RatePlanCharge {
+		return 146
+	}
+	return 0
+}
+
 // names are the columns as Zuora's template spells them (api.md §The
 // template).
 var names = [NumFields]string{

@@ -84,6 +84,18 @@ func TestRequired(t *testing.T) {
 	}
 }
 
+func TestMinWSDL(t *testing.T) {
+	for f := range NumFields {
+		want := 0
+		if f == RatePlanCharge {
+			want = 146
+		}
+		if got := f.MinWSDL(); got != want {
+			t.Errorf("%s.MinWSDL() = %d, want %d", f, got, want)
+		}
+	}
+}
+
 func TestUpload(t *testing.T) {
 	if MaxFileSize != 4194304 || MaxNameLen != 50 {
 		t.Errorf("upload limits %d bytes, %d characters; Zuora's are 4194304 and 50", MaxFileSize, MaxNameLen)

@@ -80,8 +80,8 @@ func parseUsage(data []byte, opt Options, wsdl float64) ([]Record, int, []string
 	cols, problems := mapHeader(header, opt)
 	// zuora-api.md, The template: PRODUCT_RATE_PLAN_CHARGE_ID "needs
 	// header X-Zuora-WSDL-Version: 146 or higher".
-	if _, ok := cols["PRODUCT_RATE_PLAN_CHARGE_ID"]; ok && wsdl < 146 {
-		problems = append(problems, "The column PRODUCT_RATE_PLAN_CHARGE_ID needs X-Zuora-WSDL-Version 146 or higher")
+	if _, ok := cols["PRODUCT_RATE_PLAN_CHARGE_ID"]; ok && wsdl < float64(usage.RatePlanCharge.MinWSDL()) {
+		problems = append(problems, fmt.Sprintf("The column PRODUCT_RATE_PLAN_CHARGE_ID needs X-Zuora-WSDL-Version %d or higher", usage.RatePlanCharge.MinWSDL()))
 	}
 	if len(problems) > 0 {
 		return nil, 0, problems
