@@ -18,6 +18,7 @@ import (
 type Writer struct {
 	w        *bufio.Writer
 	h        Header
+	fields   []Field // per column: its field, or -1-k for Record.Custom[k]
 	dayFirst bool
 	buf      []byte
 	rows     int
@@ -34,6 +35,13 @@ func NewWriter(w io.Writer, h Header, dateFormat string) (*Writer, error) {
 		h, _ = ParseHeader(nil)
 	}
 	tw := &Writer{w: bufio.NewWriterSize(w, 64<<10), h: h, dayFirst: dayFirst}
+	for _, c := range h.cols {
+		f := c.field
+		if f < 0 {
+			f = Field(-1 - c.custom)
+		}
+		tw.fields = append(tw.fields, f)
+	}
 	for i, name := range h.Names() {
 		if i > 0 {
 			tw.w.WriteByte(',')
@@ -48,19 +56,19 @@ func NewWriter(w io.Writer, h Header, dateFormat string) (*Writer, error) {
 // written empty.
 func (tw *Writer) Write(rec *Record) error {
 	b := tw.buf[:0]
-	for i, c := range tw.h.cols {
+	for i, f := range tw.fields {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		switch {
-		case c.field < 0:
-			if c.custom < len(rec.Custom) {
-				b = appendCSV(b, rec.Custom[c.custom])
-			}
-		case c.field == Start || c.field == End:
-			b = AppendDate(b, rec.Get(c.field), tw.dayFirst)
+		switch f {
+		case Start, End:
+			b = AppendDate(b, rec.Get(f), tw.dayFirst)
 		default:
-			b = appendCSV(b, rec.Get(c.field))
+			if f >= 0 {
+				b = appendCSV(b, rec.Get(f))
+			} else if k := int(-1 - f); k < len(rec.Custom) {
+				b = appendCSV(b, rec.Custom[k])
+			}
 		}
 	}
 	b = append(b, '\r', '\n')
