@@ -128,9 +128,17 @@ type Zuora struct {
 	Username     string `yaml:"username"`
 	Password     Secret `yaml:"password"`
 	// Columns is the template header sent to Zuora, in order.
-	Columns   []string `yaml:"columns"`
-	EntityIDs string   `yaml:"entity_ids"`
-	OrgIDs    string   `yaml:"org_ids"`
+	Columns []string `yaml:"columns"`
+	// CustomFields are custom fields of the tenant's Usage object
+	// (Region__c) to pass through: a column of the template (added after
+	// Columns unless Columns places it) for api: file and soap, a field of
+	// each record for api: object, and for api: mediation the event field
+	// Event.Fields maps it to (required there). A source's file gives each
+	// its values from the column of that name, or of that name without
+	// "__c", or the one the source's columns: maps to it.
+	CustomFields []string `yaml:"custom_fields"`
+	EntityIDs    string   `yaml:"entity_ids"`
+	OrgIDs       string   `yaml:"org_ids"`
 	// Poll is the longest wait between two status checks of an import.
 	Poll Duration `yaml:"poll"`
 	// Backoff and BackoffMax shape the wait before a failed call or step

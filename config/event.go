@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"usagedrop/usage"
 )
 
 // Event maps the usage template's columns onto the fields of a Mediation
@@ -28,8 +30,9 @@ type Event struct {
 }
 
 // eventRequired are the columns every event carries: the customer, the
-// usage type, the date and the quantity of the reference's event.
-var eventRequired = []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}
+// usage type, the date and the quantity of the reference's event, which
+// are the template's columns that need a value in every row.
+var eventRequired = usage.RequiredValues()
 
 // DefaultEventFields is the mapping onto the reference's example event
 // (zuora-api.md, Mediation): CustomerId, UsageIdentifier ("identifier for
@@ -58,12 +61,18 @@ func (e *Event) applyDefaults() {
 }
 
 // Columns returns the template columns the mapping carries, in the
-// template's order: what the files are converted to, so that a value in
-// any other column is a bad row.
+// template's order, then the custom fields it maps, by name: what the
+// files are converted to, so that a value in any other column is a bad
+// row.
 func (e Event) Columns() []string {
 	var cols []string
 	for _, col := range TemplateColumns {
 		if e.Fields[col] != "" {
+			cols = append(cols, col)
+		}
+	}
+	for _, col := range slices.Sorted(maps.Keys(e.Fields)) {
+		if usage.IsCustomField(col) && e.Fields[col] != "" {
 			cols = append(cols, col)
 		}
 	}
@@ -89,8 +98,8 @@ func (v *validator) event(z Zuora) {
 	used := map[string]string{} // field name → the column mapped to it
 	for _, col := range slices.Sorted(maps.Keys(e.Fields)) {
 		key, name := "zuora.event.fields."+col, e.Fields[col]
-		if !slices.Contains(TemplateColumns, col) {
-			v.check(false, key, "is not a column of Zuora's usage template ("+strings.Join(TemplateColumns, ", ")+")", col)
+		if !slices.Contains(TemplateColumns, col) && !slices.Contains(z.CustomFields, col) {
+			v.check(false, key, "is not a column of Zuora's usage template ("+strings.Join(TemplateColumns, ", ")+") nor one of zuora.custom_fields", col)
 			continue
 		}
 		if name == "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"usagedrop/internal/endpoint"
+	"usagedrop/usage"
 )
 
 // ValidationError lists every problem found in a config at once, so an
@@ -26,9 +27,9 @@ func (e *ValidationError) Error() string {
 // DateFormats are the date orders usagedrop reads and writes.
 var DateFormats = []string{"MM/DD/YYYY", "DD/MM/YYYY", "DD.MM.YYYY", "YYYY-MM-DD"}
 
-// TemplateColumns are the columns Zuora's usage template may have.
-var TemplateColumns = []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE", "ENDDATE",
-	"SUBSCRIPTION_ID", "CHARGE_ID", "DESCRIPTION", "UNIQUE_KEY", "PRODUCT_RATE_PLAN_CHARGE_ID"}
+// TemplateColumns are the columns Zuora's usage template may have
+// (usage.Columns), custom fields aside.
+var TemplateColumns = usage.Columns()
 
 // Validate checks the config and returns a *ValidationError naming every
 // bad key, the reason and the value found.
@@ -57,18 +58,19 @@ func (c *Config) Validate() error {
 		v.check(z.ClientID != "", "zuora.client_id", "is required for a real tenant", z.ClientID)
 		v.check(z.ClientSecret != "", "zuora.client_secret", "is required for a real tenant", "")
 	}
-	v.check(z.DateFormat == "MM/DD/YYYY" || z.DateFormat == "DD/MM/YYYY", "zuora.date_format",
+	v.check(slices.Contains(usage.DateFormats, z.DateFormat), "zuora.date_format",
 		"must be MM/DD/YYYY (en_US API user) or DD/MM/YYYY (en_GB, en_AU)", z.DateFormat)
 	v.check(slices.Contains([]string{"file", "object", "mediation", "soap"}, z.API), "zuora.api",
 		"must be file, object, mediation or soap", z.API)
 	for i, col := range z.Columns {
-		v.check(slices.Contains(TemplateColumns, col), fmt.Sprintf("zuora.columns[%d]", i),
-			"is not a column of Zuora's usage template ("+strings.Join(TemplateColumns, ", ")+")", col)
+		v.check(slices.Contains(TemplateColumns, col) || slices.Contains(z.CustomFields, col), fmt.Sprintf("zuora.columns[%d]", i),
+			"is not a column of Zuora's usage template ("+strings.Join(TemplateColumns, ", ")+") nor one of custom_fields", col)
 		// The Usage object has no field for it (zuora-api.md, Object
 		// API): its values would be dropped without a word.
 		v.check(z.API != "object" || col != "PRODUCT_RATE_PLAN_CHARGE_ID", fmt.Sprintf("zuora.columns[%d]", i),
 			"api: object cannot carry it (the Usage object has no such field); use api: file", col)
 	}
+	v.customFields(z)
 	v.event(z)
 	v.limits(c.Limits)
 	v.check(len(c.Sources) > 0, "sources", "at least one source is needed", len(c.Sources))
@@ -168,10 +170,28 @@ func (v *validator) source(i int, s Source) {
 	v.check(slices.Contains([]string{"", "utf-8", "utf-16le", "utf-16be", "windows-1252"}, strings.ToLower(s.Encoding)),
 		k("encoding"), "must be utf-8, utf-16le, utf-16be or windows-1252", s.Encoding)
 	for col := range s.Columns {
-		v.check(slices.Contains(TemplateColumns, col), k("columns."+col),
-			"maps a column that Zuora's template does not have", col)
+		v.check(slices.Contains(TemplateColumns, col) || slices.Contains(v.c.Zuora.CustomFields, col), k("columns."+col),
+			"maps a column that Zuora's template does not have (a custom field must be listed in zuora.custom_fields)", col)
 	}
 	v.check(s.Settle >= 0, k("settle"), "must not be negative", time.Duration(s.Settle))
+}
+
+// customFields checks zuora.custom_fields: API names of custom fields
+// (Name__c), each once, and an API that carries them. The file and SOAP
+// imports take them as template columns, the object API as fields of the
+// record; a Mediation event has only the fields zuora.event.fields maps,
+// so there a custom field must be mapped, or its values would be lost.
+func (v *validator) customFields(z Zuora) {
+	seen := map[string]bool{}
+	for i, name := range z.CustomFields {
+		key := fmt.Sprintf("zuora.custom_fields[%d]", i)
+		v.check(usage.IsCustomField(name), key,
+			"must be the API name of a custom field of the Usage object, such as Region__c (letters, digits and single underscores, ending in __c)", name)
+		v.check(!seen[name], key, "is listed twice", name)
+		seen[name] = true
+		v.check(z.API != "mediation" || z.Event.Fields[name] != "", key,
+			"api: mediation sends only the fields zuora.event.fields maps, so its values would be lost; map it to the meter's field (zuora.event.fields."+name+") or remove it", name)
+	}
 }
 
 // IsValidation reports whether err came from Validate.

@@ -51,21 +51,13 @@ package convert
 import (
 	"context"
 	"io"
+
+	"usagedrop/usage"
 )
 
-// Record is one usage row, normalised.
-type Record struct {
-	Account        string // ACCOUNT_ID: the account number
-	UOM            string
-	Qty            string // plain decimal, no exponent, no grouping: "3.125"
-	Start          string // YYYY-MM-DD
-	End            string // YYYY-MM-DD or ""
-	Subscription   string // SUBSCRIPTION_ID
-	Charge         string // CHARGE_ID
-	Description    string
-	UniqueKey      string // UNIQUE_KEY
-	RatePlanCharge string // PRODUCT_RATE_PLAN_CHARGE_ID
-}
+// Record is one usage row, normalised; Custom holds the template's custom
+// fields, in the order Template.Columns names them.
+type Record = usage.Record
 
 // Problem is one reason a file is rejected. Problems are meant for a finance
 // user: Reason uses Zuora's own words where they fit.
@@ -92,7 +84,8 @@ type Options struct {
 	// Sheet names the worksheet to read; empty takes the first sheet whose
 	// header row is recognised.
 	Sheet string
-	// Columns maps a template column ("ACCOUNT_ID") to the source's header.
+	// Columns maps a template column ("ACCOUNT_ID"), or a custom field the
+	// template carries ("Region__c"), to the source's header.
 	Columns map[string]string
 	// Encoding overrides detection: "utf-8", "utf-16le", "utf-16be",
 	// "windows-1252".
@@ -149,7 +142,10 @@ func Read(ctx context.Context, name string, r io.ReaderAt, size int64, opt Optio
 // Template describes the CSV that Zuora receives.
 type Template struct {
 	// Columns in order; nil means the classic eight: ACCOUNT_ID, UOM, QTY,
-	// STARTDATE, ENDDATE, SUBSCRIPTION_ID, CHARGE_ID, DESCRIPTION.
+	// STARTDATE, ENDDATE, SUBSCRIPTION_ID, CHARGE_ID, DESCRIPTION. A
+	// custom field of the tenant's Usage object (Region__c) is read from
+	// the source column of that name, or of that name without "__c"
+	// ("Region"), or the one Options.Columns maps to it.
 	Columns []string
 	// DateFormat is the Zuora API user's locale: "MM/DD/YYYY" (default) or
 	// "DD/MM/YYYY".

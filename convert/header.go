@@ -8,46 +8,27 @@ import (
 	"unicode/utf8"
 
 	"usagedrop/internal/safetext"
+	"usagedrop/usage"
 )
 
-// Template column names, as Zuora's usage template spells them.
-const (
-	colAccount      = "ACCOUNT_ID"
-	colUOM          = "UOM"
-	colQty          = "QTY"
-	colStart        = "STARTDATE"
-	colEnd          = "ENDDATE"
-	colSubscription = "SUBSCRIPTION_ID"
-	colCharge       = "CHARGE_ID"
-	colDescription  = "DESCRIPTION"
-	colUniqueKey    = "UNIQUE_KEY"
-	colRatePlan     = "PRODUCT_RATE_PLAN_CHARGE_ID"
-)
-
-// field indexes a Record's fields in a fixed order, so a header mapping is a
-// small array rather than a map looked up per cell.
-type field int
+// field indexes a Record's fields: usage.Field, under a short name for the
+// hot loops. Values from numFields on stand for the template's custom
+// fields (numFields+k is Record.Custom[k]).
+type field = usage.Field
 
 const (
-	fAccount field = iota
-	fUOM
-	fQty
-	fStart
-	fEnd
-	fSubscription
-	fCharge
-	fDescription
-	fUniqueKey
-	fRatePlan
-	numFields
+	fAccount      = usage.Account
+	fUOM          = usage.UOM
+	fQty          = usage.Qty
+	fStart        = usage.Start
+	fEnd          = usage.End
+	fSubscription = usage.Subscription
+	fCharge       = usage.Charge
+	fDescription  = usage.Description
+	fUniqueKey    = usage.UniqueKey
+	fRatePlan     = usage.RatePlanCharge
+	numFields     = usage.NumFields
 )
-
-var fieldColumns = [numFields]string{
-	colAccount, colUOM, colQty, colStart, colEnd,
-	colSubscription, colCharge, colDescription, colUniqueKey, colRatePlan,
-}
-
-var requiredFields = []field{fAccount, fUOM, fQty, fStart}
 
 // synonyms are header spellings seen in finance exports, in normalised form
 // (see normHeader). They are deliberately conservative: a wrong match would
@@ -116,6 +97,7 @@ func appendNormHeader(b []byte, s string) []byte {
 // mapping says which source column feeds each field; -1 means none.
 type mapping struct {
 	col     [numFields]int
+	cust    []int    // source column of each custom field, -1 for none; shorter when the last are absent
 	width   int      // number of columns in the header row
 	ignored []string // source headers that feed no field
 	found   []string // non-empty source headers, for messages
@@ -148,21 +130,37 @@ func columnOf(h string, over map[string]field) (field, bool) {
 	return f, ok
 }
 
-// overrides turns Options.Columns into normalised source header → field.
-func overrides(cols map[string]string) (map[string]field, error) {
-	if len(cols) == 0 {
+// overrides turns Options.Columns into normalised source header → field,
+// and adds the template's custom fields (custom, e.g. Region__c) under
+// their own name and their name without "__c" ("Region"), unless that
+// name is already a synonym of a standard column.
+func overrides(cols map[string]string, custom []string) (map[string]field, error) {
+	if len(cols) == 0 && len(custom) == 0 {
 		return nil, nil
 	}
-	over := make(map[string]field, len(cols))
+	over := make(map[string]field, len(cols)+2*len(custom))
+	for k, name := range custom {
+		f := numFields + field(k)
+		over[normHeader(name)] = f
+		stem := normHeader(strings.TrimSuffix(name, "__c"))
+		if _, syn := synonyms[stem]; !syn {
+			over[stem] = f
+		}
+	}
 	for tc, src := range cols {
 		f := field(-1)
-		for i, c := range fieldColumns {
-			if strings.EqualFold(normHeader(c), normHeader(tc)) {
-				f = field(i)
+		for i := range numFields {
+			if strings.EqualFold(normHeader(i.Column()), normHeader(tc)) {
+				f = i
+			}
+		}
+		for k, name := range custom {
+			if tc == name {
+				f = numFields + field(k)
 			}
 		}
 		if f < 0 {
-			return nil, fmt.Errorf("columns: unknown template column %q (want one of %s)", tc, strings.Join(fieldColumns[:], ", "))
+			return nil, fmt.Errorf("columns: unknown template column %q (want one of %s, or a custom field the template carries)", tc, strings.Join(usage.Columns(), ", "))
 		}
 		over[normHeader(src)] = f
 	}
@@ -199,21 +197,44 @@ func mapHeader(row []string, over map[string]field, keep int) (m mapping, ok boo
 			}
 			continue
 		}
-		if prev := m.col[f]; prev >= 0 {
-			m.dup = fmt.Sprintf("columns %q and %q both look like %s; name the one to use under columns: in the source's settings", row[prev], h, fieldColumns[f])
+		at := m.slot(f)
+		if prev := *at; prev >= 0 {
+			m.dup = fmt.Sprintf("columns %q and %q both look like %s; name the one to use under columns: in the source's settings", row[prev], h, m.name(f))
 			continue
 		}
-		m.col[f] = i
+		*at = i
 	}
 	return m, len(m.missing()) == 0
+}
+
+// slot is where the source column of f is kept, a custom field's
+// included.
+func (m *mapping) slot(f field) *int {
+	if f < numFields {
+		return &m.col[f]
+	}
+	k := int(f - numFields)
+	for len(m.cust) <= k {
+		m.cust = append(m.cust, -1)
+	}
+	return &m.cust[k]
+}
+
+// name is f's column for a message; the mapping does not hold the custom
+// fields' names.
+func (m *mapping) name(f field) string {
+	if f < numFields {
+		return f.Column()
+	}
+	return "the same custom field"
 }
 
 // missing lists the required template columns the mapping lacks.
 func (m *mapping) missing() []string {
 	var out []string
-	for _, f := range requiredFields {
-		if m.col[f] < 0 {
-			out = append(out, fieldColumns[f])
+	for f := range numFields {
+		if f.RequiredValue() && m.col[f] < 0 {
+			out = append(out, f.Column())
 		}
 	}
 	return out

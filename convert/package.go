@@ -15,12 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-)
 
-// Zuora's upload limits (zuora-api.md).
-const (
-	zuoraMaxBytes = 4194304
-	zuoraMaxName  = 50
+	"usagedrop/usage"
 )
 
 // partSuffixRoom is the room kept in a name for "-p123of123".
@@ -161,10 +157,10 @@ func (s *staging) commit(parts []Part) error {
 // convertFile is Convert.
 func convertFile(ctx context.Context, name, id string, r io.ReaderAt, size int64, opt Options, t Template, lim Limits, dir string) (*Result, error) {
 	if lim.MaxBytes <= 0 {
-		lim.MaxBytes = zuoraMaxBytes
+		lim.MaxBytes = usage.MaxFileSize
 	}
 	if lim.MaxName <= 0 {
-		lim.MaxName = zuoraMaxName
+		lim.MaxName = usage.MaxNameLen
 	}
 	nm, err := newNames(name, id, lim.MaxName)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"usagedrop/usage"
 )
 
 func TestWriteTemplate(t *testing.T) {
@@ -182,7 +184,7 @@ func TestConvertPackaging(t *testing.T) {
 			}
 			max := tt.maxBytes
 			if max == 0 {
-				max = zuoraMaxBytes
+				max = usage.MaxFileSize
 			}
 			total := 0
 			for i, p := range res.Parts {

@@ -68,12 +68,15 @@ type reader struct {
 	bufs   csvBuffers
 }
 
-func newReader(ctx context.Context, opt Options, fn func(Record) error) (*reader, error) {
+// newReader reads with opt for fn; custom are the custom fields the
+// records carry (Record.Custom), nil for none.
+func newReader(ctx context.Context, opt Options, custom []string, fn func(Record) error) (*reader, error) {
 	rd := &reader{ctx: ctx, opt: opt, v: newValidator(), fn: fn, caps: opt.Caps.WithDefaults()}
 	rd.max = rd.caps.MaxProblems
 	rd.bufs.caps = &rd.caps
+	rd.v.custom = len(custom)
 	var err error
-	if rd.over, err = overrides(opt.Columns); err != nil {
+	if rd.over, err = overrides(opt.Columns, custom); err != nil {
 		return nil, err
 	}
 	if rd.order, err = parseDateFormat(opt.DateFormat); err != nil {
@@ -390,9 +393,9 @@ func (rd *reader) ignore(m mapping) {
 // uncarried reports values the output template has no column for.
 func (rd *reader) uncarried(rec *Record, errs []rowError) []rowError {
 	for f := fEnd; f < numFields; f++ {
-		if !rd.carry[f] && rec.field(f) != "" {
-			errs = append(errs, rowError{fieldColumns[f], rec.field(f),
-				"The file has a " + fieldColumns[f] + " value but what is sent to Zuora has no " + fieldColumns[f] + " column, so the value would be lost; " +
+		if !rd.carry[f] && rec.Get(f) != "" {
+			errs = append(errs, rowError{f.Column(), rec.Get(f),
+				"The file has a " + f.Column() + " value but what is sent to Zuora has no " + f.Column() + " column, so the value would be lost; " +
 					"add the column (zuora.columns, or zuora.event.fields for api: mediation) or remove the value"})
 		}
 	}
@@ -449,7 +452,7 @@ func (rd *reader) finish(complete bool) Summary {
 // readAll is Read without the exported signature's documentation.
 func readAll(ctx context.Context, name string, r io.ReaderAt, size int64, opt Options, fn func(Record) error) (Summary, error) {
 	var rd *reader
-	rd, err := newReader(ctx, opt, func(rec Record) error {
+	rd, err := newReader(ctx, opt, nil, func(rec Record) error {
 		if err := fn(rec); err != nil {
 			return err
 		}

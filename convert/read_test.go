@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -92,7 +93,7 @@ func TestReadDialects(t *testing.T) {
 				t.Fatalf("got %d records, want %d: %+v", len(recs), len(want), recs)
 			}
 			for i := range want {
-				if recs[i] != want[i] {
+				if !reflect.DeepEqual(recs[i], want[i]) {
 					t.Errorf("record %d = %+v, want %+v", i, recs[i], want[i])
 				}
 			}
@@ -191,7 +192,7 @@ func TestReadLateEvidence(t *testing.T) {
 				}
 				return
 			}
-			if sum.Rejected() || recs[len(recs)-1] != tt.want {
+			if sum.Rejected() || !reflect.DeepEqual(recs[len(recs)-1], tt.want) {
 				t.Fatalf("problems %+v, last record %+v, want %+v", sum.Problems, recs[len(recs)-1], tt.want)
 			}
 		})

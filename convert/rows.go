@@ -114,7 +114,7 @@ func controlName(r rune) string {
 func (m *mapping) label(i int) string {
 	for f, c := range m.col {
 		if c == i {
-			return fieldColumns[f]
+			return field(f).Column()
 		}
 	}
 	name := ""

@@ -287,7 +287,7 @@ func TestWideRowCostsLittle(t *testing.T) {
 // TestAccountRejects: counts that do not add up reject the file, naming
 // it a bug.
 func TestAccountRejects(t *testing.T) {
-	rd, err := newReader(context.Background(), Options{}, func(Record) error { return nil })
+	rd, err := newReader(context.Background(), Options{}, nil, func(Record) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestAccountRejects(t *testing.T) {
 	if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "rows did not add up: 5 read, but 2 sent, 1 reported and 1 skipped") {
 		t.Fatalf("problems %+v", sum.Problems)
 	}
-	rd, _ = newReader(context.Background(), Options{}, func(Record) error { return nil })
+	rd, _ = newReader(context.Background(), Options{}, nil, func(Record) error { return nil })
 	rd.sum.Records, rd.sent = 3, 2
 	rd.sum.Rows = []RowCount{{In: 4, Out: 3, Skipped: 1}}
 	if sum := rd.finish(true); !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "3 records read, 3 counted by table, 2 written") {

@@ -4,16 +4,8 @@ import (
 	"hash/maphash"
 	"strings"
 	"unicode/utf8"
-)
 
-// Zuora's field limits (zuora-api.md).
-const (
-	maxAccount      = 50
-	maxSubscription = 100
-	maxCharge       = 50
-	maxDescription  = 200
-	maxUniqueKey    = 254
-	maxRatePlan     = 32
+	"usagedrop/usage"
 )
 
 // rowError is one bad value in a row; line and location are added by the
@@ -39,6 +31,7 @@ type validator struct {
 	cacheFor  dateOrder
 	seed      maphash.Seed
 	keys      map[uint64]struct{} // hashes of UNIQUE_KEYs seen; 8 bytes a row, and only when the column is used
+	custom    int                 // custom fields each record carries (Record.Custom)
 }
 
 func newValidator() *validator {
@@ -82,56 +75,70 @@ func (v *validator) record(row []string, m *mapping, fr fileRules, ascii bool, e
 	bad := func(col, val, reason string) { errs = append(errs, rowError{col, val, reason}) }
 
 	rec.Account = cell(row, m, fAccount)
-	switch n := utf8.RuneCountInString(rec.Account); {
-	case n == 0:
-		bad(colAccount, "", "The ACCOUNT_ID is missing")
-	case n > maxAccount:
-		bad(colAccount, rec.Account, "The ACCOUNT_ID is longer than the 50 character maximum")
+	switch {
+	case rec.Account == "":
+		bad(fAccount.Column(), "", "The ACCOUNT_ID is missing")
+	case fAccount.TooLong(rec.Account):
+		bad(fAccount.Column(), rec.Account, "The ACCOUNT_ID is longer than the "+itoa(fAccount.MaxLen())+" character maximum")
 	}
 	if rec.UOM = cell(row, m, fUOM); rec.UOM == "" {
-		bad(colUOM, "", "The UOM is missing")
+		bad(fUOM.Column(), "", "The UOM is missing")
 	}
 	raw := cell(row, m, fQty)
 	qty, why := normQty(raw, fr.decimal)
 	if why != "" {
-		bad(colQty, raw, why)
+		bad(fQty.Column(), raw, why)
 	}
 	rec.Qty = qty
 
 	raw = cell(row, m, fStart)
 	if raw == "" {
-		bad(colStart, "", "The STARTDATE is missing")
+		bad(fStart.Column(), "", "The STARTDATE is missing")
 	} else if d, ok := v.date(raw, fr.order); ok {
 		rec.Start = d
 	} else {
-		bad(colStart, raw, "The STARTDATE format is invalid")
+		bad(fStart.Column(), raw, "The STARTDATE format is invalid")
 	}
 	if raw = cell(row, m, fEnd); raw != "" {
 		if d, ok := v.date(raw, fr.order); ok {
 			rec.End = d
 			if rec.Start != "" && d < rec.Start {
-				bad(colEnd, raw, "The Usage STARTDATE cannot be after the ENDDATE")
+				bad(fEnd.Column(), raw, "The Usage STARTDATE cannot be after the ENDDATE")
 			}
 		} else {
-			bad(colEnd, raw, "The ENDDATE format is invalid")
+			bad(fEnd.Column(), raw, "The ENDDATE format is invalid")
 		}
 	}
-	rec.Subscription = v.limited(row, m, fSubscription, maxSubscription, bad)
-	rec.Charge = v.limited(row, m, fCharge, maxCharge, bad)
-	rec.RatePlanCharge = v.limited(row, m, fRatePlan, maxRatePlan, bad)
-	rec.Description = v.limited(row, m, fDescription, maxDescription, bad)
-	if hasEmoji(rec.Description) {
-		bad(colDescription, rec.Description, "The DESCRIPTION contains an emoji or a character Zuora cannot import")
+	rec.Subscription = v.limited(row, m, fSubscription, bad)
+	rec.Charge = v.limited(row, m, fCharge, bad)
+	rec.RatePlanCharge = v.limited(row, m, fRatePlan, bad)
+	rec.Description = v.limited(row, m, fDescription, bad)
+	if usage.HasEmoji(rec.Description) {
+		bad(fDescription.Column(), rec.Description, "The DESCRIPTION contains an emoji or a character Zuora cannot import")
 	}
-	rec.UniqueKey = v.limited(row, m, fUniqueKey, maxUniqueKey, bad)
+	rec.UniqueKey = v.limited(row, m, fUniqueKey, bad)
 	if rec.UniqueKey != "" && !v.firstKey(rec.UniqueKey) {
-		bad(colUniqueKey, rec.UniqueKey, "The UNIQUE_KEY appears more than once in this drop")
+		bad(fUniqueKey.Column(), rec.UniqueKey, "The UNIQUE_KEY appears more than once in this drop")
+	}
+	if v.custom > 0 {
+		rec.Custom = make([]string, v.custom)
+		for k, i := range m.cust {
+			if i >= 0 && i < len(row) {
+				rec.Custom[k] = trim(row[i])
+			}
+		}
 	}
 	for _, s := range [...]string{rec.Account, rec.UOM, rec.Subscription, rec.Charge, rec.Description, rec.UniqueKey, rec.RatePlanCharge} {
 		if ascii {
 			break
 		}
 		if !utf8.ValidString(s) {
+			bad("", s, "The text is not valid UTF-8; save the file as CSV UTF-8, or set encoding: in the source's settings")
+			break
+		}
+	}
+	for _, s := range rec.Custom {
+		if !ascii && !utf8.ValidString(s) {
 			bad("", s, "The text is not valid UTF-8; save the file as CSV UTF-8, or set encoding: in the source's settings")
 			break
 		}
@@ -160,11 +167,12 @@ func (v *validator) date(raw string, o dateOrder) (string, bool) {
 	return d, true
 }
 
-// limited reads an optional text field and checks its length in characters.
-func (v *validator) limited(row []string, m *mapping, f field, max int, bad func(col, val, reason string)) string {
+// limited reads an optional text field and checks its length in
+// characters as Zuora counts them (usage.Len).
+func (v *validator) limited(row []string, m *mapping, f field, bad func(col, val, reason string)) string {
 	s := cell(row, m, f)
-	if len(s) > max && utf8.RuneCountInString(s) > max {
-		bad(fieldColumns[f], s, fieldColumns[f]+" length is longer than the "+itoa(max)+" character maximum")
+	if f.TooLong(s) {
+		bad(f.Column(), s, f.Column()+" length is longer than the "+itoa(f.MaxLen())+" character maximum")
 	}
 	return s
 }
@@ -182,25 +190,6 @@ func (v *validator) firstKey(k string) bool {
 	}
 	v.keys[h] = struct{}{}
 	return true
-}
-
-// hasEmoji reports characters that fail a Zuora import: anything outside
-// the Basic Multilingual Plane (where emoji live) and the BMP's symbol
-// blocks used as emoji, with their variation selector and joiner.
-func hasEmoji(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0xE2 {
-			continue
-		}
-		r, _ := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r > 0xFFFF && r != utf8.RuneError,
-			r >= 0x2600 && r <= 0x27BF,
-			r == 0xFE0F, r == 0x200D, r == 0x20E3:
-			return true
-		}
-	}
-	return false
 }
 
 func itoa(n int) string {

@@ -3,6 +3,8 @@ package convert
 import (
 	"fmt"
 	"strings"
+
+	"usagedrop/usage"
 )
 
 // dateOrder is the order of day and month in a dropped file's dates.
@@ -289,14 +291,14 @@ func normQty(s string, mode decimalMode) (string, string) {
 	if neg && strings.Trim(body, "0.") != "" {
 		return "", "The QTY cannot be less than 0"
 	}
-	if intDigits > 13 {
+	if intDigits > usage.MaxQtyIntDigits {
 		return "", "The Usage Quantity exceeds 13 digits before the decimal place"
 	}
 	if body[0] == '.' {
 		body = "0" + body
 	}
 	body = strings.TrimSuffix(body, ".") // "3." is 3
-	if len(body) > 16 {
+	if len(body) > usage.MaxQtyChars {
 		return "", "The QTY is longer than 16 characters"
 	}
 	return body, ""

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -149,7 +150,7 @@ func TestReadWorkbook(t *testing.T) {
 				t.Fatalf("records %+v, want %+v", recs, tt.want)
 			}
 			for i := range recs {
-				if recs[i] != tt.want[i] {
+				if !reflect.DeepEqual(recs[i], tt.want[i]) {
 					t.Errorf("record %d = %+v, want %+v", i, recs[i], tt.want[i])
 				}
 			}

@@ -15,6 +15,7 @@ import (
 	"usagedrop/convert"
 	"usagedrop/sources/local"
 	"usagedrop/uploader"
+	"usagedrop/usage"
 	"usagedrop/watcher"
 	"usagedrop/zuorasim"
 )
@@ -95,9 +96,9 @@ func BuildZuora(z config.Zuora, log *slog.Logger) (*Zuora, error) {
 		id, secret = "builtin", "builtin"
 	}
 	wsdl := ""
-	if slices.Contains(z.Columns, "PRODUCT_RATE_PLAN_CHARGE_ID") {
-		// Zuora reads that column only from WSDL version 146 on.
-		wsdl = "146.0"
+	if v := usage.RatePlanCharge.MinWSDL(); slices.Contains(z.Columns, usage.RatePlanCharge.Column()) {
+		// Zuora reads that column only from this WSDL version on.
+		wsdl = fmt.Sprintf("%d.0", v)
 	}
 	c := uploader.NewClient(uploader.Config{
 		WSDLVersion: wsdl,
@@ -139,7 +140,21 @@ func Template(z config.Zuora) convert.Template {
 	if z.API == "mediation" {
 		return convert.Template{Columns: z.Event.Columns(), DateFormat: z.DateFormat}
 	}
-	return convert.Template{Columns: z.Columns, DateFormat: z.DateFormat}
+	cols := z.Columns
+	if len(z.CustomFields) > 0 {
+		// The custom fields go after the columns, unless the columns
+		// place them; nil columns are the classic eight.
+		cols = append([]string(nil), z.Columns...)
+		if len(cols) == 0 {
+			cols = usage.Header{}.Names()
+		}
+		for _, name := range z.CustomFields {
+			if !slices.Contains(cols, name) {
+				cols = append(cols, name)
+			}
+		}
+	}
+	return convert.Template{Columns: cols, DateFormat: z.DateFormat}
 }
 
 // meterSchema is the event definition of a meter fed through ev: QTY as a
@@ -151,7 +166,7 @@ func meterSchema(ev config.Event) map[string]zuorasim.EventField {
 		if name == "" {
 			continue
 		}
-		f := zuorasim.EventField{Type: "string", Required: slices.Contains([]string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}, col)}
+		f := zuorasim.EventField{Type: "string", Required: slices.Contains(usage.RequiredValues(), col)}
 		switch col {
 		case "QTY":
 			f.Type = "number"

@@ -20,13 +20,14 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"usagedrop/usage"
 )
 
-// Zuora's limits on an uploaded file.
+// Zuora's limits on an uploaded file, as package usage states them.
 const (
-	MaxFileSize = 4_194_304 // bytes
-	MaxNameLen  = 50        // characters
+	MaxFileSize = usage.MaxFileSize // bytes
+	MaxNameLen  = usage.MaxNameLen  // characters, counted by usage.Len
 )
 
 // FileImport sends parts through Zuora's REST file import, POST /v1/usage.
@@ -189,8 +190,8 @@ func checkPart(p Part, key string) error {
 		return fail("no idempotency key; a part is never sent without one")
 	case len(key)+len("-r7") > maxKeyLen:
 		return fail(fmt.Sprintf("the idempotency key, with the suffix of a resend, is longer than the %d characters Zuora takes", maxKeyLen))
-	case p.Name == "" || utf8.RuneCountInString(p.Name) > MaxNameLen:
-		return fail(fmt.Sprintf("the upload name must have 1 to %d characters (has %d)", MaxNameLen, utf8.RuneCountInString(p.Name)))
+	case p.Name == "" || usage.Len(p.Name) > MaxNameLen:
+		return fail(fmt.Sprintf("the upload name must have 1 to %d characters (has %d)", MaxNameLen, usage.Len(p.Name)))
 	case contentType(p.Name) == "":
 		return fail("the upload name must end in .csv or .zip")
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"usagedrop/internal/atomicfile"
+	"usagedrop/usage"
 )
 
 // Mediation sends a part's records as usage events to a Mediation meter,
@@ -83,7 +84,7 @@ type EventMapping struct {
 }
 
 // requiredColumns are the columns every usage event carries.
-var requiredColumns = []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE"}
+var requiredColumns = usage.RequiredValues()
 
 // NewMediation returns the Mediation uploader for meter.
 func NewMediation(c *Client, meter, dateFormat string, ev EventMapping) *Mediation {
@@ -240,7 +241,7 @@ func (m *Mediation) encoder(partKey string) (*eventEncoder, error) {
 	}
 	for _, col := range slices.Sorted(maps.Keys(m.Event.Fields)) {
 		name := m.Event.Fields[col]
-		value := templateColumns[col]
+		value := columnValue(col)
 		if value == nil {
 			return nil, fmt.Errorf("the event mapping names %s, which is not a usage template column", col)
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"usagedrop/usage"
 	"usagedrop/zuorasim"
 )
 
@@ -175,7 +176,7 @@ func TestMediationDates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := enc.event(row{Account: "A1", UOM: "GB", Qty: "2", Start: tt.start, End: tt.end})
+		ev, err := enc.event(row{Record: usage.Record{Account: "A1", UOM: "GB", Qty: "2", Start: tt.start, End: tt.end}})
 		if err != nil || !strings.Contains(string(ev), tt.want) {
 			t.Errorf("%s %s: event %s, %v; want it to contain %s", tt.zone, tt.start, ev, err, tt.want)
 		}

@@ -409,7 +409,7 @@ func (o *ObjectImport) create(ctx context.Context, p Part, r row, key string) (s
 	}
 	cl := call{
 		op: "object", method: http.MethodPost, url: "/v1/object/usage?rejectUnknownFields=true",
-		body: jsonBody(body), idempotencyKey: key, trackID: trackIDFor(key),
+		body: jsonBody(withCustom(body, r)), idempotencyKey: key, trackID: trackIDFor(key),
 	}
 	if u.UniqueKey != "" {
 		// UniqueKey exists on the Usage object from WSDL 114 on; below

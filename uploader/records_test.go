@@ -122,25 +122,6 @@ func TestObjectImportStopsAtBadRecord(t *testing.T) {
 	}
 }
 
-func TestIsoDate(t *testing.T) {
-	tests := []struct{ in, format, want string }{
-		{"03/16/2026", "", "2026-03-16"},
-		{"16/03/2026", "DD/MM/YYYY", "2026-03-16"},
-		{"", "", ""},
-		{"02/30/2026", "", "error"},
-		{"2026-03-16", "", "error"},
-	}
-	for _, tt := range tests {
-		got, err := isoDate(tt.in, tt.format)
-		if err != nil {
-			got = "error"
-		}
-		if got != tt.want {
-			t.Errorf("isoDate(%q, %q) = %q, want %q", tt.in, tt.format, got, tt.want)
-		}
-	}
-}
-
 // BenchmarkObjectImport1000 sends a part of 1,000 records one call each to
 // the sim over loopback, four at a time.
 func BenchmarkObjectImport1000(b *testing.B) {

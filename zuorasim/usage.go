@@ -12,12 +12,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"usagedrop/usage"
 )
 
-// Zuora's limits on an uploaded file (api.md §File import).
+// Zuora's limits on an uploaded file (api.md §File import), the facts
+// package usage states; the sim checks them with its own code.
 const (
-	maxFileSize = 4_194_304
-	maxNameLen  = 50
+	maxFileSize = usage.MaxFileSize
+	maxNameLen  = usage.MaxNameLen
 	// maxUnzipped bounds what the sim inflates from one zip entry, so that
 	// a zip bomb cannot exhaust a test's memory (sim, not Zuora).
 	maxUnzipped = 64 << 20

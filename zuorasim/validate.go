@@ -12,17 +12,26 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"usagedrop/usage"
 )
 
-// Template columns (zuora-api.md, The template; seed 001). The first
-// seven must be present as headers ("Every template column header must be
-// present even when its values are empty"); the rest are optional, as the
-// header set is the tenant's. DESCRIPTION is among the classic eight but
-// optional here: the docs list it as a column, not as required.
-var (
-	requiredColumns = []string{"ACCOUNT_ID", "UOM", "QTY", "STARTDATE", "ENDDATE", "SUBSCRIPTION_ID", "CHARGE_ID"}
-	optionalColumns = []string{"DESCRIPTION", "UNIQUE_KEY", "PRODUCT_RATE_PLAN_CHARGE_ID"}
-)
+// Template columns (zuora-api.md, The template; seed 001), the names and
+// facts of package usage. The first seven must be present as headers
+// ("Every template column header must be present even when its values are
+// empty"); the rest are optional, as the header set is the tenant's.
+// DESCRIPTION is among the classic eight but optional here: the docs list
+// it as a column, not as required.
+var requiredColumns, optionalColumns = func() (req, opt []string) {
+	for f := range usage.NumFields {
+		if f.RequiredHeader() {
+			req = append(req, f.Column())
+		} else {
+			opt = append(opt, f.Column())
+		}
+	}
+	return req, opt
+}()
 
 // isDecimal reports whether q is a plain decimal ("12", "0.5", ".5",
 // "3."), possibly negative so that the sign can be reported in Zuora's
@@ -71,8 +80,8 @@ func parseUsage(data []byte, opt Options, wsdl float64) ([]Record, int, []string
 	cols, problems := mapHeader(header, opt)
 	// zuora-api.md, The template: PRODUCT_RATE_PLAN_CHARGE_ID "needs
 	// header X-Zuora-WSDL-Version: 146 or higher".
-	if _, ok := cols["PRODUCT_RATE_PLAN_CHARGE_ID"]; ok && wsdl < 146 {
-		problems = append(problems, "The column PRODUCT_RATE_PLAN_CHARGE_ID needs X-Zuora-WSDL-Version 146 or higher")
+	if _, ok := cols["PRODUCT_RATE_PLAN_CHARGE_ID"]; ok && wsdl < float64(usage.RatePlanCharge.MinWSDL()) {
+		problems = append(problems, fmt.Sprintf("The column PRODUCT_RATE_PLAN_CHARGE_ID needs X-Zuora-WSDL-Version %d or higher", usage.RatePlanCharge.MinWSDL()))
 	}
 	if len(problems) > 0 {
 		return nil, 0, problems
@@ -218,8 +227,8 @@ func (v *rowChecker) checkFields(rec *Record, start, end string) []string {
 	switch {
 	case rec.Account == "":
 		bad = append(bad, "The ACCOUNT_ID is missing")
-	case textLen(rec.Account) > 50:
-		bad = append(bad, "The ACCOUNT_ID length is longer than the 50 character maximum")
+	case textLen(rec.Account) > usage.Account.MaxLen():
+		bad = append(bad, fmt.Sprintf("The ACCOUNT_ID length is longer than the %d character maximum", usage.Account.MaxLen()))
 	case v.opt.Accounts != nil && !slices.Contains(v.opt.Accounts, rec.Account):
 		bad = append(bad, fmt.Sprintf("The ACCOUNT_ID %s does not exist", rec.Account))
 	}
@@ -265,11 +274,11 @@ func checkQty(q string) string {
 		return "The QTY format is invalid"
 	case strings.HasPrefix(q, "-"):
 		return "The QTY cannot be less than 0"
-	case len(q) > 16:
-		return "The QTY length is longer than the 16 character maximum"
+	case len(q) > usage.MaxQtyChars:
+		return fmt.Sprintf("The QTY length is longer than the %d character maximum", usage.MaxQtyChars)
 	}
 	whole, _, _ := strings.Cut(q, ".")
-	if len(strings.TrimLeft(whole, "0")) > 13 {
+	if len(strings.TrimLeft(whole, "0")) > usage.MaxQtyIntDigits {
 		return "The Usage Quantity exceeds 13 digits before the decimal place"
 	}
 	return ""
@@ -281,20 +290,21 @@ func checkQty(q string) string {
 // by textLen.
 func checkText(rec *Record) []string {
 	var bad []string
-	if textLen(rec.Description) > 200 {
-		bad = append(bad, "DESCRIPTION length is longer than the 200 character maximum")
+	tooLong := func(f usage.Field, v string) bool { return textLen(v) > f.MaxLen() }
+	if tooLong(usage.Description, rec.Description) {
+		bad = append(bad, fmt.Sprintf("DESCRIPTION length is longer than the %d character maximum", usage.Description.MaxLen()))
 	}
 	if hasEmoji(rec.Description) {
 		bad = append(bad, "The DESCRIPTION contains an emoji, which is not supported")
 	}
-	if textLen(rec.Subscription) > 100 {
-		bad = append(bad, "The SUBSCRIPTION_ID length is longer than the 100 character maximum")
+	if tooLong(usage.Subscription, rec.Subscription) {
+		bad = append(bad, fmt.Sprintf("The SUBSCRIPTION_ID length is longer than the %d character maximum", usage.Subscription.MaxLen()))
 	}
-	if textLen(rec.Charge) > 50 {
-		bad = append(bad, "The CHARGE_ID length is longer than the 50 character maximum")
+	if tooLong(usage.Charge, rec.Charge) {
+		bad = append(bad, fmt.Sprintf("The CHARGE_ID length is longer than the %d character maximum", usage.Charge.MaxLen()))
 	}
-	if textLen(rec.UniqueKey) >= 255 {
-		bad = append(bad, "The UNIQUE_KEY length must be less than 255 characters")
+	if tooLong(usage.UniqueKey, rec.UniqueKey) {
+		bad = append(bad, fmt.Sprintf("The UNIQUE_KEY length must be less than %d characters", usage.UniqueKey.MaxLen()+1))
 	}
 	return bad
 }
@@ -346,7 +356,9 @@ func parseDate(s, format string) (string, error) {
 // say which count they mean; Zuora runs on Java, whose strings count
 // UTF-16 units, so a character outside the Basic Multilingual Plane
 // counts two. Silent: the stricter reading (it never counts less than
-// runes, and never more than bytes).
+// runes, and never more than bytes). The client counts with usage.Len;
+// this is the sim's own count, kept apart so that a wrong count on either
+// side shows in the tests.
 func textLen(s string) int {
 	n := 0
 	for _, r := range s {
