@@ -31,6 +31,12 @@
 //     leniency Zuora never promised. "sim" marks what is the sim's own
 //     (faults, safety caps), not a claim about Zuora.
 //
+// The facts (column names, field limits, the upload rules) come from
+// package usage, where the client reads them too: one place to correct
+// when a tenant is seen to differ. The checks that apply them are the
+// sim's own (its CSV reader, date parser and UTF-16 count), so that a bug
+// in the client's code cannot hide itself by being shared.
+//
 // OAuth and headers (sim.go, idempotency.go):
 //
 //	rule                                                     source                   test
