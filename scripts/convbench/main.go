@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command convbench converts one usage file to Zuora's template with
 // convert.WriteTemplate and reports rows, time and peak RSS, for
 // scripts/bench.sh. It is the same code path as `usagedrop check -o`.
