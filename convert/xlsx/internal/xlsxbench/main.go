@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command xlsxbench measures the xlsx reader on one big workbook: rows/s,
 // MB/s of sheet XML and peak RSS. Generate the workbook in one run and read
 // it in another, so that the peak RSS is the reader's alone:
