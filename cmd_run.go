@@ -1,15 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
@@ -41,14 +44,25 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 	return c, nil
 }
 
-func runDaemon(ctx context.Context, args []string, stderr io.Writer) error {
+func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file (default: the embedded default)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if rest, err := parseArgs(fs, args, stdout); err != nil || len(rest) > 0 {
+		return cmp.Or(err, errUsage)
 	}
 	log := newLogger(stderr)
+	// SIGHUP (logrotate habits, `systemctl reload`) used to end the daemon
+	// without a word, and systemd counts that exit as clean, so
+	// Restart=on-failure left the service stopped. Until the config can be
+	// re-read, a HUP is noted and changes nothing.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Warn("SIGHUP: re-reading the configuration is not supported yet; going on with the one loaded at start (restart the service to apply changes)")
+		}
+	}()
 	cfg, err := loadConfig(*cfgPath, log)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,16 +28,16 @@ import (
 // file would be rejected.
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (rejected bool, err error) {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file, for -source")
 	source := fs.String("source", "", "apply this source's reading settings (date_format, columns, ...)")
 	out := fs.String("o", "", "write the template CSV Zuora would receive to this file (one input only)")
 	asJSON := fs.Bool("json", false, "one JSON object per file: verdict, records, problems, and every table's row accounting")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
-		return false, errUsage
+	files, err := parseArgs(fs, args, stdout)
+	if err != nil || len(files) == 0 {
+		return false, cmp.Or(err, errUsage)
 	}
-	if *out != "" && fs.NArg() != 1 {
-		return false, fmt.Errorf("-o takes one input file, got %d", fs.NArg())
+	if *out != "" && len(files) != 1 {
+		return false, fmt.Errorf("-o takes one input file, got %d", len(files))
 	}
 	var opt convert.Options
 	tmpl := convert.Template{}
@@ -58,7 +59,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (rej
 			return false, fmt.Errorf("-source %q: no such source in the config", *source)
 		}
 	}
-	for _, name := range fs.Args() {
+	for _, name := range files {
 		bad, err := checkFile(ctx, name, opt, tmpl, *out, *asJSON, stdout)
 		if err != nil {
 			return false, err
@@ -193,8 +194,8 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("status", flag.ContinueOnError)
 	cfgPath := flags.String("config", "", "config file (default: the embedded default)")
 	asJSON := flags.Bool("json", false, "one JSON object per line")
-	if err := flags.Parse(args); err != nil {
-		return errUsage
+	if rest, err := parseArgs(flags, args, stdout); err != nil || len(rest) > 0 {
+		return cmp.Or(err, errUsage)
 	}
 	cfg, err := loadConfig(*cfgPath, nil)
 	if err != nil {
@@ -259,15 +260,14 @@ func dash(s string) string {
 }
 
 // runSim serves the Zuora simulator until interrupted.
-func runSim(ctx context.Context, args []string, stderr io.Writer) error {
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8320", "address to listen on")
 	accounts := fs.String("accounts", "", "comma-separated account numbers to accept (default: any)")
 	uoms := fs.String("uoms", "", "comma-separated units of measure to accept (default: any)")
 	dateFormat := fs.String("date-format", "MM/DD/YYYY", "the API user's date format")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if rest, err := parseArgs(fs, args, stdout); err != nil || len(rest) > 0 {
+		return cmp.Or(err, errUsage)
 	}
 	log := newLogger(stderr)
 	sim := zuorasim.New(zuorasim.Options{

@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,7 +27,7 @@ const usage = `usagedrop imports usage files dropped into folders into Zuora, ex
 
 Usage:
   usagedrop run [-config FILE]               run the daemon (no config: ./drop → built-in simulator)
-  usagedrop check [-config FILE] [-source NAME] [-o OUT.csv] FILE...
+  usagedrop check [-config FILE] [-source NAME] [-o OUT.csv] [-json] FILE...
                                              convert and validate files offline
   usagedrop status [-config FILE] [-json]    one line per dropped file
   usagedrop sim [-listen ADDR]               run the Zuora simulator as a server
@@ -42,6 +43,32 @@ func main() {
 // errUsage is a command line that does not parse; the usage is printed.
 var errUsage = errors.New("usage")
 
+// errHelp is -h or --help: the command's flags were printed, and that is
+// a success.
+var errHelp = errors.New("help")
+
+// parseArgs parses fs's flags wherever they stand among the other
+// arguments ("check march.csv -o out.csv" as well as "check -o out.csv
+// march.csv"), as people type them, and returns the other arguments in
+// order. -h and --help print the flags to out and give errHelp.
+func parseArgs(fs *flag.FlagSet, args []string, out io.Writer) ([]string, error) {
+	fs.SetOutput(out)
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, errUsage
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return rest, nil
+		}
+		rest, args = append(rest, args[0]), args[1:]
+	}
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -50,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "run":
-		err = runDaemon(ctx, args[1:], stderr)
+		err = runDaemon(ctx, args[1:], stdout, stderr)
 	case "check":
 		var rejected bool
 		rejected, err = runCheck(ctx, args[1:], stdout, stderr)
@@ -60,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = runStatus(ctx, args[1:], stdout)
 	case "sim":
-		err = runSim(ctx, args[1:], stderr)
+		err = runSim(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "usagedrop", version)
 	case "help", "-h", "-help", "--help":
@@ -70,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch {
+	case errors.Is(err, errHelp):
+		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprint(stderr, usage)
 		return 2

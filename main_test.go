@@ -80,6 +80,82 @@ func TestCheckWritesTemplate(t *testing.T) {
 	}
 }
 
+// Every command answers -h and --help with its flags and exit 0, and
+// flags may follow the file names.
+func TestHelpAndFlagsAfterFiles(t *testing.T) {
+	for _, cmd := range []string{"run", "check", "status", "sim"} {
+		for _, h := range []string{"-h", "--help"} {
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), []string{cmd, h}, &out, &errb); code != 0 || !strings.Contains(out.String(), "Usage of "+cmd) {
+				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", cmd, h, code, out.String(), errb.String())
+			}
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "out.csv")
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"check", testutil.CopyFixture(t, "eu-export.csv"), "-o", dst}, &out, &errb); code != 0 {
+		t.Fatalf("check FILE -o OUT: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if b, err := os.ReadFile(dst); err != nil || !bytes.HasPrefix(b, []byte("ACCOUNT_ID,")) {
+		t.Fatalf("check FILE -o OUT wrote %q, %v", b, err)
+	}
+	if code := run(context.Background(), []string{"run", "stray-argument"}, &out, &errb); code != 2 {
+		t.Fatalf("run with a stray argument: exit %d, want 2", code)
+	}
+}
+
+// SIGHUP (logrotate habits, systemctl reload) no longer ends the daemon:
+// it says so in the log and goes on; SIGTERM still stops it cleanly.
+func TestSIGHUPKeepsRunning(t *testing.T) {
+	d := newDaemon(t)
+	cmd := d.start()
+	if !waitLog(&d.logs, "usagedrop running", 1, 10*time.Second) {
+		cmd.Process.Kill()
+		t.Fatalf("daemon never ran:\n%s", d.logs.String())
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	if !waitLog(&d.logs, "SIGHUP", 1, 5*time.Second) {
+		cmd.Process.Kill()
+		t.Fatalf("no word of the SIGHUP:\n%s", d.logs.String())
+	}
+	d.drop(1)
+	ok := d.waitImported(1, 20*time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("daemon did not stop cleanly after the SIGHUP: %v", err)
+	}
+	if !ok {
+		t.Fatalf("a drop after the SIGHUP was not imported:\n%s", d.logs.String())
+	}
+}
+
+// A rejected drop is logged at WARN with its first problem, as plainly as
+// an import is.
+func TestRejectionLogged(t *testing.T) {
+	d := newDaemon(t)
+	b, err := os.ReadFile(testutil.CopyFixture(t, "bad-rows.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(d.dir, "drop", "bad-rows.csv"), b, 0o644)
+	cmd := d.start()
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	if !waitLog(&d.logs, "drop rejected", 1, 20*time.Second) {
+		t.Fatalf("no rejection in the log:\n%s", d.logs.String())
+	}
+	var line string
+	for _, l := range strings.Split(d.logs.String(), "\n") {
+		if strings.Contains(l, "drop rejected") {
+			line = l
+		}
+	}
+	for _, want := range []string{"level=WARN", "name=bad-rows.csv", "problems=4", "line 8: UOM"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("rejection line lacks %q: %s", want, line)
+		}
+	}
+}
+
 func TestBadConfigSaysKeyReasonValue(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(p, []byte("zuora:\n  endpoint: builtin\nsources:\n  - name: a\n    type: local\n    path: x\n    settle: -1s\n    date_format: D/M/Y\n"), 0o644)

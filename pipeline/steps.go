@@ -231,8 +231,13 @@ func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) er
 		if err := writeErrorsCSV(filepath.Join(p.spoolDir(e), "errors.csv"), res.Summary); err != nil {
 			return err
 		}
-		_, err := p.opt.Ledger.Rejected(e.ID, len(res.Problems)+res.MoreProblems, ignoredWarning(res.Ignored), rejectNote(res.Summary))
+		note := rejectNote(res.Summary)
+		_, err := p.opt.Ledger.Rejected(e.ID, len(res.Problems)+res.MoreProblems, ignoredWarning(res.Ignored), note)
 		if err == nil {
+			// An operator reading the log sees rejections as plainly as
+			// imports, with the first reason.
+			p.log.Warn("drop rejected; nothing was sent", "id", e.ID, "source", e.Source, "name", safetext.Name(e.Name),
+				"problems", len(res.Problems)+res.MoreProblems, "first", safetext.Line(note, 512))
 			p.opt.Hook("rejected")
 		}
 		return err
