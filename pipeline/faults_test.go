@@ -408,7 +408,7 @@ func (e *env) waitSettled(n int, waiting func(*ledger.Entry) bool) map[string]*l
 			return got
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("only %d of %d drops finished or waiting; open: %v", len(got), n, open)
+			e.t.Fatalf("only %d of %d drops finished (or waiting as asked); open: %v", len(got), n, open)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

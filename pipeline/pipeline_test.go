@@ -164,26 +164,7 @@ func (e *env) dropBytes(name string, b []byte) {
 // waitFinished waits until n drops are finished and returns them by name.
 func (e *env) waitFinished(n int) map[string]*ledger.Entry {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := map[string]*ledger.Entry{}
-		var open []string
-		e.ledger.List(func(x *ledger.Entry) bool {
-			if x.Finished {
-				got[x.Name] = x
-			} else {
-				open = append(open, fmt.Sprintf("%s=%s(%s)", x.Name, x.State, x.LastError))
-			}
-			return true
-		})
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("only %d of %d drops finished; open: %v", len(got), n, open)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return e.waitSettled(n, func(*ledger.Entry) bool { return false })
 }
 
 // recordsOf returns what the sim imported for a drop.
