@@ -67,7 +67,7 @@ const liveVars = `set these to run the live conformance test against a Zuora san
                                  QTY=Quantity,ENDDATE=EndDate,SUBSCRIPTION_ID=SubscriptionNumber,
                                  CHARGE_ID=ChargeNumber,DESCRIPTION=Description)
   USAGEDROP_LIVE_TIMEOUT         how long to wait for one import, e.g. 15m (default 10m)
-  USAGEDROP_FIXTURES             a folder of your own files with an expected.json (default ../shared/fixtures)`
+  USAGEDROP_FIXTURES             a folder of your own files with an expected.json (default testdata/fixtures)`
 
 func liveConfig(t *testing.T) liveEnv {
 	t.Helper()

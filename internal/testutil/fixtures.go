@@ -12,10 +12,10 @@ import (
 	"testing"
 )
 
-// Fixtures returns the directory of the shared usage fixtures: the
-// USAGEDROP_FIXTURES variable, else shared/fixtures beside the repository
-// (the module root is found from the test's directory). Without them a test
-// skips, and under CI fails.
+// Fixtures returns the directory of the office-made usage fixtures: the
+// USAGEDROP_FIXTURES variable, else testdata/fixtures at the module root
+// (found from the test's directory). They live in the repository so that a
+// clone alone passes its tests.
 func Fixtures(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv("USAGEDROP_FIXTURES"); d != "" {
@@ -35,15 +35,15 @@ func Fixtures(t testing.TB) string {
 		}
 		dir = parent
 	}
-	fx := filepath.Join(filepath.Dir(dir), "shared", "fixtures")
+	fx := filepath.Join(dir, "testdata", "fixtures")
 	if _, err := os.Stat(filepath.Join(fx, "expected.json")); err != nil {
-		Unavailable(t, "shared fixtures: %v", err)
+		t.Fatalf("fixtures: %v", err)
 	}
 	return fx
 }
 
-// CopyFixture copies a shared fixture into the test's temp dir, so that no
-// test can change the shared copy, and returns its path.
+// CopyFixture copies a fixture into the test's temp dir, so that no
+// test can change the kept copy, and returns its path.
 func CopyFixture(t testing.TB, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(Fixtures(t), name))
