@@ -29,3 +29,31 @@ func (l *Ledger) ListAfter(after string, fn func(e *Entry) bool) error {
 		return nil
 	})
 }
+
+// ListBefore calls fn for every entry whose id sorts before before, newest
+// first, until fn returns false; before "" starts at the newest. Like
+// ListAfter it seeks, so the newest drops of a long ledger cost only
+// themselves: the status page lists them this way.
+func (l *Ledger) ListBefore(before string, fn func(e *Entry) bool) error {
+	return l.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDrops).Cursor()
+		var k []byte
+		if before == "" {
+			k, _ = c.Last()
+		} else if k, _ = c.Seek([]byte(before)); k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		for ; k != nil; k, _ = c.Prev() {
+			e, err := get(tx, string(k))
+			if err != nil {
+				return err
+			}
+			if !fn(e) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
