@@ -201,3 +201,13 @@ func Thousands(n int) string {
 	}
 	return b.String()
 }
+
+// HistoryFolded splits the history where the ledger folded it (see
+// MaxHistory): the first events, then the latest; e.Folded counts the
+// events dropped between them. Without a fold, tail is empty.
+func (e *Entry) HistoryFolded() (head, tail []Event) {
+	if e.Folded == 0 || len(e.History) <= historyHead {
+		return e.History, nil
+	}
+	return e.History[:historyHead], e.History[historyHead:]
+}
