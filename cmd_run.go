@@ -23,6 +23,7 @@ import (
 	"usagedrop/convert"
 	"usagedrop/ledger"
 	"usagedrop/pipeline"
+	"usagedrop/web"
 )
 
 func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
@@ -107,7 +108,12 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	var wg sync.WaitGroup
 	if cfg.HTTP != "off" && cfg.HTTP != "" {
-		srv, err := serveHTTP(cfg.HTTP, cfg.HTTPAuth, led, p.Stopped, reg, log)
+		// Times in UTC until the config names a zone.
+		page := web.Options{Report: p.ReadReport, NoReport: pipeline.ErrNoReport, Location: time.UTC, Logger: log}
+		for _, sc := range cfg.Sources {
+			page.Sources = append(page.Sources, sc.Name)
+		}
+		srv, err := serveHTTP(cfg.HTTP, cfg.HTTPAuth, led, p.Stopped, reg, page, log)
 		if err != nil {
 			return err
 		}

@@ -24,6 +24,7 @@ import (
 	"usagedrop/config"
 	"usagedrop/internal/safetext"
 	"usagedrop/ledger"
+	"usagedrop/web"
 )
 
 // Limits of the HTTP API. Every answer is bounded whatever the ledger
@@ -50,15 +51,16 @@ const (
 // set. /metrics is guarded too: Prometheus sends a bearer token or basic
 // auth with one line of scrape config, and one rule for every endpoint
 // but the health check leaves nothing to remember. stopped reports the
-// sources stopped for an operator.
-func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer, log *slog.Logger) (*http.Server, error) {
+// sources stopped for an operator. page configures the status page at /
+// (its ledger and stopped are these).
+func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer, page web.Options, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", addr, err)
 	}
 	srv := &http.Server{
 		Addr:              ln.Addr().String(),
-		Handler:           httpHandler(auth, led, stopped, reg),
+		Handler:           httpHandler(auth, led, stopped, reg, page),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
 		WriteTimeout:      httpWriteTimeout,
@@ -71,12 +73,14 @@ func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped fu
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("status endpoint", "url", "http://"+srv.Addr+"/v1/drops", "auth", authKind(auth))
+	log.Info("status endpoint", "url", "http://"+srv.Addr+"/v1/drops", "page", "http://"+srv.Addr+"/", "auth", authKind(auth))
 	return srv, nil
 }
 
-func httpHandler(auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer) http.Handler {
+func httpHandler(auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer, page web.Options) http.Handler {
 	guarded := http.NewServeMux()
+	page.Ledger, page.Stopped = led, stopped
+	web.Register(guarded, page)
 	guarded.HandleFunc("GET /v1/drops", func(w http.ResponseWriter, r *http.Request) { listDrops(w, r, led) })
 	guarded.HandleFunc("GET /v1/drops/{id}", func(w http.ResponseWriter, r *http.Request) { getDrop(w, r, led) })
 	guarded.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

@@ -20,6 +20,7 @@ import (
 
 	"usagedrop/config"
 	"usagedrop/ledger"
+	"usagedrop/web"
 )
 
 // apiRig is a ledger in a temp dir and the status endpoint serving it on
@@ -42,7 +43,7 @@ func newAPIRig(t *testing.T, auth config.HTTPAuth, stopped map[string]error) *ap
 	t.Cleanup(func() { led.Close() })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "usagedrop_test_total", Help: "a counter"}))
-	srv, err := serveHTTP("127.0.0.1:0", auth, led, func() map[string]error { return stopped }, reg, slog.New(slog.DiscardHandler))
+	srv, err := serveHTTP("127.0.0.1:0", auth, led, func() map[string]error { return stopped }, reg, web.Options{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,6 +308,9 @@ func TestHTTPAuth(t *testing.T) {
 		{"basic: right", basic, "/v1/drops", withBasic("ops", pass), 200},
 		{"basic: health open", basic, "/healthz", nil, 200},
 		{"none: loopback open", config.HTTPAuth{}, "/v1/drops", nil, 200},
+		{"bearer: status page guarded", bearer, "/", nil, 401},
+		{"basic: status page", basic, "/", withBasic("ops", pass), 200},
+		{"basic: a drop's report guarded", basic, "/drops/x/errors.csv", withBasic("ops", pass+"x"), 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
