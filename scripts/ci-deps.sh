@@ -1,8 +1,9 @@
 #!/bin/sh
 # ci-deps.sh installs the real servers the source tests run against:
 # OpenSSH's sshd (Debian openssh-server) and the versitygw S3 gateway,
-# built once into a cache outside the repository. It is idempotent: a
-# second run finds both and does nothing.
+# built once into a cache outside the repository; and Debian's Chromium,
+# which the status page's browser test drives headless. It is idempotent:
+# a second run finds them all and does nothing.
 set -eu
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/usagedrop-test/bin"
@@ -15,6 +16,13 @@ if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq openssh-server openssh-client
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+	sudo=""
+	if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+	$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium
+fi
+
 if [ ! -x "$cache/versitygw" ]; then
 	mkdir -p "$cache"
 	# Build outside the module so its go.mod is neither read nor changed.
@@ -24,3 +32,4 @@ fi
 
 echo "sshd: $(command -v sshd || echo /usr/sbin/sshd)"
 echo "versitygw: $cache/versitygw"
+echo "chromium: $(command -v chromium)"
