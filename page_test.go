@@ -153,6 +153,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 			t.Errorf("the page does not show %q:\n%s", want, list)
 		}
 	}
+	// The style sheet applies: the page's policy lets in its own, by hash.
+	if display, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("form.filters")).display`)); err != nil || display != "flex" {
+		t.Errorf("the style sheet was not applied: the filters are displayed %q (%v)", display, err)
+	}
 	if i, j := strings.Index(list, "june-usage.csv"), strings.Index(list, "march-usage.csv"); i > j {
 		t.Errorf("not newest first:\n%s", list)
 	}
