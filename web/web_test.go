@@ -20,13 +20,13 @@ import (
 // site is the page over a real ledger, its drops made by the ledger's
 // own transitions, and reports read from a real folder.
 type site struct {
-	t   *testing.T
+	t   testing.TB
 	led *ledger.Ledger
 	dir string // where finished drops' reports are
 	url string
 }
 
-func newSite(t *testing.T, opt Options) *site {
+func newSite(t testing.TB, opt Options) *site {
 	t.Helper()
 	dir := t.TempDir()
 	led, err := ledger.Open(filepath.Join(dir, "ledger.db"), ledger.Options{NoSync: true})
@@ -348,4 +348,36 @@ func mustZone(t *testing.T, name string) *time.Location {
 		t.Skipf("no tzdata: %v", err)
 	}
 	return loc
+}
+
+// BenchmarkList measures a list over a long ledger: the newest page, and
+// a filter that matches nothing, which looks through ScanMax drops.
+// Measured: go test ./web -run XXX -bench List -benchtime 20x.
+func BenchmarkList(b *testing.B) {
+	s := newSite(b, Options{})
+	// 20,000 drops, the last 100 still under way.
+	for i := range 20000 {
+		e, err := s.led.Create("finance", fmt.Sprintf("file-%05d.csv", i), "k", 1, "", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i < 19900 {
+			s.must(s.led.Outcome(e.ID, ledger.Vanished, "gone", true))
+		}
+	}
+	for _, q := range []string{"/", "/?state=duplicate"} {
+		b.Run(q, func(b *testing.B) {
+			for b.Loop() {
+				resp, err := http.Get(s.url + q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatal(resp.Status)
+				}
+			}
+		})
+	}
 }
