@@ -88,6 +88,23 @@ perm=$(stat -c '%a %U %G' /etc/usagedrop/config.yaml)
 [ "$perm" = "640 root usagedrop" ] || fail "/etc/usagedrop/config.yaml is $perm, want 640 root usagedrop"
 echo "  $perm"
 
+echo "== the installed config"
+# As installed it names what to fill in; with those variables set it loads
+# and validates, read as the daemon reads it: as the usagedrop user.
+out=$(/usr/bin/usagedrop check -config /etc/usagedrop/config.yaml examples/march-usage.csv 2>&1) &&
+	fail "the installed config loads with nothing filled in"
+case "$out" in
+*ZUORA_CLIENT_ID*) echo "  as installed: $out" ;;
+*) fail "the installed config fails without naming ZUORA_CLIENT_ID: $out" ;;
+esac
+sample=$(mktemp -d)
+cp examples/march-usage.csv "$sample/"
+chmod -R a+rX "$sample"
+$sudo env ZUORA_CLIENT_ID=id ZUORA_CLIENT_SECRET=secret SFTP_PASSWORD=p S3_KEY=k S3_SECRET=s \
+	runuser -u usagedrop -- /usr/bin/usagedrop check -config /etc/usagedrop/config.yaml \
+	-source partner-s3 "$sample/march-usage.csv" || fail "the installed config does not load when filled in"
+rm -r "$sample"
+
 echo "== the unit"
 unit=/usr/lib/systemd/system/usagedrop.service
 grep -qx 'ExecStart=/usr/bin/usagedrop run -config /etc/usagedrop/config.yaml' "$unit" ||
