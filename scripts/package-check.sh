@@ -1,9 +1,10 @@
 #!/bin/sh
-# package-check.sh installs the .deb that scripts/package.sh left in dist/
-# (or $DIST) on this machine, checks it as an operator meets it, and
-# removes it again (dpkg --purge, and the usagedrop user if this run made
-# it), so the machine is as it was. It refuses to run where usagedrop is
-# already installed. Needs root (or sudo): CI runs as root.
+# package-check.sh checks what scripts/package.sh left in dist/ (or $DIST):
+# it reads the .rpm, installs the .deb on this machine, checks it as an
+# operator meets it, and removes it again (dpkg --purge, and the usagedrop
+# user if this run made it), so the machine is as it was. It refuses to run
+# where usagedrop is already installed. Needs root (or sudo): CI runs as
+# root.
 #
 #	sh scripts/package.sh && sh scripts/package-check.sh
 set -eu
@@ -23,6 +24,7 @@ need=""
 command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 command -v man >/dev/null 2>&1 || need="$need man-db"
 command -v groff >/dev/null 2>&1 || need="$need groff-base"
+command -v rpm >/dev/null 2>&1 || need="$need rpm"
 if [ -n "$need" ]; then
 	$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
 	# shellcheck disable=SC2086
@@ -32,6 +34,27 @@ fi
 set -- "$DIST"/usagedrop_*.deb
 [ $# = 1 ] && [ -f "$1" ] || fail "want exactly one usagedrop_*.deb in $DIST, found: $*"
 deb="$1"
+set -- "$DIST"/usagedrop-*.rpm
+[ $# = 1 ] && [ -f "$1" ] || fail "want exactly one usagedrop-*.rpm in $DIST, found: $*"
+rpm="$1"
+
+# What both packages must install; the .deb is installed below, the .rpm
+# only read (this is a Debian machine).
+paths="/usr/bin/usagedrop
+/usr/lib/systemd/system/usagedrop.service
+/usr/lib/sysusers.d/usagedrop.conf
+/etc/usagedrop/config.yaml
+/usr/share/doc/usagedrop/README.md
+/usr/share/man/man1/usagedrop.1.gz"
+
+echo "== rpm -qpl $rpm"
+listed=$(rpm -qpl "$rpm")
+for path in $paths; do
+	echo "$listed" | grep -qx "$path" || fail "rpm -qpl does not list $path"
+done
+rpm -qpc "$rpm" | grep -qx /etc/usagedrop/config.yaml || fail "/etc/usagedrop/config.yaml is not %config in the .rpm"
+rpm -qp --scripts "$rpm" | grep -q systemd-sysusers || fail "the .rpm's postinstall does not run systemd-sysusers"
+echo "  the six paths, config.yaml as %config, the postinstall"
 
 if dpkg-query -W usagedrop >/dev/null 2>&1; then
 	fail "usagedrop is already installed here; not touching it"
@@ -68,13 +91,7 @@ fi
 
 echo "== dpkg -L usagedrop"
 listed=$(dpkg -L usagedrop)
-for path in \
-	/usr/bin/usagedrop \
-	/usr/lib/systemd/system/usagedrop.service \
-	/usr/lib/sysusers.d/usagedrop.conf \
-	/etc/usagedrop/config.yaml \
-	/usr/share/doc/usagedrop/README.md \
-	/usr/share/man/man1/usagedrop.1.gz; do
+for path in $paths; do
 	echo "$listed" | grep -qx "$path" || fail "dpkg -L usagedrop does not list $path"
 	[ -e "$path" ] || fail "$path is listed but not installed"
 	echo "  $path"
