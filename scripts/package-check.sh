@@ -2,9 +2,9 @@
 # package-check.sh checks what scripts/package.sh left in dist/ (or $DIST):
 # it reads the .rpm, installs the .deb on this machine, checks it as an
 # operator meets it, and removes it again (dpkg --purge, and the usagedrop
-# user if this run made it), so the machine is as it was. It refuses to run
-# where usagedrop is already installed, but in CI. Needs root (or sudo): CI runs as
-# root.
+# user if this run made it), so the machine is as it was. Outside CI it
+# refuses to run where usagedrop is already installed. Needs root (or
+# sudo): CI runs as root.
 #
 #	sh scripts/package.sh && sh scripts/package-check.sh
 set -eu
