@@ -126,7 +126,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
 	})
 	sdnotify.SdNotify(false, sdnotify.SdNotifyReady)
-	log.Info("usagedrop running", "version", version, "instance", cfg.Instance, "ledger", cfg.Ledger)
+	log.Info("usagedrop running", "version", readVersion().String(), "instance", cfg.Instance, "ledger", cfg.Ledger)
 	err = p.Run(ctx)
 	wg.Wait()
 	return err
