@@ -107,7 +107,8 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	var wg sync.WaitGroup
 	if cfg.HTTP != "off" && cfg.HTTP != "" {
-		srv, err := serveHTTP(cfg.HTTP, cfg.HTTPAuth, led, p.Stopped, reg, log)
+		ops := &opsAPI{Ledger: led, Wake: p.Wake, SourceType: sourceTypes(cfg), Logger: log}
+		srv, err := serveHTTP(cfg.HTTP, cfg.HTTPAuth, led, p.Stopped, reg, ops, log)
 		if err != nil {
 			return err
 		}

@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,14 +49,14 @@ const (
 // auth with one line of scrape config, and one rule for every endpoint
 // but the health check leaves nothing to remember. stopped reports the
 // sources stopped for an operator.
-func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer, log *slog.Logger) (*http.Server, error) {
+func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer, ops *opsAPI, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", addr, err)
 	}
 	srv := &http.Server{
 		Addr:              ln.Addr().String(),
-		Handler:           httpHandler(auth, led, stopped, reg),
+		Handler:           httpHandler(auth, led, stopped, reg, ops),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
 		WriteTimeout:      httpWriteTimeout,
@@ -75,8 +73,11 @@ func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped fu
 	return srv, nil
 }
 
-func httpHandler(auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer) http.Handler {
+func httpHandler(auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer, ops *opsAPI) http.Handler {
 	guarded := http.NewServeMux()
+	if ops != nil {
+		ops.routes(guarded)
+	}
 	guarded.HandleFunc("GET /v1/drops", func(w http.ResponseWriter, r *http.Request) { listDrops(w, r, led) })
 	guarded.HandleFunc("GET /v1/drops/{id}", func(w http.ResponseWriter, r *http.Request) { getDrop(w, r, led) })
 	guarded.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -298,62 +299,4 @@ func authKind(auth config.HTTPAuth) string {
 		return "basic"
 	}
 	return "none (loopback only)"
-}
-
-// fetchDrops asks a running daemon's status endpoint for every entry,
-// page by page. The entries are already as dropView shows them.
-func fetchDrops(ctx context.Context, addr string, auth config.HTTPAuth) ([]*ledger.Entry, error) {
-	base := "http://" + addr
-	next := fmt.Sprintf("/v1/drops?limit=%d", dropsPageMax)
-	var out []*ledger.Entry
-	for next != "" {
-		page, err := fetchPage(ctx, base+next, auth)
-		if err != nil {
-			return nil, err
-		}
-		for _, raw := range page.Drops {
-			var e ledger.Entry
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return nil, fmt.Errorf("status endpoint: decode a drop: %w", err)
-			}
-			out = append(out, &e)
-		}
-		if page.Next != "" && !strings.HasPrefix(page.Next, "/v1/drops?") {
-			return nil, fmt.Errorf("status endpoint: unexpected next page %q", shown(page.Next))
-		}
-		next = page.Next
-	}
-	return out, nil
-}
-
-func fetchPage(ctx context.Context, u string, auth config.HTTPAuth) (*dropsPage, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	setAuth(req, auth)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("the ledger is held by a running daemon, and its status endpoint did not answer: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, responseMax+1))
-	if err != nil {
-		return nil, fmt.Errorf("status endpoint: %w", err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, fmt.Errorf("status endpoint: %s: the http_auth in this config is not the daemon's", resp.Status)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("status endpoint: %s: %s", resp.Status, shown(strings.TrimSpace(string(body))))
-	case len(body) > responseMax:
-		return nil, fmt.Errorf("status endpoint: an answer larger than %d bytes", responseMax)
-	}
-	var page dropsPage
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, fmt.Errorf("status endpoint: %w", err)
-	}
-	return &page, nil
 }

@@ -125,6 +125,24 @@ func (l *Ledger) Forget(id, note string) (*Entry, error) {
 	})
 }
 
+// CanForget implements Store.
+func (l *Ledger) CanForget(id string) error {
+	err := l.db.View(func(tx *bolt.Tx) error {
+		e, err := get(tx, id)
+		if err != nil || !e.Forgotten.IsZero() {
+			return err
+		}
+		if why := forgetRefusal(tx, e); why != "" {
+			return &TransitionError{ID: id, T: TForget, From: string(e.State), To: string(e.State), Part: -1, Reason: why}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger %s: %w", id, err)
+	}
+	return nil
+}
+
 // forgetRefusal says why e's bytes cannot be forgotten, or "".
 func forgetRefusal(tx *bolt.Tx, e *Entry) string {
 	switch {

@@ -94,6 +94,9 @@ type Store interface {
 	// a Duplicate. The entry stays, with the event in its history.
 	// Forgetting twice changes nothing.
 	Forget(id, note string) (*Entry, error)
+	// CanForget returns the error Forget would, changing nothing: what
+	// `usagedrop forget` without -yes shows.
+	CanForget(id string) error
 	// BySHA256 returns the id of the drop that owns the bytes whose sha256
 	// is, or starts with, sum (at least MinSHAPrefix hex digits).
 	BySHA256(sum string) (string, error)

@@ -196,6 +196,15 @@ func testForget(t *testing.T, open Open) {
 	if _, err := s.Forget(b, "operator"); !errors.Is(err, ledger.ErrTransition) || !strings.Contains(err.Error(), "forget that drop instead") {
 		t.Fatalf("forget of a duplicate: %v", err)
 	}
+	if err := s.CanForget(b); !errors.Is(err, ledger.ErrTransition) {
+		t.Fatalf("CanForget of a duplicate: %v", err)
+	}
+	if err := s.CanForget(a); err != nil {
+		t.Fatalf("CanForget: %v", err)
+	}
+	if e, _ := s.Get(a); !e.Forgotten.IsZero() {
+		t.Fatal("CanForget forgot")
+	}
 	e, err := s.Forget(a, "forgotten by ops")
 	if err != nil || e.Forgotten.IsZero() || e.State != ledger.Done || !e.Finished || e.History[len(e.History)-1].Note != "forgotten by ops" {
 		t.Fatalf("forget: %+v, %v", e, err)
