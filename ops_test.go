@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -270,5 +272,61 @@ func TestOpsHelp(t *testing.T) {
 	}
 	if code, _, _ := cli("retry"); code != 2 {
 		t.Errorf("retry with no ID: exit %d, want 2", code)
+	}
+}
+
+// The operator endpoints need the API's credentials; a write from a
+// browser on another site is refused even with them (a browser sends a
+// status page's basic auth along with any request); an unknown drop is
+// 404 and a refusal 409 with its reason.
+func TestOpsEndpointsGuarded(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("0123456789abcdef-secret\n"), 0o600)
+	r := newAPIRig(t, authFrom(t, "http_auth:\n  token_file: "+tokenFile+"\n"), nil)
+	r.add(450, "usage", nil)
+	do := func(method, path string, set func(*http.Request)) (int, string) {
+		req, _ := http.NewRequest(method, r.base+path, nil)
+		if set != nil {
+			set(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	token := func(req *http.Request) { req.Header.Set("Authorization", "Bearer 0123456789abcdef-secret") }
+	crossSite := func(req *http.Request) { token(req); req.Header.Set("Sec-Fetch-Site", "cross-site") }
+	id := r.ids[0]
+	for _, c := range []struct {
+		method, path string
+		set          func(*http.Request)
+		code         int
+		says         string
+	}{
+		{"POST", "/v1/drops/" + id + "/retry", nil, 401, "credentials needed"},
+		{"POST", "/v1/drops/" + id + "/forget", nil, 401, "credentials needed"},
+		{"GET", "/v1/export", nil, 401, "credentials needed"},
+		{"POST", "/v1/drops/" + id + "/retry", crossSite, 403, ""},
+		{"POST", "/v1/drops/" + id + "/forget", crossSite, 403, ""},
+		{"POST", "/v1/drops/nope/retry", token, 404, "no drop with that id"},
+		{"GET", "/v1/drops/" + id + "/forget", token, 409, "still being worked on"},
+		{"POST", "/v1/drops/" + id + "/retry", token, 200, "will be tried now"},
+		{"GET", "/v1/export?format=xml", token, 400, "use jsonl or csv"},
+		{"GET", "/v1/export?state=sideways", token, 400, "not a state"},
+	} {
+		code, body := do(c.method, c.path, c.set)
+		if code != c.code || !strings.Contains(body, c.says) {
+			t.Errorf("%s %s: %d %q, want %d %q", c.method, c.path, code, body, c.code, c.says)
+		}
+	}
+	// The export streams every drop, past its batches, oldest first.
+	code, body := do("GET", "/v1/export?history=0", token)
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if code != 200 || len(lines) != 450 || !strings.Contains(lines[449], `"name":"usage-449"`) || strings.Contains(body, `"history"`) {
+		t.Fatalf("export: %d, %d lines, last %.200s", code, len(lines), lines[len(lines)-1])
 	}
 }

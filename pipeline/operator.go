@@ -32,12 +32,17 @@ import (
 
 // Retry wakes drop id when it is unfinished, or sends a finished
 // rejection or failure again (ledger Requeue). sourceType is the config
-// type of the drop's source ("local", "sftp", "s3"). A refusal is a
+// type of the drop's source ("local", "sftp", "s3"), "" when the config
+// has no such source any more. A refusal is a
 // *ledger.TransitionError whose Reason says why in plain words.
 func Retry(st ledger.Store, id, sourceType string) (*ledger.Entry, error) {
 	e, err := st.Get(id)
 	if err != nil {
 		return nil, err
+	}
+	if sourceType == "" {
+		return nil, &ledger.TransitionError{ID: id, T: ledger.TWake, From: string(e.State), To: string(e.State), Part: -1,
+			Reason: fmt.Sprintf("its source %s is not in the config, so no daemon would take it", safetext.Name(e.Source))}
 	}
 	if !e.Finished {
 		return st.Wake(id, "an operator asked for a try now (usagedrop retry)")

@@ -130,14 +130,20 @@ func TestRetryRefusesChangedFile(t *testing.T) {
 
 // Where the source cannot give a file back, retry says what to do.
 func TestRetryRefusals(t *testing.T) {
+	e := start(t)
+	e.drop("bad-rows.csv", "bad.csv")
+	x := e.waitFinished(1)["bad.csv"]
+	if _, err := Retry(e.ledger, x.ID, ""); !errors.Is(err, ledger.ErrTransition) || !strings.Contains(err.Error(), "not in the config") {
+		t.Fatalf("retry of a drop whose source is gone: %v", err)
+	}
 	for _, c := range []struct{ typ, final, want string }{
 		{"s3", "failed/a.csv", "on S3"},
 		{"local", "/srv/failed/a.csv", "outside the drop folder"},
 		{"sftp", "../failed/a.csv", "outside the drop folder"},
 		{"local", "failed/a.csv", ""},
 	} {
-		e := &ledger.Entry{State: ledger.Rejected, Finished: true, FinalKey: c.final}
-		if got := retakeRefusal(e, c.typ); c.want == "" && got != "" || !strings.Contains(got, c.want) {
+		x := &ledger.Entry{State: ledger.Rejected, Finished: true, FinalKey: c.final}
+		if got := retakeRefusal(x, c.typ); c.want == "" && got != "" || !strings.Contains(got, c.want) {
 			t.Errorf("%s %s: %q, want %q", c.typ, c.final, got, c.want)
 		}
 	}

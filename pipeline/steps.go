@@ -186,7 +186,8 @@ func (p *Pipeline) fetched(e *ledger.Entry, sha string) error {
 	}
 	p.opt.Hook("fetched")
 	if e.State == ledger.Duplicate {
-		p.log.Warn("same bytes already taken", "id", e.ID, "name", safetext.Name(e.Name), "duplicate_of", e.DuplicateOf)
+		p.log.Warn("same bytes already taken", "id", e.ID, "name", safetext.Name(e.Name), "duplicate_of", e.DuplicateOf,
+			"hint", "usagedrop forget "+e.DuplicateOf+" -yes lets these bytes be dropped and imported again")
 	}
 	return nil
 }
