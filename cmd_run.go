@@ -113,7 +113,8 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		for _, sc := range cfg.Sources {
 			page.Sources = append(page.Sources, sc.Name)
 		}
-		srv, err := serveHTTP(cfg.HTTP, cfg.HTTPAuth, led, p.Stopped, reg, page, log)
+		ops := &opsAPI{Ledger: led, Wake: p.Wake, SourceType: sourceTypes(cfg), Logger: log}
+		srv, err := serveHTTP(cfg.HTTP, api{Auth: cfg.HTTPAuth, Ledger: led, Stopped: p.Stopped, Metrics: reg, Page: page, Ops: ops}, log)
 		if err != nil {
 			return err
 		}

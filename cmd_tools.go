@@ -4,24 +4,15 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"usagedrop/convert"
-	"usagedrop/internal/safetext"
-	"usagedrop/ledger"
 	"usagedrop/pipeline"
-	"usagedrop/zuorasim"
 )
 
 // runCheck converts and validates files offline. It reports whether any
@@ -185,119 +176,4 @@ func checkLine(name string, pr convert.Problem) string {
 		fmt.Fprintf(&b, " (got %q)", pr.Value)
 	}
 	return b.String()
-}
-
-// runStatus prints the ledger. While a daemon holds the ledger it asks the
-// daemon's status endpoint instead, with the config's http_auth. Names and
-// errors are shown as dropView shows them: escaped to one line, clipped.
-func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("status", flag.ContinueOnError)
-	cfgPath := flags.String("config", "", "config file (default: the embedded default)")
-	asJSON := flags.Bool("json", false, "one JSON object per line")
-	if rest, err := parseArgs(flags, args, stdout); err != nil || len(rest) > 0 {
-		return cmp.Or(err, errUsage)
-	}
-	cfg, err := loadConfig(*cfgPath, nil)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(cfg.Ledger); errors.Is(err, fs.ErrNotExist) {
-		// Opening would create it; say so instead.
-		return fmt.Errorf("no ledger at %s: this daemon has seen no files yet (or -config names another)", cfg.Ledger)
-	}
-	var entries []*ledger.Entry
-	led, err := ledger.Open(cfg.Ledger, ledger.Options{Timeout: 300 * time.Millisecond})
-	switch {
-	case err == nil:
-		err = led.List(func(e *ledger.Entry) bool { entries = append(entries, dropView(e, false)); return true })
-		led.Close()
-	case errors.Is(err, ledger.ErrLocked) && cfg.HTTP != "off":
-		entries, err = fetchDrops(ctx, cfg.HTTP, cfg.HTTPAuth)
-	}
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, e := range entries {
-			if err := enc.Encode(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tNAME\tSTATE\tIMPORTS\tZUORA\tATTEMPTS\tSHA256\tLAST ERROR")
-	for _, e := range entries {
-		var ids, zs []string
-		for _, p := range e.Parts {
-			if p.ImportID != "" {
-				ids = append(ids, p.ImportID)
-			}
-			if p.ZuoraStatus != "" {
-				zs = append(zs, p.ZuoraStatus)
-			}
-		}
-		sha := e.SHA256
-		if len(sha) > 12 {
-			sha = sha[:12]
-		}
-		state := string(e.State)
-		if !e.Finished && e.State.Outcome() {
-			state += " (finishing)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Source, e.Name, state,
-			dash(strings.Join(ids, ",")), dash(strings.Join(zs, ",")), e.Attempts, dash(sha), dash(safetext.Clip(e.LastError, 200)))
-	}
-	return tw.Flush()
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// runSim serves the Zuora simulator until interrupted.
-func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:8320", "address to listen on")
-	accounts := fs.String("accounts", "", "comma-separated account numbers to accept (default: any)")
-	uoms := fs.String("uoms", "", "comma-separated units of measure to accept (default: any)")
-	dateFormat := fs.String("date-format", "MM/DD/YYYY", "the API user's date format")
-	if rest, err := parseArgs(fs, args, stdout); err != nil || len(rest) > 0 {
-		return cmp.Or(err, errUsage)
-	}
-	log := newLogger(stderr)
-	sim := zuorasim.New(zuorasim.Options{
-		Accounts: splitList(*accounts), UOMs: splitList(*uoms), DateFormat: *dateFormat, Logger: log,
-	})
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	log.Info("zuora simulator listening", "url", "http://"+ln.Addr().String())
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func splitList(s string) []string {
-	if s == "" {
-		return nil
-	}
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,21 +44,38 @@ const (
 	fieldMax = 4 << 10
 )
 
+// api is what the HTTP listener serves: the JSON API, the status page,
+// the operator's endpoints, health and metrics. One struct, so that a new
+// endpoint adds a field, not a parameter to every caller.
+type api struct {
+	Auth config.HTTPAuth
+	// Ledger is read for the API, the page and the operator's endpoints.
+	Ledger *ledger.Ledger
+	// Stopped reports the sources stopped for an operator.
+	Stopped func() map[string]error
+	// Metrics is scraped at /metrics.
+	Metrics prometheus.Gatherer
+	// Page configures the status page at / (its ledger and stopped are
+	// the ones above).
+	Page web.Options
+	// Ops serves retry, forget and export; nil leaves them out.
+	Ops *opsAPI
+}
+
 // serveHTTP answers /healthz, /v1/drops and /metrics for operators and
-// `status`. Everything but /healthz needs auth's credentials when auth is
-// set. /metrics is guarded too: Prometheus sends a bearer token or basic
-// auth with one line of scrape config, and one rule for every endpoint
-// but the health check leaves nothing to remember. stopped reports the
-// sources stopped for an operator. page configures the status page at /
-// (its ledger and stopped are these).
-func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer, page web.Options, log *slog.Logger) (*http.Server, error) {
+// `status`, and the status page at /. Everything but /healthz needs
+// auth's credentials when auth is set. /metrics is guarded too:
+// Prometheus sends a bearer token or basic auth with one line of scrape
+// config, and one rule for every endpoint but the health check leaves
+// nothing to remember.
+func serveHTTP(addr string, a api, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", addr, err)
 	}
 	srv := &http.Server{
 		Addr:              ln.Addr().String(),
-		Handler:           httpHandler(auth, led, stopped, reg, page),
+		Handler:           httpHandler(a),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
 		WriteTimeout:      httpWriteTimeout,
@@ -73,21 +88,26 @@ func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped fu
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("status endpoint", "url", "http://"+srv.Addr+"/v1/drops", "page", "http://"+srv.Addr+"/", "auth", authKind(auth))
+	log.Info("status endpoint", "url", "http://"+srv.Addr+"/v1/drops", "page", "http://"+srv.Addr+"/", "auth", authKind(a.Auth))
 	return srv, nil
 }
 
-func httpHandler(auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer, page web.Options) http.Handler {
+func httpHandler(a api) http.Handler {
 	guarded := http.NewServeMux()
-	page.Ledger, page.Stopped = led, stopped
+	page := a.Page
+	page.Ledger, page.Stopped = a.Ledger, a.Stopped
 	web.Register(guarded, page)
+	if a.Ops != nil {
+		a.Ops.routes(guarded)
+	}
+	led := a.Ledger
 	guarded.HandleFunc("GET /v1/drops", func(w http.ResponseWriter, r *http.Request) { listDrops(w, r, led) })
 	guarded.HandleFunc("GET /v1/drops/{id}", func(w http.ResponseWriter, r *http.Request) { getDrop(w, r, led) })
-	guarded.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	guarded.Handle("GET /metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, stopped()) })
-	mux.Handle("/", requireAuth(auth, guarded))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, a.Stopped()) })
+	mux.Handle("/", requireAuth(a.Auth, guarded))
 	return mux
 }
 
@@ -302,62 +322,4 @@ func authKind(auth config.HTTPAuth) string {
 		return "basic"
 	}
 	return "none (loopback only)"
-}
-
-// fetchDrops asks a running daemon's status endpoint for every entry,
-// page by page. The entries are already as dropView shows them.
-func fetchDrops(ctx context.Context, addr string, auth config.HTTPAuth) ([]*ledger.Entry, error) {
-	base := "http://" + addr
-	next := fmt.Sprintf("/v1/drops?limit=%d", dropsPageMax)
-	var out []*ledger.Entry
-	for next != "" {
-		page, err := fetchPage(ctx, base+next, auth)
-		if err != nil {
-			return nil, err
-		}
-		for _, raw := range page.Drops {
-			var e ledger.Entry
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return nil, fmt.Errorf("status endpoint: decode a drop: %w", err)
-			}
-			out = append(out, &e)
-		}
-		if page.Next != "" && !strings.HasPrefix(page.Next, "/v1/drops?") {
-			return nil, fmt.Errorf("status endpoint: unexpected next page %q", shown(page.Next))
-		}
-		next = page.Next
-	}
-	return out, nil
-}
-
-func fetchPage(ctx context.Context, u string, auth config.HTTPAuth) (*dropsPage, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	setAuth(req, auth)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("the ledger is held by a running daemon, and its status endpoint did not answer: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, responseMax+1))
-	if err != nil {
-		return nil, fmt.Errorf("status endpoint: %w", err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, fmt.Errorf("status endpoint: %s: the http_auth in this config is not the daemon's", resp.Status)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("status endpoint: %s: %s", resp.Status, shown(strings.TrimSpace(string(body))))
-	case len(body) > responseMax:
-		return nil, fmt.Errorf("status endpoint: an answer larger than %d bytes", responseMax)
-	}
-	var page dropsPage
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, fmt.Errorf("status endpoint: %w", err)
-	}
-	return &page, nil
 }

@@ -20,7 +20,6 @@ import (
 
 	"usagedrop/config"
 	"usagedrop/ledger"
-	"usagedrop/web"
 )
 
 // apiRig is a ledger in a temp dir and the status endpoint serving it on
@@ -43,7 +42,9 @@ func newAPIRig(t *testing.T, auth config.HTTPAuth, stopped map[string]error) *ap
 	t.Cleanup(func() { led.Close() })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "usagedrop_test_total", Help: "a counter"}))
-	srv, err := serveHTTP("127.0.0.1:0", auth, led, func() map[string]error { return stopped }, reg, web.Options{}, slog.New(slog.DiscardHandler))
+	srv, err := serveHTTP("127.0.0.1:0", api{Auth: auth, Ledger: led, Stopped: func() map[string]error { return stopped }, Metrics: reg,
+		Ops: &opsAPI{Ledger: led, Wake: func(string) {}, SourceType: func(string) string { return "local" }, Logger: slog.New(slog.DiscardHandler)}},
+		slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

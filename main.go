@@ -3,7 +3,12 @@
 //
 //	usagedrop run [-config FILE]             the daemon
 //	usagedrop check [-source NAME] FILE...   validate offline
-//	usagedrop status [-config FILE] [-json]  what happened to each file
+//	usagedrop status [-source S -state S -since T] [NAME|ID]
+//	                                         what happened to each file
+//	usagedrop retry ID                       try a drop now, or send it again
+//	usagedrop forget ID|SHA256 -yes          let the same bytes be dropped again
+//	usagedrop export [-since T] [-format csv|jsonl]
+//	                                         every drop, streamed
 //	usagedrop sim [-listen ADDR]             the Zuora simulator as a server
 //	usagedrop version
 package main
@@ -26,7 +31,13 @@ Usage:
   usagedrop run [-config FILE]               run the daemon (no config: ./drop → built-in simulator)
   usagedrop check [-config FILE] [-source NAME] [-o OUT.csv] [-json] FILE...
                                              convert and validate files offline
-  usagedrop status [-config FILE] [-json]    one line per dropped file
+  usagedrop status [-config FILE] [-json] [-source NAME] [-state STATES] [-since 24h|DATE] [NAME|ID]
+                                             one line per dropped file, or one drop with its history
+  usagedrop retry [-config FILE] ID          try a waiting drop now, or send a rejected or failed one again
+  usagedrop forget [-config FILE] [-yes] ID|SHA256
+                                             let the same bytes as an imported drop be dropped again
+  usagedrop export [-config FILE] [-since 24h|DATE] [-format jsonl|csv]
+                                             every drop, streamed
   usagedrop sim [-listen ADDR]               run the Zuora simulator as a server
   usagedrop version
 `
@@ -83,6 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	case "status":
 		err = runStatus(ctx, args[1:], stdout)
+	case "retry":
+		err = runRetry(ctx, args[1:], stdout)
+	case "forget":
+		err = runForget(ctx, args[1:], stdout)
+	case "export":
+		err = runExport(ctx, args[1:], stdout)
 	case "sim":
 		err = runSim(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":

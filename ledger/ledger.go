@@ -12,7 +12,8 @@
 // decides when a drop moves, the ledger decides whether it may. Each
 // transition is checked against one table (transitions.go); an illegal one
 // returns an error satisfying errors.Is(err, ErrTransition) and changes
-// nothing. Finished entries take no transition at all.
+// nothing. Finished entries take no transition but the operator's:
+// Requeue and Forget (operator.go).
 //
 //	transition     from                                       to
 //	Claimed        discovered                                 claimed
@@ -34,7 +35,10 @@
 //	Finished       done | rejected | failed | duplicate |
 //	               vanished                                   (same), finished
 //	Begin, End,    any unfinished state                       (same)
-//	Retry, Renewed
+//	Retry, Renewed,
+//	Wake
+//	Requeue        rejected | failed, finished                discovered (an operator's retry)
+//	Forget         done | failed, finished                    (same), still finished
 //
 // # Attempts
 //
@@ -230,6 +234,12 @@ type Entry struct {
 	// "space in the spool") and WaitingSince when the wait began.
 	WaitingFor   string    `json:"waiting_for,omitempty"`
 	WaitingSince time.Time `json:"waiting_since,omitzero"`
+
+	// Requeued counts the times an operator had the drop sent again
+	// (Requeue); Forgotten is when an operator let its bytes be taken
+	// again (Forget). See operator.go.
+	Requeued  int       `json:"requeued,omitempty"`
+	Forgotten time.Time `json:"forgotten,omitzero"`
 }
 
 // Errors a caller decides on.

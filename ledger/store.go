@@ -80,6 +80,27 @@ type Store interface {
 	// known, and its records no later drop needs.
 	Records(id string) (map[string]string, error)
 
+	// Wake records an operator's request to try an unfinished drop now:
+	// its next try is no longer scheduled.
+	Wake(id, note string) (*Entry, error)
+	// Requeue sends a finished Rejected or Failed drop again, from where
+	// its file was moved (FinalKey): back to Discovered under a new
+	// generation, so new idempotency keys. It refuses, with a
+	// TransitionError whose Reason says why in plain words, a drop whose
+	// file is gone or that imported something.
+	Requeue(id, note string) (*Entry, error)
+	// Forget lets the bytes of a finished drop that imported them (or may
+	// have) be taken again: a later drop of them is a new generation, not
+	// a Duplicate. The entry stays, with the event in its history.
+	// Forgetting twice changes nothing.
+	Forget(id, note string) (*Entry, error)
+	// CanForget returns the error Forget would, changing nothing: what
+	// `usagedrop forget` without -yes shows.
+	CanForget(id string) error
+	// BySHA256 returns the id of the drop that owns the bytes whose sha256
+	// is, or starts with, sum (at least MinSHAPrefix hex digits).
+	BySHA256(sum string) (string, error)
+
 	// Close releases the ledger.
 	Close() error
 }

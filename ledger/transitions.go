@@ -72,6 +72,11 @@ var table = [...]Rule{
 	{TFinished, Failed, Failed},
 	{TFinished, Duplicate, Duplicate},
 	{TFinished, Vanished, Vanished},
+	// The operator's, on finished entries only (operator.go).
+	{TRequeue, Rejected, Discovered},
+	{TRequeue, Failed, Discovered},
+	{TForget, Done, Done},
+	{TForget, Failed, Failed},
 }
 
 // PartRule is one legal move of a part.
@@ -97,10 +102,10 @@ var partTable = [...]PartRule{
 }
 
 // Allowed reports whether transition t may take an unfinished entry from
-// state from to state to.
+// state from to state to; for Requeue and Forget, a finished one.
 func Allowed(t Transition, from, to State) bool {
 	switch t {
-	case TBegin, TEnd, TRetry, TRenewed:
+	case TBegin, TEnd, TRetry, TRenewed, TWake:
 		return from == to
 	}
 	for _, r := range table {
@@ -268,6 +273,10 @@ func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
 // of the same bytes takes them over (RecordsAdopted) and sends only the
 // others.
 func holdsBytes(tx *bolt.Tx, e *Entry) bool {
+	if !e.Forgotten.IsZero() {
+		// An operator let these bytes be taken again.
+		return false
+	}
 	switch e.State {
 	case Rejected, Vanished, Duplicate, Discovered, Claimed:
 		return false

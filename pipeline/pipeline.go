@@ -94,6 +94,7 @@ type Pipeline struct {
 	pending map[string]bool // source+key of objects offered but not yet claimed
 	stopped map[string]error
 	renewed map[string]time.Time // entry id → when its claim was last renewed
+	runCtx  context.Context      // Run's, for Wake
 }
 
 // New returns a pipeline; Run starts it.
@@ -136,6 +137,9 @@ func New(opt Options) *Pipeline {
 // Run resumes unfinished entries, watches every source and works until ctx
 // ends. It returns after every worker has stopped at a step boundary.
 func (p *Pipeline) Run(ctx context.Context) error {
+	p.mu.Lock()
+	p.runCtx = ctx
+	p.mu.Unlock()
 	active, err := p.opt.Ledger.Active()
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)

@@ -50,6 +50,7 @@ type env struct {
 	hook    func(point string)
 	cancel  context.CancelFunc
 	done    chan struct{}
+	p       *Pipeline // the running pipeline
 
 	// timeout bounds each HTTP call to Zuora, when not the client's
 	// default.
@@ -116,7 +117,7 @@ func (e *env) run() {
 		Hook: e.hook,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	e.ledger, e.cancel, e.done = led, cancel, make(chan struct{})
+	e.ledger, e.cancel, e.done, e.p = led, cancel, make(chan struct{}), p
 	go func() { defer close(e.done); p.Run(ctx) }()
 }
 

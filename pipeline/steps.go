@@ -69,10 +69,10 @@ func (p *Pipeline) claim(ctx context.Context, src *Source, e *ledger.Entry) erro
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		p.release(e.Source, e.Key)
-		return p.outcome(e.ID, ledger.Vanished, "the file went away before it was taken", true)
+		return p.outcome(e.ID, ledger.Vanished, goneNote(e), true)
 	case errors.Is(err, sources.ErrChanged):
 		p.release(e.Source, e.Key)
-		return p.outcome(e.ID, ledger.Vanished, "the file changed before it was taken; it will be taken again once it settles", true)
+		return p.outcome(e.ID, ledger.Vanished, changedNote(e), true)
 	case errors.Is(err, sources.ErrClaimed):
 		mine := path.Join("processing", p.opt.Instance, e.Name)
 		if held, herr := p.heldBy(e, mine); herr != nil || held != "" {
@@ -186,7 +186,8 @@ func (p *Pipeline) fetched(e *ledger.Entry, sha string) error {
 	}
 	p.opt.Hook("fetched")
 	if e.State == ledger.Duplicate {
-		p.log.Warn("same bytes already taken", "id", e.ID, "name", safetext.Name(e.Name), "duplicate_of", e.DuplicateOf)
+		p.log.Warn("same bytes already taken", "id", e.ID, "name", safetext.Name(e.Name), "duplicate_of", e.DuplicateOf,
+			"hint", "usagedrop forget "+e.DuplicateOf+" -yes lets these bytes be dropped and imported again")
 	}
 	return nil
 }
