@@ -240,19 +240,12 @@ func importIDs(e *ledger.Entry) []string {
 	return ids
 }
 
-// describe is where e stands in plain words.
+// describe is where e stands in plain words, times in the local zone
+// (the operator's terminal).
 func describe(e *ledger.Entry) string {
-	s := string(e.State)
-	switch {
-	case e.State == ledger.Done:
-		s = "imported"
-	case e.Waiting() != "":
-		s = e.Waiting()
-	case !e.Finished && e.State.Outcome():
-		s += " (finishing)"
-	}
+	s := e.Describe(time.Local)
 	if !e.Forgotten.IsZero() {
-		s += " (forgotten)"
+		s += " (forgotten: the same bytes may be dropped again)"
 	}
 	return s
 }

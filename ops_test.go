@@ -150,7 +150,7 @@ func TestForgetThenRedropImports(t *testing.T) {
 		t.Fatalf("re-drop after forget: %s, generation %d", imported[1].Name, imported[1].Generation)
 	}
 	code, out, errs = cli("status", first.ID, "-config", d.cfg)
-	mustSay(t, "status ID", code, 0, out+errs, "imported (forgotten)", "forgotten at an operator's request", "history", "discovered")
+	mustSay(t, "status ID", code, 0, out+errs, "(forgotten: the same bytes may be dropped again)", "forgotten at an operator's request", "history", "discovered")
 }
 
 // A drop that failed at Zuora is sent again by `retry` through the
