@@ -589,7 +589,7 @@ func (p *Pipeline) reclaim(ctx context.Context, src *Source, e *ledger.Entry) er
 // retry never lets another daemon take a file over.
 func (p *Pipeline) renewLoop(ctx context.Context) {
 	every := time.Hour
-	for _, s := range p.sources {
+	for _, s := range p.sourceList() {
 		if s.Lease > 0 {
 			every = min(every, s.Lease/4)
 		}
@@ -608,7 +608,7 @@ func (p *Pipeline) renewLoop(ctx context.Context) {
 			continue
 		}
 		for _, e := range active {
-			src := p.sources[e.Source]
+			src := p.source(e.Source)
 			if src == nil || src.Lease <= 0 || e.State == ledger.Discovered || e.State == ledger.Vanished {
 				continue
 			}
