@@ -51,22 +51,17 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return cmp.Or(err, errUsage)
 	}
 	log := newLogger(stderr)
-	// SIGHUP (logrotate habits, `systemctl reload`) used to end the daemon
-	// without a word, and systemd counts that exit as clean, so
-	// Restart=on-failure left the service stopped. Until the config can be
-	// re-read, a HUP is noted and changes nothing.
+	// SIGHUP (logrotate habits, `systemctl reload`) re-reads the config;
+	// caught from the start, so that an early one does not end the daemon.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			log.Warn("SIGHUP: re-reading the configuration is not supported yet; going on with the one loaded at start (restart the service to apply changes)")
-		}
-	}()
 	cfg, err := loadConfig(*cfgPath, log)
 	if err != nil {
 		return err
 	}
+	level := new(slog.LevelVar)
+	log = newConfiguredLogger(stderr, cfg.Log, level)
 	if err := os.MkdirAll(cfg.Spool, 0o750); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
@@ -76,7 +71,12 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer led.Close()
 
-	z, err := pipeline.BuildZuora(cfg.Zuora, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pipeline.RegisterBuildInfo(reg, version)
+	metrics := pipeline.NewMetrics(reg)
+	zw := pipeline.NewZuoraWatch(nil, metrics)
+	z, err := pipeline.BuildZuoraWith(cfg.Zuora, log, zw)
 	if err != nil {
 		return err
 	}
@@ -91,23 +91,21 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		defer closeAll(s.Closers, log)
 		srcs = append(srcs, s)
 		log.Info("watching", "source", sc.Name, "type", sc.Type, "path", firstOf(sc.Path, sc.Bucket+"/"+sc.Prefix), "settle", time.Duration(sc.Settle))
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p := pipeline.New(pipeline.Options{
-		Metrics: pipeline.NewMetrics(reg),
+		Metrics: metrics,
 		Ledger:  led, Uploader: z.Uploader, Sources: srcs, Spool: cfg.Spool,
 		Instance: cfg.Instance, Template: pipeline.Template(cfg.Zuora), Workers: cfg.Workers, Caps: convert.Caps(cfg.Limits),
 		PollMax: time.Duration(cfg.Zuora.Poll), Logger: log, Hook: crashHook(log),
 		RetryBase: time.Duration(cfg.Zuora.Backoff), RetryMax: time.Duration(cfg.Zuora.BackoffMax),
 	})
 
+	svc := newService(*cfgPath, cfg, level, p, led, zw, log)
 	var wg sync.WaitGroup
 	if cfg.HTTP != "off" && cfg.HTTP != "" {
-		srv, err := serveHTTP(cfg.HTTP, cfg.HTTPAuth, led, p.Stopped, reg, log)
+		srv, err := serveHTTP(cfg.HTTP, cfg.HTTPAuth, led, p.Stopped, svc.notReady, reg, log)
 		if err != nil {
 			return err
 		}
@@ -120,6 +118,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
 	})
 	sdnotify.SdNotify(false, sdnotify.SdNotifyReady)
+	wg.Go(func() { svc.serve(ctx, hup) })
 	log.Info("usagedrop running", "version", version, "instance", cfg.Instance, "ledger", cfg.Ledger)
 	err = p.Run(ctx)
 	wg.Wait()

@@ -45,20 +45,21 @@ const (
 	fieldMax = 4 << 10
 )
 
-// serveHTTP answers /healthz, /v1/drops and /metrics for operators and
-// `status`. Everything but /healthz needs auth's credentials when auth is
-// set. /metrics is guarded too: Prometheus sends a bearer token or basic
+// serveHTTP answers /healthz, /readyz, /v1/drops and /metrics for
+// operators and `status`. Everything but /healthz and /readyz needs
+// auth's credentials when auth is set. /metrics is guarded too: Prometheus sends a bearer token or basic
 // auth with one line of scrape config, and one rule for every endpoint
 // but the health check leaves nothing to remember. stopped reports the
-// sources stopped for an operator.
-func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer, log *slog.Logger) (*http.Server, error) {
+// sources stopped for an operator; notReady says why the daemon cannot
+// work now (nil: it can).
+func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, notReady func() []string, reg prometheus.Gatherer, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", addr, err)
 	}
 	srv := &http.Server{
 		Addr:              ln.Addr().String(),
-		Handler:           httpHandler(auth, led, stopped, reg),
+		Handler:           httpHandler(auth, led, stopped, notReady, reg),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
 		WriteTimeout:      httpWriteTimeout,
@@ -75,7 +76,7 @@ func serveHTTP(addr string, auth config.HTTPAuth, led *ledger.Ledger, stopped fu
 	return srv, nil
 }
 
-func httpHandler(auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, reg prometheus.Gatherer) http.Handler {
+func httpHandler(auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[string]error, notReady func() []string, reg prometheus.Gatherer) http.Handler {
 	guarded := http.NewServeMux()
 	guarded.HandleFunc("GET /v1/drops", func(w http.ResponseWriter, r *http.Request) { listDrops(w, r, led) })
 	guarded.HandleFunc("GET /v1/drops/{id}", func(w http.ResponseWriter, r *http.Request) { getDrop(w, r, led) })
@@ -83,6 +84,7 @@ func httpHandler(auth config.HTTPAuth, led *ledger.Ledger, stopped func() map[st
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, stopped()) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { ready(w, notReady()) })
 	mux.Handle("/", requireAuth(auth, guarded))
 	return mux
 }
@@ -103,6 +105,21 @@ func health(w http.ResponseWriter, stopped map[string]error) {
 	})
 	for _, n := range names {
 		fmt.Fprintf(w, "source %s stopped: %s\n", shown(n), shown(stopped[n].Error()))
+	}
+}
+
+// ready is 200 "ready", or 503 with each reason the daemon cannot work
+// now, one a line. Unlike /healthz it also fails while Zuora is out of
+// reach: a load balancer or a monitor that pages reads this one, a
+// restart-on-failure probe the other.
+func ready(w http.ResponseWriter, why []string) {
+	if len(why) == 0 {
+		fmt.Fprintln(w, "ready")
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	for _, l := range why {
+		fmt.Fprintln(w, shown(l))
 	}
 }
 

@@ -42,7 +42,7 @@ func newAPIRig(t *testing.T, auth config.HTTPAuth, stopped map[string]error) *ap
 	t.Cleanup(func() { led.Close() })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "usagedrop_test_total", Help: "a counter"}))
-	srv, err := serveHTTP("127.0.0.1:0", auth, led, func() map[string]error { return stopped }, reg, slog.New(slog.DiscardHandler))
+	srv, err := serveHTTP("127.0.0.1:0", auth, led, func() map[string]error { return stopped }, func() []string { return nil }, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
