@@ -124,21 +124,23 @@ func problems(err error) []string {
 }
 
 // watchdog feeds systemd's watchdog (WatchdogSec=) at half its period,
-// only while the pipeline's heartbeat is younger than that: a daemon
-// whose loops are stuck is restarted, one that is busy is not. Before the
-// first beat (drops being resumed at start) it is fed.
+// only while the pipeline's heartbeat is younger than that (and than
+// three beats): a daemon whose loops are stuck is restarted, one that is
+// busy is not. Before the first beat (drops being resumed at start) it
+// is fed.
 func (s *service) watchdog(ctx context.Context) {
 	period, err := sdnotify.SdWatchdogEnabled(false)
 	if err != nil || period <= 0 {
 		return
 	}
 	half := period / 2
+	stale := max(half, 3*pipeline.HeartbeatEvery)
 	t := time.NewTicker(half)
 	defer t.Stop()
 	starved := false
 	for {
 		beat := s.p.Heartbeat()
-		alive := beat.IsZero() || time.Since(beat) < half
+		alive := beat.IsZero() || time.Since(beat) < stale
 		switch {
 		case alive:
 			s.notify(sdnotify.SdNotifyWatchdog)

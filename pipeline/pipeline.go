@@ -246,7 +246,7 @@ func (p *Pipeline) Stopped() map[string]error {
 // accept turns each complete file a watcher offers into a ledger entry.
 // It is the pipeline's dispatcher: its loop beats the heartbeat.
 func (p *Pipeline) accept(ctx context.Context, offers <-chan sources.Object) {
-	tick := time.NewTicker(heartbeatEvery)
+	tick := time.NewTicker(HeartbeatEvery)
 	defer tick.Stop()
 	p.heartbeat()
 	for {
@@ -338,7 +338,7 @@ func (p *Pipeline) later(ctx context.Context, id string, d time.Duration) {
 }
 
 func (p *Pipeline) work(ctx context.Context) {
-	tick := time.NewTicker(heartbeatEvery)
+	tick := time.NewTicker(HeartbeatEvery)
 	defer tick.Stop()
 	for {
 		select {

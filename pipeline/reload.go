@@ -16,9 +16,9 @@ import (
 	"usagedrop/watcher"
 )
 
-// heartbeatEvery is how often the dispatcher and idle workers beat the
-// heartbeat.
-const heartbeatEvery = time.Second
+// HeartbeatEvery is how often the dispatcher and idle workers beat the
+// heartbeat (Heartbeat).
+const HeartbeatEvery = time.Second
 
 // live is a source as the pipeline holds it.
 type live struct {
@@ -220,7 +220,7 @@ func (p *Pipeline) closeSources() {
 func (p *Pipeline) heartbeat() { p.beat.Store(time.Now().UnixNano()) }
 
 // Heartbeat returns when a loop of the pipeline last turned: the
-// dispatcher, which turns every second unless the ledger or a full queue
+// dispatcher, which turns every HeartbeatEvery unless the ledger or a full queue
 // holds it, or an idle worker. A systemd watchdog fed only while it is
 // recent restarts a daemon whose loops are stuck, and not one that is
 // merely busy.
