@@ -147,14 +147,6 @@ func prune(ctx context.Context, led *ledger.Ledger, retention time.Duration, log
 	}
 }
 
-func closeAll(fns []func() error, log *slog.Logger) {
-	for _, f := range fns {
-		if err := f(); err != nil {
-			log.Warn("close", "err", err)
-		}
-	}
-}
-
 func firstOf(a, b string) string {
 	if a != "" {
 		return a

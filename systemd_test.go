@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -417,4 +419,39 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The unit passes systemd-analyze verify (with ExecStart= pointed at the
+// built binary, since verify wants it to exist) and keeps its exposure
+// rating at or under 2.0.
+func TestUnitVerifies(t *testing.T) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("systemd-analyze is needed in CI")
+		}
+		t.Skip("no systemd-analyze")
+	}
+	unit, err := os.ReadFile(filepath.Join("systemd", "usagedrop.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Type=notify\n", "ExecReload=/bin/kill -HUP $MAINPID\n", "WatchdogSec="} {
+		if !bytes.Contains(unit, []byte(want)) {
+			t.Errorf("unit lacks %q", want)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "usagedrop.service")
+	os.WriteFile(p, bytes.ReplaceAll(unit, []byte("/usr/local/bin/usagedrop"), []byte(binary)), 0o644)
+	if out, err := exec.Command(sa, "verify", p).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	out, _ := exec.Command(sa, "security", "--offline=yes", p).CombinedOutput()
+	m := regexp.MustCompile(`Overall exposure level for usagedrop.service: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	if level, _ := strconv.ParseFloat(string(m[1]), 64); level > 2.0 {
+		t.Fatalf("exposure %s, was 1.6: a hardening line was lost?\n%s", m[1], out)
+	}
 }

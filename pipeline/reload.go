@@ -234,13 +234,13 @@ func (p *Pipeline) Heartbeat() time.Time {
 
 // Reload applies next's sources over cur's while Run runs: a new source
 // is watched at once; a removed one stops listing new files while its
-// drops in flight finish; a changed one is replaced between two steps of
-// its drops. A source whose folder moved (type, path, bucket, prefix,
-// address, endpoint, imported_dir, failed_dir) while drops of it are in
-// flight keeps its old settings, because their files are in the old
-// folder; it is said in the log. When a source cannot be built nothing
-// is applied, and the error names each. Reload returns the sources in
-// effect afterwards.
+// drops in flight finish; a changed one, or one stopped for an operator,
+// is replaced between two steps of its drops. A source whose folder
+// moved (type, path, bucket, prefix, address, endpoint, imported_dir,
+// failed_dir) while drops of it are in flight keeps its old settings,
+// because their files are in the old folder; the log says so. When a
+// source cannot be built nothing is applied, and the error names each.
+// Reload returns the sources in effect afterwards.
 func (p *Pipeline) Reload(cur, next *config.Config) ([]config.Source, error) {
 	active, err := p.opt.Ledger.Active()
 	if err != nil {
@@ -250,6 +250,10 @@ func (p *Pipeline) Reload(cur, next *config.Config) ([]config.Source, error) {
 	for _, e := range active {
 		inFlight[e.Source]++
 	}
+	// A source stopped for an operator (a changed host key, say) starts
+	// again at a reload even if unchanged: the fix may be outside the
+	// config, in a known_hosts file.
+	stopped := p.Stopped()
 	old := map[string]config.Source{}
 	for _, s := range cur.Sources {
 		old[s.Name] = s
@@ -264,7 +268,7 @@ func (p *Pipeline) Reload(cur, next *config.Config) ([]config.Source, error) {
 		was, ok := old[sc.Name]
 		delete(old, sc.Name)
 		switch {
-		case ok && reflect.DeepEqual(was, sc):
+		case ok && reflect.DeepEqual(was, sc) && stopped[sc.Name] == nil:
 			effect = append(effect, sc)
 			continue
 		case ok && !sameFolder(was, sc) && inFlight[sc.Name] > 0:
@@ -284,7 +288,10 @@ func (p *Pipeline) Reload(cur, next *config.Config) ([]config.Source, error) {
 		build = append(build, s)
 		effect = append(effect, sc)
 		verb := "reload: source added"
-		if ok {
+		switch {
+		case ok && reflect.DeepEqual(was, sc):
+			verb = "reload: stopped source started again"
+		case ok:
 			verb = "reload: source restarted with its new settings"
 		}
 		notes = append(notes, func() { p.log.Info(verb, "source", sc.Name, "type", sc.Type) })

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/pem"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"usagedrop/config"
 	"usagedrop/internal/testutil"
@@ -174,5 +178,56 @@ func TestZuoraOp(t *testing.T) {
 		if !slices.Contains(zuoraOps, tt.want) {
 			t.Errorf("%q is not among the operations created at zero", tt.want)
 		}
+	}
+}
+
+// A source stopped for an operator starts again at a reload even when its
+// config did not change: the fix (a key file, a known_hosts) may be
+// outside the config.
+func TestReloadRestartsStoppedSource(t *testing.T) {
+	dir := t.TempDir()
+	led, err := ledger.Open(filepath.Join(dir, "ledger.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel}))
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, _ := ssh.NewPublicKey(pub)
+	keyFile := filepath.Join(dir, "id_ed25519")
+	sc := config.Source{Name: "partner", Type: "sftp", Address: "127.0.0.1:1", User: "u", Path: "/in",
+		KeyFile: keyFile, HostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))),
+		Settle: config.Duration(100 * time.Millisecond), Interval: config.Duration(100 * time.Millisecond),
+		Lease: config.Duration(time.Hour), Timeout: config.Duration(time.Second)}
+	src, err := BuildSource(sc, "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(Options{Ledger: led, Sources: []Source{src}, Spool: filepath.Join(dir, "spool"), Instance: "test", Logger: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the source stopped for its missing key file", func() bool {
+		err := p.Stopped()["partner"]
+		return err != nil && strings.Contains(err.Error(), "key_file")
+	})
+
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600)
+	cur := &config.Config{Instance: "test", Sources: []config.Source{sc}}
+	if _, err := p.Reload(cur, cur); err != nil {
+		t.Fatal(err)
+	}
+	// Now it only waits for a server nobody runs: an outage, not a stop.
+	time.Sleep(time.Second)
+	if err := p.Stopped()["partner"]; err != nil {
+		t.Fatalf("still stopped after the key file was fixed and the config reloaded: %v", err)
 	}
 }
