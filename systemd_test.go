@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -453,5 +454,52 @@ func TestUnitVerifies(t *testing.T) {
 	}
 	if level, _ := strconv.ParseFloat(string(m[1]), 64); level > 2.0 {
 		t.Fatalf("exposure %s, was 1.6: a hardening line was lost?\n%s", m[1], out)
+	}
+}
+
+// The watchdog is fed while the pipeline's loops turn, and no longer once
+// they stop: systemd then restarts the daemon.
+func TestWatchdogStarvesWhenLoopsStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the heartbeat's staleness (3s)")
+	}
+	n := listenNotify(t)
+	t.Setenv("NOTIFY_SOCKET", n.path)
+	t.Setenv("WATCHDOG_USEC", "200000")
+	dir := t.TempDir()
+	led, err := ledger.Open(filepath.Join(dir, "l.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	var logs logBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	p := pipeline.New(pipeline.Options{Ledger: led, Spool: filepath.Join(dir, "spool"), Instance: "t", Logger: log})
+	s := &service{p: p, led: led, zuora: pipeline.NewZuoraWatch(nil, nil), log: log}
+	runCtx, stopRun := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); p.Run(runCtx) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	fed := make(chan struct{})
+	go func() { defer close(fed); s.watchdog(ctx) }()
+	defer func() { cancel(); <-fed }()
+
+	time.Sleep(1500 * time.Millisecond)
+	if got := countMatching(n.all(), watchdogMsg); got < 8 {
+		t.Fatalf("%d WATCHDOG=1 in 1.5s of a running pipeline, want about 15", got)
+	}
+	stopRun()
+	<-ran
+	stopped := time.Now()
+	if !waitLog(&logs, "no longer feeding the watchdog", 1, 5*time.Second) {
+		t.Fatalf("the watchdog still fed after the loops stopped:\n%s", logs.String())
+	}
+	if d := time.Since(stopped); d < 2*time.Second {
+		t.Fatalf("starved %v after the loops stopped, before the heartbeat went stale (3s)", d)
+	}
+	before := countMatching(n.all(), watchdogMsg)
+	time.Sleep(500 * time.Millisecond)
+	if got := countMatching(n.all(), watchdogMsg) - before; got != 0 {
+		t.Fatalf("%d WATCHDOG=1 after starving", got)
 	}
 }
