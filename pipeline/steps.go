@@ -607,11 +607,11 @@ func (p *Pipeline) renewLoop(ctx context.Context) {
 			continue
 		}
 		for _, e := range active {
-			src := p.source(e.Source)
-			if src == nil || src.Lease <= 0 || e.State == ledger.Discovered || e.State == ledger.Vanished {
-				continue
+			src, done := p.use(e.Source) // not closed by a reload meanwhile
+			if src != nil && src.Lease > 0 && e.State != ledger.Discovered && e.State != ledger.Vanished {
+				p.renew(ctx, src, e)
 			}
-			p.renew(ctx, src, e)
+			done()
 		}
 	}
 }
