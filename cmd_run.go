@@ -52,22 +52,17 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return cmp.Or(err, errUsage)
 	}
 	log := newLogger(stderr)
-	// SIGHUP (logrotate habits, `systemctl reload`) used to end the daemon
-	// without a word, and systemd counts that exit as clean, so
-	// Restart=on-failure left the service stopped. Until the config can be
-	// re-read, a HUP is noted and changes nothing.
+	// SIGHUP (logrotate habits, `systemctl reload`) re-reads the config;
+	// caught from the start, so that an early one does not end the daemon.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			log.Warn("SIGHUP: re-reading the configuration is not supported yet; going on with the one loaded at start (restart the service to apply changes)")
-		}
-	}()
 	cfg, err := loadConfig(*cfgPath, log)
 	if err != nil {
 		return err
 	}
+	level := new(slog.LevelVar)
+	log = newConfiguredLogger(stderr, cfg.Log, level)
 	if err := os.MkdirAll(cfg.Spool, 0o750); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
@@ -77,7 +72,12 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer led.Close()
 
-	z, err := pipeline.BuildZuora(cfg.Zuora, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pipeline.RegisterBuildInfo(reg, version)
+	metrics := pipeline.NewMetrics(reg)
+	zw := pipeline.NewZuoraWatch(nil, metrics)
+	z, err := pipeline.BuildZuoraWith(cfg.Zuora, log, zw)
 	if err != nil {
 		return err
 	}
@@ -92,29 +92,25 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		defer closeAll(s.Closers, log)
 		srcs = append(srcs, s)
 		log.Info("watching", "source", sc.Name, "type", sc.Type, "path", firstOf(sc.Path, sc.Bucket+"/"+sc.Prefix), "settle", time.Duration(sc.Settle))
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p := pipeline.New(pipeline.Options{
-		Metrics: pipeline.NewMetrics(reg),
+		Metrics: metrics,
 		Ledger:  led, Uploader: z.Uploader, Sources: srcs, Spool: cfg.Spool,
 		Instance: cfg.Instance, Template: pipeline.Template(cfg.Zuora), Workers: cfg.Workers, Caps: convert.Caps(cfg.Limits),
 		PollMax: time.Duration(cfg.Zuora.Poll), Logger: log, Hook: crashHook(log),
 		RetryBase: time.Duration(cfg.Zuora.Backoff), RetryMax: time.Duration(cfg.Zuora.BackoffMax),
 	})
 
+	svc := newService(*cfgPath, cfg, level, p, led, zw, log)
 	var wg sync.WaitGroup
 	if cfg.HTTP != "off" && cfg.HTTP != "" {
 		// Times in UTC until the config names a zone.
 		page := web.Options{Report: p.ReadReport, NoReport: pipeline.ErrNoReport, Location: time.UTC, Logger: log}
-		for _, sc := range cfg.Sources {
-			page.Sources = append(page.Sources, sc.Name)
-		}
-		ops := &opsAPI{Ledger: led, Wake: p.Wake, SourceType: sourceTypes(cfg), Logger: log}
-		srv, err := serveHTTP(cfg.HTTP, api{Auth: cfg.HTTPAuth, Ledger: led, Stopped: p.Stopped, Metrics: reg, Page: page, Ops: ops}, log)
+		page.Sources = svc.sourceNames
+		ops := &opsAPI{Ledger: led, Wake: p.Wake, SourceType: svc.sourceType, Logger: log}
+		srv, err := serveHTTP(cfg.HTTP, api{Auth: cfg.HTTPAuth, Ledger: led, Stopped: p.Stopped, NotReady: svc.notReady, Metrics: reg, Page: page, Ops: ops}, log)
 		if err != nil {
 			return err
 		}
@@ -127,6 +123,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
 	})
 	sdnotify.SdNotify(false, sdnotify.SdNotifyReady)
+	wg.Go(func() { svc.serve(ctx, hup) })
 	log.Info("usagedrop running", "version", readVersion().String(), "instance", cfg.Instance, "ledger", cfg.Ledger)
 	err = p.Run(ctx)
 	wg.Wait()
@@ -151,14 +148,6 @@ func prune(ctx context.Context, led *ledger.Ledger, retention time.Duration, log
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-	}
-}
-
-func closeAll(fns []func() error, log *slog.Logger) {
-	for _, f := range fns {
-		if err := f(); err != nil {
-			log.Warn("close", "err", err)
 		}
 	}
 }

@@ -53,6 +53,9 @@ type api struct {
 	Ledger *ledger.Ledger
 	// Stopped reports the sources stopped for an operator.
 	Stopped func() map[string]error
+	// NotReady says why the daemon cannot work now (nil: it can), for
+	// /readyz.
+	NotReady func() []string
 	// Metrics is scraped at /metrics.
 	Metrics prometheus.Gatherer
 	// Page configures the status page at / (its ledger and stopped are
@@ -62,8 +65,9 @@ type api struct {
 	Ops *opsAPI
 }
 
-// serveHTTP answers /healthz, /v1/drops and /metrics for operators and
-// `status`, and the status page at /. Everything but /healthz needs
+// serveHTTP answers /healthz, /readyz, /v1/drops and /metrics for
+// operators and `status`, and the status page at /. Everything but
+// /healthz and /readyz needs
 // auth's credentials when auth is set. /metrics is guarded too:
 // Prometheus sends a bearer token or basic auth with one line of scrape
 // config, and one rule for every endpoint but the health check leaves
@@ -107,6 +111,7 @@ func httpHandler(a api) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, a.Stopped()) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { ready(w, a.NotReady()) })
 	mux.Handle("/", requireAuth(a.Auth, guarded))
 	return mux
 }
@@ -127,6 +132,21 @@ func health(w http.ResponseWriter, stopped map[string]error) {
 	})
 	for _, n := range names {
 		fmt.Fprintf(w, "source %s stopped: %s\n", shown(n), shown(stopped[n].Error()))
+	}
+}
+
+// ready is 200 "ready", or 503 with each reason the daemon cannot work
+// now, one a line. Unlike /healthz it also fails while Zuora is out of
+// reach: a load balancer or a monitor that pages reads this one, a
+// restart-on-failure probe the other.
+func ready(w http.ResponseWriter, why []string) {
+	if len(why) == 0 {
+		fmt.Fprintln(w, "ready")
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	for _, l := range why {
+		fmt.Fprintln(w, shown(l))
 	}
 }
 

@@ -42,7 +42,7 @@ func newAPIRig(t *testing.T, auth config.HTTPAuth, stopped map[string]error) *ap
 	t.Cleanup(func() { led.Close() })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "usagedrop_test_total", Help: "a counter"}))
-	srv, err := serveHTTP("127.0.0.1:0", api{Auth: auth, Ledger: led, Stopped: func() map[string]error { return stopped }, Metrics: reg,
+	srv, err := serveHTTP("127.0.0.1:0", api{Auth: auth, Ledger: led, Stopped: func() map[string]error { return stopped }, NotReady: func() []string { return nil }, Metrics: reg,
 		Ops: &opsAPI{Ledger: led, Wake: func(string) {}, SourceType: func(string) string { return "local" }, Logger: slog.New(slog.DiscardHandler)}},
 		slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -23,6 +23,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"usagedrop/config"
 )
 
 const usage = `usagedrop imports usage files dropped into folders into Zuora, exactly once.
@@ -123,10 +125,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// newLogger logs text to w at info, or debug with USAGEDROP_DEBUG: the
+// logger of the commands that have no config, and of the daemon until
+// its config is read.
 func newLogger(w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	if os.Getenv("USAGEDROP_DEBUG") != "" {
-		level = slog.LevelDebug
+	return newConfiguredLogger(w, config.Log{}, new(slog.LevelVar))
+}
+
+// newConfiguredLogger logs to w in c's format at level, which it sets to
+// c's level (debug with USAGEDROP_DEBUG); a reload sets level again.
+func newConfiguredLogger(w io.Writer, c config.Log, level *slog.LevelVar) *slog.Logger {
+	level.Set(logLevel(c))
+	opt := &slog.HandlerOptions{Level: level}
+	if c.JSON() {
+		return slog.New(slog.NewJSONHandler(w, opt))
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(w, opt))
+}
+
+// logLevel is c's level, unless USAGEDROP_DEBUG asks for debug.
+func logLevel(c config.Log) slog.Level {
+	if os.Getenv("USAGEDROP_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return c.SlogLevel()
 }

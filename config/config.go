@@ -79,6 +79,10 @@ type Config struct {
 	Sources  []Source `yaml:"sources"`
 	// Limits caps what one drop may cost; zero keeps each default.
 	Limits Limits `yaml:"limits"`
+	// Log is the log's format and level.
+	Log Log `yaml:"log"`
+	// Readiness says when /readyz reports the daemon not ready.
+	Readiness Readiness `yaml:"readiness"`
 
 	lines map[string]int // key path → YAML line, for messages
 }

@@ -75,6 +75,12 @@ type Zuora struct {
 // BuildZuora connects to the tenant, or starts the simulator on a loopback
 // port for the builtin endpoint.
 func BuildZuora(z config.Zuora, log *slog.Logger) (*Zuora, error) {
+	return BuildZuoraWith(z, log, nil)
+}
+
+// BuildZuoraWith is BuildZuora with every request to Zuora sent through
+// rt (a *ZuoraWatch); nil is http.DefaultTransport.
+func BuildZuoraWith(z config.Zuora, log *slog.Logger, rt http.RoundTripper) (*Zuora, error) {
 	out := &Zuora{BaseURL: z.Endpoint, Close: func() {}}
 	id, secret := z.ClientID, z.ClientSecret.Value()
 	if z.Endpoint == config.Builtin {
@@ -100,7 +106,14 @@ func BuildZuora(z config.Zuora, log *slog.Logger) (*Zuora, error) {
 		// Zuora reads that column only from this WSDL version on.
 		wsdl = fmt.Sprintf("%d.0", v)
 	}
+	var hc *http.Client // nil: the uploader's own
+	if rt != nil {
+		// The uploader's default timeout (uploader.Config.HTTPClient):
+		// a little longer than Zuora's own 120 s limit.
+		hc = &http.Client{Timeout: 150 * time.Second, Transport: rt}
+	}
 	c := uploader.NewClient(uploader.Config{
+		HTTPClient:  hc,
 		WSDLVersion: wsdl,
 		BaseURL:     out.BaseURL, ClientID: id, ClientSecret: secret,
 		EntityIDs: z.EntityIDs, OrgIDs: z.OrgIDs, Logger: log,

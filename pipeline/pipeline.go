@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,10 +46,13 @@ import (
 
 // Source is one configured drop folder with its reading settings.
 type Source struct {
-	Src     sources.Source
-	Watch   watcher.Options
-	Read    convert.Options
-	Lease   time.Duration // renew a held claim this often, at most
+	Src   sources.Source
+	Watch watcher.Options
+	Read  convert.Options
+	Lease time.Duration // renew a held claim this often, at most
+	// Closers release the backend. The pipeline calls them once no step
+	// uses the source any more: when a reload replaced or removed it, or
+	// when Run returns.
 	Closers []func() error
 }
 
@@ -56,8 +60,10 @@ type Source struct {
 type Options struct {
 	Ledger   ledger.Store
 	Uploader uploader.Uploader
-	Sources  []Source
-	Spool    string
+	// Sources are watched from the start; AddSource and RemoveSource
+	// change them while Run runs.
+	Sources []Source
+	Spool   string
 	// Instance is this daemon's owner name in processing/.
 	Instance string
 	Template convert.Template
@@ -83,13 +89,18 @@ type Options struct {
 
 // Pipeline runs the daemon's work.
 type Pipeline struct {
-	opt     Options
-	log     *slog.Logger
-	sources map[string]*Source
-	watch   map[string]*watcher.Watcher
-	queue   chan string
+	opt   Options
+	log   *slog.Logger
+	queue chan string
+	beat  atomic.Int64 // unix nanoseconds of the last heartbeat
+
+	// acceptMu is held while an offer becomes an entry, so that a removed
+	// source is closed only once no entry of it can still appear.
+	acceptMu sync.Mutex
 
 	mu      sync.Mutex
+	sources map[string]*live
+	run     *running        // set while Run runs
 	queued  map[string]bool // entry ids queued or being worked on
 	pending map[string]bool // source+key of objects offered but not yet claimed
 	stopped map[string]error
@@ -119,17 +130,14 @@ func New(opt Options) *Pipeline {
 	}
 	p := &Pipeline{
 		opt: opt, log: opt.Logger,
-		sources: map[string]*Source{}, watch: map[string]*watcher.Watcher{},
-		queue:  make(chan string, 1024),
-		queued: map[string]bool{}, pending: map[string]bool{}, stopped: map[string]error{},
+		sources: map[string]*live{},
+		queue:   make(chan string, 1024),
+		queued:  map[string]bool{}, pending: map[string]bool{}, stopped: map[string]error{},
 		renewed: map[string]time.Time{},
 	}
-	for i := range opt.Sources {
-		s := &opt.Sources[i]
-		wo := s.Watch
-		wo.Logger = opt.Logger
-		p.sources[s.Src.Name()] = s
-		p.watch[s.Src.Name()] = watcher.New(s.Src, wo)
+	opt.Metrics.watchLedger(opt.Ledger)
+	for _, s := range opt.Sources {
+		p.sources[s.Src.Name()] = p.newLive(s)
 	}
 	return p
 }
@@ -140,6 +148,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.runCtx = ctx
 	p.mu.Unlock()
+	defer p.closeSources()
 	active, err := p.opt.Ledger.Active()
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
@@ -168,22 +177,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.enqueue(ctx, e.ID)
 		}
 	})
-	offers := make(chan sources.Object)
-	for name, w := range p.watch {
-		p.opt.Metrics.up(name, true)
-		wg.Go(func() {
-			err := w.Run(ctx, offers)
-			if err != nil && ctx.Err() == nil {
-				p.mu.Lock()
-				p.stopped[name] = err
-				p.mu.Unlock()
-				p.opt.Metrics.up(name, false)
-			}
-		})
+	r := &running{ctx: ctx, offers: make(chan sources.Object)}
+	p.mu.Lock()
+	p.run = r
+	for name, l := range p.sources {
+		p.startWatch(name, l)
 	}
-	wg.Go(func() { p.accept(ctx, offers) })
+	p.mu.Unlock()
+	wg.Go(func() { p.accept(ctx, r.offers) })
 	wg.Go(func() { p.renewLoop(ctx) })
 	wg.Wait()
+	p.mu.Lock()
+	r.closed = true
+	p.mu.Unlock()
+	r.watchers.Wait()
 	return nil
 }
 
@@ -241,31 +248,58 @@ func (p *Pipeline) Stopped() map[string]error {
 }
 
 // accept turns each complete file a watcher offers into a ledger entry.
+// It is the pipeline's dispatcher: its loop beats the heartbeat.
 func (p *Pipeline) accept(ctx context.Context, offers <-chan sources.Object) {
+	tick := time.NewTicker(HeartbeatEvery)
+	defer tick.Stop()
+	p.heartbeat()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			p.heartbeat()
 		case o := <-offers:
-			key := o.Source + "\x00" + o.Key
-			p.mu.Lock()
-			dup := p.pending[key]
-			p.pending[key] = true
-			p.mu.Unlock()
-			if dup {
-				continue
-			}
-			e, err := p.opt.Ledger.Create(o.Source, o.Name, o.Key, o.Size, o.ETag, o.Claimed)
-			if err != nil {
-				p.log.Error("cannot record a new drop; it will be offered again", "source", o.Source, "key", safetext.Name(o.Key), "err", err)
-				p.release(o.Source, o.Key)
-				continue
-			}
-			p.log.Info("new drop", "id", e.ID, "source", o.Source, "name", safetext.Name(o.Name), "size", o.Size)
-			p.opt.Hook("discovered")
-			p.enqueue(ctx, e.ID)
+			p.offer(ctx, o)
+			p.heartbeat()
 		}
 	}
+}
+
+// offer records o as a new drop, unless it is already one or its source
+// was removed meanwhile.
+func (p *Pipeline) offer(ctx context.Context, o sources.Object) {
+	if id := p.record(o); id != "" {
+		p.enqueue(ctx, id)
+	}
+}
+
+// record makes o an entry and returns its id, or "" when it is not to be
+// worked on. Enqueuing is left to the caller: a full queue must not hold
+// acceptMu.
+func (p *Pipeline) record(o sources.Object) string {
+	p.acceptMu.Lock()
+	defer p.acceptMu.Unlock()
+	key := o.Source + "\x00" + o.Key
+	p.mu.Lock()
+	l := p.sources[o.Source]
+	skip := p.pending[key] || l == nil || l.retired
+	if !skip {
+		p.pending[key] = true
+	}
+	p.mu.Unlock()
+	if skip {
+		return ""
+	}
+	e, err := p.opt.Ledger.Create(o.Source, o.Name, o.Key, o.Size, o.ETag, o.Claimed)
+	if err != nil {
+		p.log.Error("cannot record a new drop; it will be offered again", "source", o.Source, "key", safetext.Name(o.Key), "err", err)
+		p.release(o.Source, o.Key)
+		return ""
+	}
+	p.log.Info("new drop", "id", e.ID, "source", o.Source, "name", safetext.Name(o.Name), "size", o.Size)
+	p.opt.Hook("discovered")
+	return e.ID
 }
 
 // release forgets an offered object, so that its watcher offers it again
@@ -273,9 +307,10 @@ func (p *Pipeline) accept(ctx context.Context, offers <-chan sources.Object) {
 func (p *Pipeline) release(source, key string) {
 	p.mu.Lock()
 	delete(p.pending, source+"\x00"+key)
+	l := p.sources[source]
 	p.mu.Unlock()
-	if w := p.watch[source]; w != nil {
-		w.Forget(key)
+	if l != nil {
+		l.watch.Forget(key)
 	}
 }
 
@@ -307,10 +342,15 @@ func (p *Pipeline) later(ctx context.Context, id string, d time.Duration) {
 }
 
 func (p *Pipeline) work(ctx context.Context) {
+	tick := time.NewTicker(HeartbeatEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			// Idle: nothing holds this worker up.
+			p.heartbeat()
 		case id := <-p.queue:
 			wait := p.advance(ctx, id)
 			p.mu.Lock()
@@ -338,10 +378,10 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			return p.opt.RetryMax
 		}
 		if e.Finished {
+			p.settled(e.Source)
 			return 0
 		}
-		src := p.sources[e.Source]
-		if src == nil {
+		if p.source(e.Source) == nil {
 			p.log.Warn("drop belongs to a source no longer configured; leaving it", "id", id, "source", e.Source)
 			return 0
 		}
@@ -359,7 +399,18 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			}
 			e = x
 		}
+		src, done := p.use(e.Source)
+		if src == nil {
+			// Removed and closed since the look-up above: nothing ran.
+			p.end(id, step)
+			return 0
+		}
+		start := time.Now()
 		wait, err := p.safeStep(ctx, src, e)
+		done()
+		if step == ledger.StepConvert {
+			p.opt.Metrics.converted(time.Since(start))
+		}
 		begun = step != ""
 		if err == nil {
 			if wait > 0 {

@@ -43,8 +43,11 @@ func (p *Pipeline) ReadReport(ctx context.Context, e *ledger.Entry, kind string)
 	if !e.Finished || e.FinalKey == "" {
 		return nil, fmt.Errorf("%s of drop %s: %w", kind, e.ID, ErrNoReport)
 	}
-	src, ok := p.sources[e.Source]
-	if !ok {
+	// Held like a step, so that a reload does not close the source while
+	// the report is read.
+	src, done := p.use(e.Source)
+	defer done()
+	if src == nil {
 		return nil, fmt.Errorf("%s of drop %s: source %s is no longer configured: %w", kind, e.ID, safetext.Name(e.Source), ErrNoReport)
 	}
 	key := path.Join(path.Dir(e.FinalKey), sources.ReportName(path.Base(e.FinalKey), suffix))

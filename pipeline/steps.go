@@ -589,19 +589,18 @@ func (p *Pipeline) reclaim(ctx context.Context, src *Source, e *ledger.Entry) er
 // on, a few times per lease, so that a long import or a long wait before a
 // retry never lets another daemon take a file over.
 func (p *Pipeline) renewLoop(ctx context.Context) {
-	every := time.Hour
-	for _, s := range p.sources {
-		if s.Lease > 0 {
-			every = min(every, s.Lease/4)
-		}
-	}
-	t := time.NewTicker(max(every, 100*time.Millisecond))
-	defer t.Stop()
 	for {
+		// Asked each time: a reload may add a source with a shorter lease.
+		every := time.Hour
+		for _, s := range p.sourceList() {
+			if s.Lease > 0 {
+				every = min(every, s.Lease/4)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(max(every, 100*time.Millisecond)):
 		}
 		active, err := p.opt.Ledger.Active()
 		if err != nil {
@@ -609,11 +608,11 @@ func (p *Pipeline) renewLoop(ctx context.Context) {
 			continue
 		}
 		for _, e := range active {
-			src := p.sources[e.Source]
-			if src == nil || src.Lease <= 0 || e.State == ledger.Discovered || e.State == ledger.Vanished {
-				continue
+			src, done := p.use(e.Source) // not closed by a reload meanwhile
+			if src != nil && src.Lease > 0 && e.State != ledger.Discovered && e.State != ledger.Vanished {
+				p.renew(ctx, src, e)
 			}
-			p.renew(ctx, src, e)
+			done()
 		}
 	}
 }

@@ -70,9 +70,10 @@ const (
 type Options struct {
 	// Ledger is read, never written.
 	Ledger *ledger.Ledger
-	// Sources are the configured sources' names, in config order; each
-	// gets a line at the top, and the source filter offers them.
-	Sources []string
+	// Sources returns the configured sources' names, in config order
+	// (a reload may change them); each gets a line at the top, and the
+	// source filter offers them. Nil lists only sources with drops.
+	Sources func() []string
 	// Stopped returns the sources stopped for an operator, with why.
 	Stopped func() map[string]error
 	// Report reads back a finished drop's report of a kind ("status.txt",
@@ -477,8 +478,10 @@ func (s *server) sourceLines(active []*ledger.Entry, selected string) ([]sourceL
 		lines = append(lines, sourceLine{Name: n, Selected: n == selected, Filtered: selected != ""})
 		return at[n]
 	}
-	for _, n := range s.opt.Sources {
-		add(n)
+	if s.opt.Sources != nil {
+		for _, n := range s.opt.Sources() {
+			add(n)
+		}
 	}
 	for _, e := range active {
 		l := &lines[add(e.Source)]

@@ -143,7 +143,7 @@ func (s *site) page(p string) string {
 
 func TestList(t *testing.T) {
 	stopped := map[string]error{"partners": errors.New("the host key of sftp.example.com changed")}
-	s := newSite(t, Options{Sources: []string{"finance", "partners"}, Stopped: func() map[string]error { return stopped }})
+	s := newSite(t, Options{Sources: func() []string { return []string{"finance", "partners"} }, Stopped: func() map[string]error { return stopped }})
 	s.imported("finance", "march.csv", 1250, "2c93808457d787030157e0324ffd0a5b")
 	s.rejected("finance", "april.csv", 223)
 	s.waiting("partners", "may.csv")
@@ -186,7 +186,7 @@ func TestList(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	s := newSite(t, Options{Sources: []string{"finance", "partners"}})
+	s := newSite(t, Options{Sources: func() []string { return []string{"finance", "partners"} }})
 	s.imported("finance", "march.csv", 10, "i1")
 	s.rejected("finance", "april.csv", 2)
 	s.imported("partners", "partner-june.csv", 5, "i2")
