@@ -5,6 +5,8 @@
 //	usagedrop check [-source NAME] FILE...   validate offline
 //	usagedrop status [-config FILE] [-json]  what happened to each file
 //	usagedrop sim [-listen ADDR]             the Zuora simulator as a server
+//	usagedrop config check FILE              every problem of a config at once
+//	usagedrop test [-config FILE]            reach Zuora and every source
 //	usagedrop version
 package main
 
@@ -31,6 +33,9 @@ Usage:
                                              convert and validate files offline
   usagedrop status [-config FILE] [-json]    one line per dropped file
   usagedrop sim [-listen ADDR]               run the Zuora simulator as a server
+  usagedrop config check FILE                list every problem of a config, or "ok"
+  usagedrop test [-config FILE]              get a token from Zuora, list every source,
+                                             check the spool and ledger are writable
   usagedrop version
 `
 
@@ -88,6 +93,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runStatus(ctx, args[1:], stdout)
 	case "sim":
 		err = runSim(ctx, args[1:], stdout, stderr)
+	case "config":
+		var bad bool
+		bad, err = runConfig(ctx, args[1:], stdout)
+		if err == nil && bad {
+			return 1
+		}
+	case "test":
+		var failed bool
+		failed, err = runTest(ctx, args[1:], stdout)
+		if err == nil && failed {
+			return 1
+		}
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "usagedrop", version)
 	case "help", "-h", "-help", "--help":

@@ -11,6 +11,8 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"maps"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"usagedrop/internal/endpoint"
 	"usagedrop/internal/safetext"
 )
 
@@ -486,4 +489,56 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// Summary describes a valid config in one line, for `usagedrop config
+// check`: its sources and where Zuora is.
+func (c *Config) Summary() string {
+	var srcs []string
+	for _, s := range c.Sources {
+		srcs = append(srcs, fmt.Sprintf("%s (%s %s)", s.Name, s.Type, s.Where()))
+	}
+	n := "sources"
+	if len(srcs) == 1 {
+		n = "source"
+	}
+	return fmt.Sprintf("%d %s: %s; Zuora: %s, api %s", len(srcs), n, strings.Join(srcs, ", "),
+		c.Zuora.EndpointKind(), c.Zuora.API)
+}
+
+// Where names the drop folder of s: a path, s3://bucket/prefix, or
+// sftp://user@host:port/path.
+func (s Source) Where() string {
+	switch s.Type {
+	case "s3":
+		return "s3://" + s.Bucket + "/" + s.Prefix
+	case "sftp":
+		return "sftp://" + s.User + "@" + s.Address + s.Path
+	}
+	return s.Path
+}
+
+// EndpointKind says what kind of Zuora the endpoint is: the built-in
+// simulator, one of Zuora's documented hosts by name (production,
+// sandbox or developer), a server on this machine, or another URL.
+func (z Zuora) EndpointKind() string {
+	if z.Endpoint == Builtin {
+		return "the built-in simulator (nothing reaches a real tenant)"
+	}
+	for _, name := range slices.Sorted(maps.Keys(Endpoints)) {
+		if Endpoints[name] == strings.TrimRight(z.Endpoint, "/") {
+			kind := "production"
+			switch {
+			case strings.Contains(name, "sandbox"):
+				kind = "sandbox"
+			case strings.Contains(name, "developer"):
+				kind = "developer"
+			}
+			return fmt.Sprintf("%s tenant %s (%s)", kind, z.Endpoint, name)
+		}
+	}
+	if u, err := url.Parse(z.Endpoint); err == nil && endpoint.Loopback(u.Hostname()) {
+		return "a server on this machine at " + z.Endpoint + " (a simulator?)"
+	}
+	return "a tenant at " + z.Endpoint + " (not one of Zuora's documented hosts)"
 }
