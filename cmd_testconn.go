@@ -83,7 +83,7 @@ func (t *tester) zuora(ctx context.Context, zc config.Zuora) {
 		t.fail("zuora", fmt.Errorf("token from %s: %w", zc.Endpoint, err))
 		return
 	}
-	t.ok("zuora", fmt.Sprintf("token from %s for client %q (%s)", zc.Endpoint, zc.ClientID, zc.EndpointKind()))
+	t.ok("zuora", fmt.Sprintf("token for client %q from %s", zc.ClientID, zc.EndpointKind()))
 	if s, ok := z.Uploader.(*uploader.SOAPImport); ok {
 		if err := s.CheckLogin(ctx); err != nil {
 			t.fail("zuora soap", fmt.Errorf("login at %s as %q: %w", zc.SOAPEndpoint, zc.Username, err))
