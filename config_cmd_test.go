@@ -355,3 +355,43 @@ func TestTestCommandDefaults(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
+
+// For api: soap, `test` also logs in to the SOAP endpoint, and says so
+// when the password is refused.
+func TestTestCommandSOAP(t *testing.T) {
+	sim := zuorasim.New(zuorasim.Options{ClientID: rigClientID, ClientSecret: rigClientSecret})
+	url := httptestServer(t, sim)
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		password string
+		code     int
+		want     string
+	}{
+		{rigClientSecret, 0, `ok   zuora soap: logged in at ` + url + `/apps/services/a/119.0 as "ops-client"`},
+		{"wrong-password-77", 1, `FAIL zuora soap: login at ` + url + `/apps/services/a/119.0 as "ops-client": zuora login: SOAP fault INVALID_VALUE: Zuora refused the SOAP login`},
+	} {
+		p := writeFile(t, dir, "soap.yaml", fmt.Sprintf(`ledger: %[1]s/ledger.db
+spool: %[1]s/spool
+zuora:
+  endpoint: %[2]s
+  client_id: %[3]s
+  client_secret: %[4]s
+  api: soap
+  soap_endpoint: %[2]s/apps/services/a/119.0
+  username: %[3]s
+  password: %[5]s
+sources:
+  - {name: drop, type: local, path: %[1]s}
+`, dir, url, rigClientID, rigClientSecret, tt.password))
+		code, out, errs := runCmd(t, "test", "-config", p)
+		if code != tt.code || !strings.Contains(out, "\n"+tt.want) {
+			t.Errorf("exit %d, want %d and %q:\n%s%s", code, tt.code, tt.want, out, errs)
+		}
+		if strings.Contains(out+errs, tt.password) || strings.Contains(out+errs, rigClientSecret) {
+			t.Errorf("a secret is printed:\n%s%s", out, errs)
+		}
+	}
+	if n := len(sim.Imports()); n != 0 {
+		t.Errorf("%d imports reached Zuora", n)
+	}
+}
