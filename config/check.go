@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -200,10 +201,14 @@ var (
 // type in root, read as a Config, and takes them out of the tree so that
 // decoding the rest succeeds.
 func checkShape(root *yaml.Node, bad map[string]bool) []problem {
+	return checkShapeOf(root, reflect.TypeFor[Config](), bad)
+}
+
+func checkShapeOf(root *yaml.Node, t reflect.Type, bad map[string]bool) []problem {
 	s := &shape{bad: bad, places: map[string][]string{}}
-	s.index(reflect.TypeFor[Config](), "", map[reflect.Type]bool{})
+	s.index(t, "", map[reflect.Type]bool{})
 	for _, n := range root.Content {
-		s.node(n, reflect.TypeFor[Config](), "")
+		s.node(n, t, "")
 	}
 	return s.problems
 }
@@ -246,11 +251,25 @@ func (s *shape) node(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // left out: the default applies
 	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) {
-		s.leaf(n, t, path)
+	if t != durationType && reflect.PointerTo(t).Implements(unmarshalerType) {
+		// A type that reads itself says what is wrong in its own words.
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			_, msg := yamlMessage(err)
+			msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+			if n.Kind == yaml.ScalarNode {
+				s.addGot(n, path, msg, t)
+			} else {
+				s.add(n, path, msg)
+			}
+			blank(n)
+		}
 		return
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		s.node(n, t.Elem(), path)
+	case reflect.Interface:
+		// Anything goes; whoever reads it checks it.
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			if path == "" {
@@ -353,7 +372,7 @@ func (s *shape) leaf(n *yaml.Node, t reflect.Type, path string) {
 // wants says in plain words what a value of type t must be.
 func wants(t reflect.Type) string {
 	switch {
-	case t == durationType:
+	case t == durationType || t == reflect.TypeFor[time.Duration]():
 		return "must be a duration like 2s or 5m"
 	case t.Kind() == reflect.Bool:
 		return "must be true or false"

@@ -1,11 +1,15 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestParseListsEveryProblem holds Parse to its promise: a config with N
@@ -251,5 +255,62 @@ func TestClosest(t *testing.T) {
 	}
 	if !slices.Contains(names, closest("type", names)) {
 		t.Error("an exact key is not its own match")
+	}
+}
+
+// level reads itself, as a key others add to Config might.
+type level string
+
+func (l *level) UnmarshalYAML(n *yaml.Node) error {
+	if n.Value != "info" && n.Value != "debug" {
+		return fmt.Errorf("must be info or debug")
+	}
+	*l = level(n.Value)
+	return nil
+}
+
+// TestShapeOfOtherTypes holds the shape check to the kinds of fields
+// others may add to Config: pointers, time.Duration, types that read
+// themselves, maps of structs, any.
+func TestShapeOfOtherTypes(t *testing.T) {
+	type hook struct {
+		URL     string            `yaml:"url"`
+		Headers map[string]string `yaml:"headers"`
+	}
+	type extra struct {
+		Enabled *bool           `yaml:"enabled"`
+		Wait    time.Duration   `yaml:"wait"`
+		Level   level           `yaml:"level"`
+		Hooks   map[string]hook `yaml:"hooks"`
+		Free    any             `yaml:"free"`
+	}
+	good := "enabled: true\nwait: 5m\nlevel: debug\nhooks:\n  ops: {url: x, headers: {A: b}}\nfree: [1, {a: b}]\n"
+	bad := "enabled: maybe\nwait: soon\nlevel: loud\nhooks:\n  ops: {url: x, hedaers: {A: b}}\n"
+	want := []string{
+		`line 1: enabled: must be true or false (got "maybe")`,
+		`line 2: wait: must be a duration like 2s or 5m (got "soon")`,
+		`line 3: level: must be info or debug (got "loud")`,
+		`line 5: hooks.ops.hedaers: unknown key (did you mean "headers"?)`,
+	}
+	for _, tt := range []struct {
+		yaml string
+		want []string
+	}{{good, nil}, {bad, want}} {
+		var root yaml.Node
+		if err := yaml.Unmarshal([]byte(tt.yaml), &root); err != nil {
+			t.Fatal(err)
+		}
+		ps := checkShapeOf(&root, reflect.TypeFor[extra](), map[string]bool{})
+		var got []string
+		for _, p := range ps {
+			got = append(got, p.String())
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+		}
+		var e extra
+		if err := root.Decode(&e); err != nil {
+			t.Errorf("what is left does not decode: %v", err)
+		}
 	}
 }
