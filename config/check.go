@@ -179,9 +179,23 @@ func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool), ps
 			return v
 		})
 		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
-			n.Tag = ""
+			n.Tag = plainTag(n.Value)
 		}
 	}
+}
+
+// plainTag is the tag YAML gives text written without quotes, kept to
+// numbers and booleans: a variable holding "null" or "~" stays that text,
+// so a password never turns empty.
+func plainTag(text string) string {
+	var v yaml.Node
+	if yaml.Unmarshal([]byte(text), &v) == nil && len(v.Content) == 1 && v.Content[0].Kind == yaml.ScalarNode {
+		switch tag := v.Content[0].ShortTag(); tag {
+		case "!!int", "!!float", "!!bool":
+			return tag
+		}
+	}
+	return "!!str"
 }
 
 // shape walks the YAML tree against the Go type it decodes into.

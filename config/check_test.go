@@ -226,7 +226,15 @@ func TestParseAcceptsWhatItShould(t *testing.T) {
 			}
 		})
 	}
-	c, err := Parse(strings.NewReader("workers: ${USAGEDROP_TEST_WORKERS}\nsources:\n  - {name: a, type: local, path: x, settle: \"${USAGEDROP_TEST_SETTLE}\"}\n"))
+	t.Setenv("USAGEDROP_TEST_NULL", "null")
+	c, err := Parse(strings.NewReader("zuora:\n  client_secret: ${USAGEDROP_TEST_NULL}\nsources:\n  - name: a\n    password: ${USAGEDROP_TEST_NULL}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Zuora.ClientSecret.Value() != "null" || c.Sources[0].Password.Value() != "null" {
+		t.Fatalf("a variable holding null is read as %q, %q", c.Zuora.ClientSecret.Value(), c.Sources[0].Password.Value())
+	}
+	c, err = Parse(strings.NewReader("workers: ${USAGEDROP_TEST_WORKERS}\nsources:\n  - {name: a, type: local, path: x, settle: \"${USAGEDROP_TEST_SETTLE}\"}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
