@@ -129,10 +129,13 @@ func yamlMessage(err error) (int, string) {
 // firstBadLine returns the number of the first line whose end makes
 // parsing fail with the reason want, or 0.
 func firstBadLine(raw []byte, want string) int {
-	lines := strings.SplitAfter(string(raw), "\n")
-	if len(lines) > 5000 {
+	// Parsing every beginning costs the square of the file's size; a
+	// config is a few kilobytes, and past this the line is left out.
+	const most = 64 << 10
+	if len(raw) > most {
 		return 0
 	}
+	lines := strings.SplitAfter(string(raw), "\n")
 	var prefix strings.Builder
 	for i, l := range lines {
 		prefix.WriteString(l)
@@ -203,6 +206,7 @@ type shape struct {
 	problems []problem
 	bad      map[string]bool // key paths with a problem
 	places   map[string][]string
+	aliased  map[*yaml.Node]bool
 }
 
 var (
@@ -219,7 +223,7 @@ func checkShape(root *yaml.Node, bad map[string]bool) []problem {
 }
 
 func checkShapeOf(root *yaml.Node, t reflect.Type, bad map[string]bool) []problem {
-	s := &shape{bad: bad, places: map[string][]string{}}
+	s := &shape{bad: bad, places: map[string][]string{}, aliased: map[*yaml.Node]bool{}}
 	s.index(t, "", map[reflect.Type]bool{})
 	for _, n := range root.Content {
 		s.node(n, t, "")
@@ -259,7 +263,14 @@ func blank(n *yaml.Node) {
 }
 
 func (s *shape) node(n *yaml.Node, t reflect.Type, path string) {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
+	if n.Kind == yaml.AliasNode {
+		// An anchored value is checked once, where it is written: walking
+		// it at every alias would take exponential time on a file of
+		// aliases of aliases.
+		if n.Alias == nil || s.aliased[n.Alias] {
+			return
+		}
+		s.aliased[n.Alias] = true
 		n = n.Alias
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {

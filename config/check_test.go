@@ -322,3 +322,41 @@ func TestShapeOfOtherTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestShapeAliasBomb: aliases of aliases (a billion laughs) are checked
+// once each, not expanded, whatever depth the types that others add to
+// Config allow.
+func TestShapeAliasBomb(t *testing.T) {
+	type deep struct {
+		L [][][][][][][][][][]int `yaml:"l"`
+	}
+	var b strings.Builder
+	b.WriteString("x0: &l0 [1, 2, x]\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, "x%d: &l%d [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*l%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString("l: [*l9]\n")
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(b.String()), &root); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ps := checkShapeOf(&root, reflect.TypeFor[deep](), map[string]bool{})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the check took %s", took)
+	}
+	// x0 ... x9 are unknown; the list under l is checked once.
+	if len(ps) != 11 || !strings.HasPrefix(ps[10].String(), "line 1: l[0][0]") {
+		for _, p := range ps {
+			t.Log(p)
+		}
+		t.Fatalf("%d problems", len(ps))
+	}
+}
