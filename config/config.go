@@ -1,8 +1,11 @@
 // Package config reads usagedrop's YAML configuration.
 //
 // The flow is DefaultConfig → Parse → Validate. Parse expands ${ENV}
-// references, rejects unknown keys, and reads *_file secrets; Validate
-// reports every problem as "key: reason (got value)" with the YAML line.
+// references, rejects unknown keys (with a did-you-mean) and values of
+// the wrong type, and reads *_file secrets; Validate checks what the
+// values mean. Both report every problem at once as
+// "line N: key: reason (got "value")", and a file Parse refuses also
+// gets Validate's word on the keys that were read (check.go).
 // Nothing here knows how sources or Zuora work: the pipeline maps these
 // plain values onto the backends.
 package config
