@@ -10,6 +10,8 @@
 //	usagedrop export [-since T] [-format csv|jsonl]
 //	                                         every drop, streamed
 //	usagedrop sim [-listen ADDR]             the Zuora simulator as a server
+//	usagedrop config check FILE              every problem of a config at once
+//	usagedrop test [-config FILE]            reach Zuora and every source
 //	usagedrop version
 package main
 
@@ -41,6 +43,9 @@ Usage:
   usagedrop export [-config FILE] [-since 24h|DATE] [-format jsonl|csv]
                                              every drop, streamed
   usagedrop sim [-listen ADDR]               run the Zuora simulator as a server
+  usagedrop config check FILE                list every problem of a config, or "ok"
+  usagedrop test [-config FILE]              get a token from Zuora, list every source,
+                                             check the spool and ledger are writable
   usagedrop version
 `
 
@@ -104,6 +109,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runExport(ctx, args[1:], stdout)
 	case "sim":
 		err = runSim(ctx, args[1:], stdout, stderr)
+	case "config":
+		var bad bool
+		bad, err = runConfig(ctx, args[1:], stdout)
+		if err == nil && bad {
+			return 1
+		}
+	case "test":
+		var failed bool
+		failed, err = runTest(ctx, args[1:], stdout)
+		if err == nil && failed {
+			return 1
+		}
 	case "version", "-version", "--version":
 		err = runVersion(args[1:], stdout)
 	case "help", "-h", "-help", "--help":

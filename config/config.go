@@ -1,17 +1,20 @@
 // Package config reads usagedrop's YAML configuration.
 //
 // The flow is DefaultConfig → Parse → Validate. Parse expands ${ENV}
-// references, rejects unknown keys, and reads *_file secrets; Validate
-// reports every problem as "key: reason (got value)" with the YAML line.
+// references, rejects unknown keys (with a did-you-mean) and values of
+// the wrong type, and reads *_file secrets; Validate checks what the
+// values mean. Both report every problem at once as
+// "line N: key: reason (got "value")", and a file Parse refuses also
+// gets Validate's word on the keys that were read (check.go).
 // Nothing here knows how sources or Zuora work: the pipeline maps these
 // plain values onto the backends.
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"regexp"
 	"strings"
@@ -243,86 +246,58 @@ func ParseFile(path string) (*Config, error) {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
+// maxConfigSize bounds what Parse reads; a config is a few kilobytes.
+const maxConfigSize = 1 << 20
+
 // Parse reads a config over the defaults. ${VAR} in a value is replaced by
 // the environment variable VAR; a reference to an unset variable is an
 // error, so that a typo does not become an empty password. Comments are
 // left alone.
+//
+// A config that cannot be read gives a *ValidationError listing every
+// problem at once, as "line N: key: reason (got "value")": YAML syntax,
+// unknown or repeated keys, values of the wrong type, unset variables,
+// unreadable secret files, and what Validate finds in the keys that were
+// read, so that one run tells the operator everything to fix.
 func Parse(r io.Reader) (*Config, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(r, maxConfigSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	if len(raw) > maxConfigSize {
+		return nil, newValidationError([]problem{{reason: fmt.Sprintf("the file is larger than %d bytes, which no config is; is it the right file?", maxConfigSize)}})
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, fmt.Errorf("parse config: %w", err)
+		return nil, newValidationError([]problem{syntaxProblem(raw, err)})
 	}
-	var missing []string
-	expandEnv(&root, &missing)
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("environment variables not set: %s", strings.Join(missing, ", "))
-	}
-	// Unknown keys and wrong types are found in the text as written, so
-	// that their line numbers are the operator's; errors about a ${VAR}
-	// not yet expanded are left to the second decode.
-	if err := decodeStrict(raw, DefaultConfig()); err != nil {
-		return nil, err
-	}
+	bad := map[string]bool{} // keys already reported, which Validate need not repeat
+	var problems []problem
+	expandEnv(&root, "", os.LookupEnv, &problems, bad)
+	problems = append(problems, checkShape(&root, bad)...)
 	c := DefaultConfig()
 	c.Sources = nil
 	c.lines = map[string]int{}
 	collectLines(&root, "", c.lines)
 	if len(root.Content) > 0 {
+		// checkShape took out every node the decoder would refuse; an
+		// error here is a gap in it, said in the decoder's words rather
+		// than lost.
 		if err := root.Decode(c); err != nil {
-			return nil, fmt.Errorf("parse config: %w", err)
+			problems = append(problems, problem{reason: "cannot be read: " + strings.TrimPrefix(err.Error(), "yaml: ")})
 		}
 	}
-	if err := c.readSecretFiles(); err != nil {
-		return nil, err
-	}
+	problems = append(problems, c.readSecretFiles(bad)...)
 	c.applyDefaults()
-	return c, nil
-}
-
-func decodeStrict(raw []byte, into *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	err := dec.Decode(into)
-	if err == nil || errors.Is(err, io.EOF) {
-		return nil
-	}
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		if strings.Contains(err.Error(), "${") {
-			return nil
-		}
-		return fmt.Errorf("parse config: %w", err)
-	}
-	var real []string
-	for _, m := range te.Errors {
-		if !strings.Contains(m, "${") {
-			real = append(real, m)
-		}
-	}
-	if len(real) == 0 {
-		return nil
-	}
-	return fmt.Errorf("parse config:\n  %s", strings.Join(real, "\n  "))
-}
-
-func expandEnv(n *yaml.Node, missing *[]string) {
-	if n.Kind == yaml.ScalarNode {
-		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
-			name := envRef.FindStringSubmatch(m)[1]
-			v, ok := os.LookupEnv(name)
-			if !ok {
-				*missing = append(*missing, name)
+	if len(problems) > 0 {
+		for _, p := range c.validate() {
+			if !covered(p.key, bad) {
+				problems = append(problems, p)
 			}
-			return v
-		})
+		}
+		return nil, newValidationError(problems)
 	}
-	for _, c := range n.Content {
-		expandEnv(c, missing)
-	}
+	return c, nil
 }
 
 func collectLines(n *yaml.Node, path string, out map[string]int) {
@@ -353,34 +328,34 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func (c *Config) readSecretFiles() error {
-	read := func(field string, file string, dst *Secret) error {
+// readSecretFiles reads each *_file secret, and names each file that
+// cannot be read.
+func (c *Config) readSecretFiles(bad map[string]bool) []problem {
+	var problems []problem
+	read := func(key string, file string, dst *Secret) {
 		if file == "" {
-			return nil
+			return
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return fmt.Errorf("%s: %w", field, err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			problems = append(problems, problem{line: c.Line(key), key: key, reason: "cannot be read: " + err.Error(), got: file, hasGot: true})
+			bad[key] = true
+			return
 		}
 		*dst = Secret(strings.TrimRight(string(b), "\r\n"))
-		return nil
 	}
-	if err := read("zuora.client_secret_file", c.Zuora.ClientSecretFile, &c.Zuora.ClientSecret); err != nil {
-		return err
-	}
-	if err := read("http_auth.token_file", c.HTTPAuth.TokenFile, &c.HTTPAuth.Token); err != nil {
-		return err
-	}
-	if err := read("http_auth.password_file", c.HTTPAuth.PasswordFile, &c.HTTPAuth.Password); err != nil {
-		return err
-	}
+	read("zuora.client_secret_file", c.Zuora.ClientSecretFile, &c.Zuora.ClientSecret)
+	read("http_auth.token_file", c.HTTPAuth.TokenFile, &c.HTTPAuth.Token)
+	read("http_auth.password_file", c.HTTPAuth.PasswordFile, &c.HTTPAuth.Password)
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		if err := read(fmt.Sprintf("sources[%d].password_file", i), s.PasswordFile, &s.Password); err != nil {
-			return err
-		}
+		read(fmt.Sprintf("sources[%d].password_file", i), s.PasswordFile, &s.Password)
 	}
-	return nil
+	return problems
 }
 
 func (c *Config) applyDefaults() {

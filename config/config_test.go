@@ -53,11 +53,11 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown key", "ledgr: x\n", "field ledgr not found"},
-		{"unknown key's line, below comments and blanks", "# c\nledger: x\n\nzuora:\n  # c\n  clientid: a\n", "line 6: field clientid not found"},
-		{"env value of an int is checked once expanded", "workers: ${NOT_A_NUMBER}\n", "cannot unmarshal"},
-		{"unset env", "zuora:\n  client_id: ${NOPE_NOT_SET_42}\n", "NOPE_NOT_SET_42"},
-		{"bad duration", "sources:\n  - name: a\n    type: local\n    path: /x\n    settle: soon\n", `not a duration like 2s or 5m (got "soon")`},
+		{"unknown key", "ledgr: x\n", `line 1: ledgr: unknown key (did you mean "ledger"?)`},
+		{"unknown key's line, below comments and blanks", "# c\nledger: x\n\nzuora:\n  # c\n  clientid: a\n", "line 6: zuora.clientid: unknown key"},
+		{"env value of an int is checked once expanded", "workers: ${NOT_A_NUMBER}\n", `line 1: workers: must be a number (got "abc")`},
+		{"unset env", "zuora:\n  client_id: ${NOPE_NOT_SET_42}\n", `line 2: zuora.client_id: environment variable NOPE_NOT_SET_42 is not set (got "${NOPE_NOT_SET_42}")`},
+		{"bad duration", "sources:\n  - name: a\n    type: local\n    path: /x\n    settle: soon\n", `line 5: sources[0].settle: must be a duration like 2s or 5m (got "soon")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,8 +32,16 @@ var DateFormats = []string{"MM/DD/YYYY", "DD/MM/YYYY", "DD.MM.YYYY", "YYYY-MM-DD
 var TemplateColumns = usage.Columns()
 
 // Validate checks the config and returns a *ValidationError naming every
-// bad key, the reason and the value found.
+// bad key, the reason and the value found, in the order of the file.
 func (c *Config) Validate() error {
+	if ps := c.validate(); len(ps) > 0 {
+		return newValidationError(ps)
+	}
+	return nil
+}
+
+// validate lists the problems Validate reports.
+func (c *Config) validate() []problem {
 	v := &validator{c: c}
 	v.check(c.Ledger != "", "ledger", "must be a file path", c.Ledger)
 	v.check(c.Spool != "", "spool", "must be a directory path", c.Spool)
@@ -81,26 +89,19 @@ func (c *Config) Validate() error {
 		v.check(!names[s.Name], fmt.Sprintf("sources[%d].name", i), "is used by another source", s.Name)
 		names[s.Name] = true
 	}
-	if len(v.problems) > 0 {
-		return &ValidationError{Problems: v.problems}
-	}
-	return nil
+	return v.problems
 }
 
 type validator struct {
 	c        *Config
-	problems []string
+	problems []problem
 }
 
 func (v *validator) check(ok bool, key, reason string, got any) {
 	if ok {
 		return
 	}
-	line := ""
-	if n := v.c.Line(key); n > 0 {
-		line = fmt.Sprintf("line %d: ", n)
-	}
-	v.problems = append(v.problems, fmt.Sprintf("%s%s: %s (got %q)", line, key, reason, fmt.Sprint(got)))
+	v.problems = append(v.problems, problem{line: v.c.Line(key), key: key, reason: reason, got: fmt.Sprint(got), hasGot: true})
 }
 
 // minTokenLen keeps a bearer token out of guessing range.

@@ -70,6 +70,9 @@ type Zuora struct {
 	BaseURL  string
 	Sim      *zuorasim.Sim // nil for a real tenant
 	Close    func()
+
+	// Client is the HTTP client under Uploader, for `usagedrop test`.
+	Client *uploader.Client
 }
 
 // BuildZuora connects to the tenant, or starts the simulator on a loopback
@@ -119,6 +122,7 @@ func BuildZuoraWith(z config.Zuora, log *slog.Logger, rt http.RoundTripper) (*Zu
 		EntityIDs: z.EntityIDs, OrgIDs: z.OrgIDs, Logger: log,
 		BackoffBase: time.Duration(z.Backoff), BackoffCap: min(time.Duration(z.BackoffMax), time.Minute),
 	})
+	out.Client = c
 	switch z.API {
 	case "file", "":
 		out.Uploader = uploader.NewFileImport(c)

@@ -56,6 +56,16 @@ type Source struct {
 	Closers []func() error
 }
 
+// Close releases the backend: every closer runs, and their errors are
+// joined.
+func (s *Source) Close() error {
+	var errs []error
+	for _, f := range s.Closers {
+		errs = append(errs, f())
+	}
+	return errors.Join(errs...)
+}
+
 // Options configure a Pipeline.
 type Options struct {
 	Ledger   ledger.Store

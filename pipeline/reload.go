@@ -196,10 +196,8 @@ func (p *Pipeline) settled(name string) {
 // closeWhenIdle closes l's backend once no step runs on it.
 func (p *Pipeline) closeWhenIdle(l *live) {
 	l.steps.Wait()
-	for _, f := range l.src.Closers {
-		if err := f(); err != nil {
-			p.log.Warn("close source", "source", l.src.Src.Name(), "err", err)
-		}
+	if err := l.src.Close(); err != nil {
+		p.log.Warn("close source", "source", l.src.Src.Name(), "err", err)
 	}
 }
 
@@ -298,9 +296,7 @@ func (p *Pipeline) Reload(cur, next *config.Config) ([]config.Source, error) {
 	}
 	if len(errs) > 0 {
 		for _, s := range build {
-			for _, f := range s.Closers {
-				f()
-			}
+			s.Close()
 		}
 		return cur.Sources, errors.Join(errs...)
 	}

@@ -257,6 +257,12 @@ func (s *SOAPImport) withSession(ctx context.Context, fn func(session, url strin
 	}
 }
 
+// CheckLogin logs in once, for `usagedrop test`.
+func (s *SOAPImport) CheckLogin(ctx context.Context) error {
+	_, _, err := s.login(ctx)
+	return err
+}
+
 // login returns the cached session or opens one. The password never
 // appears in an error or a log.
 func (s *SOAPImport) login(ctx context.Context) (string, string, error) {

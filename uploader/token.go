@@ -89,3 +89,11 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	}
 	return tok.AccessToken, ttl, nil
 }
+
+// CheckToken asks Zuora for a token once, without retries or the cache,
+// for `usagedrop test`: an error says why Zuora refused or could not be
+// reached, and never holds the secret.
+func (c *Client) CheckToken(ctx context.Context) error {
+	_, _, err := c.fetchToken(ctx)
+	return err
+}
