@@ -32,6 +32,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Caps", func(t *testing.T) { testCaps(t, open) })
 	t.Run("Duplicates", func(t *testing.T) { testDuplicates(t, open) })
 	t.Run("Records", func(t *testing.T) { testRecords(t, open) })
+	t.Run("Notices", func(t *testing.T) { testNotices(t, open) })
 }
 
 // setup is an entry brought to a state by legal transitions.
