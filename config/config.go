@@ -79,6 +79,8 @@ type Config struct {
 	Sources  []Source `yaml:"sources"`
 	// Limits caps what one drop may cost; zero keeps each default.
 	Limits Limits `yaml:"limits"`
+	// Notify is what every source's notifications share.
+	Notify Notify `yaml:"notify"`
 
 	lines map[string]int // key path → YAML line, for messages
 }
@@ -191,6 +193,10 @@ type Source struct {
 	Sheet        string            `yaml:"sheet"`
 	Columns      map[string]string `yaml:"columns"`
 	Encoding     string            `yaml:"encoding"`
+
+	// Notify lists who is told when a drop is rejected, fails or is
+	// stuck.
+	Notify []NotifyTarget `yaml:"notify"`
 }
 
 // Endpoints are Zuora's documented REST hosts by short name.
@@ -376,7 +382,7 @@ func (c *Config) readSecretFiles() error {
 			return err
 		}
 	}
-	return nil
+	return c.readNotifySecrets()
 }
 
 func (c *Config) applyDefaults() {
@@ -405,6 +411,7 @@ func (c *Config) applyDefaults() {
 	if c.Workers == 0 {
 		c.Workers = 2
 	}
+	c.notifyDefaults()
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Settle == 0 {

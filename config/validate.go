@@ -73,6 +73,7 @@ func (c *Config) Validate() error {
 	v.customFields(z)
 	v.event(z)
 	v.limits(c.Limits)
+	v.notify()
 	v.check(len(c.Sources) > 0, "sources", "at least one source is needed", len(c.Sources))
 	names := map[string]bool{}
 	for i, s := range c.Sources {
