@@ -22,6 +22,7 @@ import (
 	"usagedrop/config"
 	"usagedrop/convert"
 	"usagedrop/ledger"
+	"usagedrop/notify"
 	"usagedrop/pipeline"
 )
 
@@ -114,6 +115,13 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer srv.Close()
 	}
 	wg.Go(func() { prune(ctx, led, time.Duration(cfg.Retention), log) })
+	// Notices go out from the ledger's outbox on their own goroutine: a
+	// receiver that hangs never holds up a drop.
+	notifier, err := notify.New(notify.Options{Ledger: led, Sources: cfg.Sources, Notify: cfg.Notify, Logger: log})
+	if err != nil {
+		return err
+	}
+	wg.Go(func() { notifier.Run(ctx) })
 	wg.Go(func() {
 		<-ctx.Done()
 		log.Info("stopping: unfinished drops resume from the ledger at the next start")

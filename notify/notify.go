@@ -69,7 +69,7 @@ type Options struct {
 	Notify  config.Notify   // public URL, stuck_after
 	Logger  *slog.Logger
 
-	// Interval is how often the outbox is read; 5s.
+	// Interval is how often the outbox is read; 2s.
 	Interval time.Duration
 	// StuckEvery is how often unfinished drops are looked at for being
 	// stuck; a minute.
@@ -120,7 +120,7 @@ type target struct {
 
 // New returns a Notifier for opt; it sends nothing until Run.
 func New(opt Options) (*Notifier, error) {
-	opt.Interval = orDefault(opt.Interval, 5*time.Second)
+	opt.Interval = orDefault(opt.Interval, 2*time.Second)
 	opt.StuckEvery = orDefault(opt.StuckEvery, time.Minute)
 	opt.Backoff = orDefault(opt.Backoff, 3*time.Minute)
 	opt.BackoffMax = orDefault(opt.BackoffMax, 8*time.Hour)
