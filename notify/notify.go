@@ -15,8 +15,9 @@
 //
 // A crash, or a stop, between a send and its mark in the ledger sends
 // that notice to that target once more at the next start: at most one
-// duplicate, never a loss. Receivers that must not see one can dedupe on
-// the drop_id and event fields.
+// duplicate, never a loss. So does a send whose answer is lost (a
+// timeout after the receiver took it), on the next try. Receivers that
+// must not see one can dedupe on the drop_id and event fields.
 //
 // A failed send is tried again after a capped exponential backoff
 // (Options.Backoff, BackoffMax), at most Options.MaxAttempts times (by

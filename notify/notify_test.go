@@ -43,6 +43,7 @@ type hook struct {
 	mu       sync.Mutex
 	script   []int
 	bodies   []Message
+	seen     int // requests whose body arrived, answered or not
 	inFlight int
 	maxIn    int
 	delay    time.Duration
@@ -67,6 +68,9 @@ func newHook(t *testing.T, script ...int) *hook {
 		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || r.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("webhook body: %v, content type %q", err, r.Header.Get("Content-Type"))
 		}
+		h.mu.Lock()
+		h.seen++
+		h.mu.Unlock()
 		select {
 		case <-time.After(delay):
 		case <-r.Context().Done():
@@ -645,5 +649,26 @@ func TestMessageEscapes(t *testing.T) {
 	raw := string(n.mail(config.Email{From: "a@example.com", To: []string{"b@example.com"}}, m))
 	if strings.Contains(raw, "\r\nBcc:") {
 		t.Fatalf("header injected:\n%s", raw)
+	}
+}
+
+// A stop between a send and its mark sends the notice once more at the
+// next start, and no more than that: the one duplicate the package doc
+// owns up to.
+func TestStopMidSendOneDuplicateAtMost(t *testing.T) {
+	h := newHook(t)
+	h.delay = 300 * time.Millisecond
+	r := newRig(t, webhookTo(h.url()))
+	stop := r.start(t)
+	r.rejected(t, "a.csv")
+	eventually(t, "the first send to arrive", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.seen == 1 })
+	stop()
+	r.reopen(t)
+	r.start(t)
+	r.settled(t)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen != 2 || len(h.bodies) != 1 {
+		t.Fatalf("%d sends arrived, %d answered; want 2 and 1", h.seen, len(h.bodies))
 	}
 }
