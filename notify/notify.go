@@ -551,7 +551,7 @@ func mailBody(m *Message, what string) string {
 		fmt.Fprintf(&b, "%s\n\n", m.Reason)
 	}
 	if m.Event == string(ledger.NoticeRejected) {
-		b.WriteString("The file goes to the failed/ folder, with a report beside it naming each problem's row and column. Fix the file and drop it again.\n\n")
+		b.WriteString("The file is moved to the failed folder, with a report beside it naming each problem's row and column. Fix the file and drop it again.\n\n")
 	}
 	row := func(k, v string) {
 		if v != "" {

@@ -110,19 +110,30 @@ type mailServer struct {
 	rcptOK bool
 }
 
+// newMailServer starts the server with STARTTLS offered, or without TLS.
 func newMailServer(t *testing.T, starttls bool) *mailServer {
+	return startMailServer(t, map[bool]string{true: "starttls", false: "none"}[starttls])
+}
+
+// startMailServer starts the server with mode starttls, tls (implicit, as
+// on port 465) or none.
+func startMailServer(t *testing.T, mode string) *mailServer {
 	ms := &mailServer{rcptOK: true}
 	cert, roots := selfSigned(t)
 	ms.roots = roots
 	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{ms: ms}, nil }))
 	s.Domain = "127.0.0.1"
 	s.ErrorLog = log.New(io.Discard, "", 0)
-	if starttls {
-		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}}
+	if mode == "starttls" {
+		s.TLSConfig = tc
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if mode == "tls" {
+		l = tls.NewListener(l, tc)
 	}
 	ms.addr = l.Addr().String()
 	go s.Serve(l)
@@ -422,7 +433,7 @@ func TestRejectedSendsOneWebhookAndOneMail(t *testing.T) {
 		t.Fatalf("recipients %v", rcpts)
 	}
 	for _, want := range []string{"march-usage.csv, dropped in finance, was rejected; nothing was sent to Zuora.", firstProblem,
-		"Problems:  3", "Details:   " + wantURL, "failed/ folder"} {
+		"Problems:  3", "Details:   " + wantURL, "moved to the failed folder"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("mail body lacks %q:\n%s", want, body)
 		}
@@ -671,4 +682,77 @@ func TestStopMidSendOneDuplicateAtMost(t *testing.T) {
 	if h.seen != 2 || len(h.bodies) != 1 {
 		t.Fatalf("%d sends arrived, %d answered; want 2 and 1", h.seen, len(h.bodies))
 	}
+}
+
+// Mail over implicit TLS, and a webhook over https, each verified
+// against the CA given; a webhook whose certificate is not trusted gets
+// nothing.
+func TestTLSReceivers(t *testing.T) {
+	ms := startMailServer(t, "tls")
+	var got []Message
+	var mu sync.Mutex
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m Message
+		json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	}))
+	t.Cleanup(secure.Close)
+	// httptest's servers share one certificate: this one gets its own.
+	untrusted := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("a webhook with an untrusted certificate was sent the notice")
+	}))
+	cert, _ := selfSigned(t)
+	untrusted.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	untrusted.StartTLS()
+	t.Cleanup(untrusted.Close)
+
+	em := ms.email()
+	em.TLS = "tls"
+	untrustedHook := webhookTo(untrusted.URL + "/x")
+	untrustedHook.Name = "untrusted"
+	r := newRig(t, emailTo(em), webhookTo(secure.URL+"/hook"), untrustedHook)
+	r.opt.RootCAs = ms.roots
+	r.opt.RootCAs.AddCert(secure.Certificate())
+	r.opt.MaxAttempts = 2
+	r.start(t)
+	r.rejected(t, "a.csv")
+	r.settled(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ms.got()) != 1 || len(got) != 1 {
+		t.Fatalf("%d mails and %d webhooks, want 1 each:\n%s", len(ms.got()), len(got), r.logs)
+	}
+	if logs := r.logs.String(); !strings.Contains(logs, "certificate") || strings.Count(logs, "level=ERROR") != 1 {
+		t.Fatalf("the untrusted webhook was not refused for its certificate:\n%s", logs)
+	}
+}
+
+// The default backoff spreads 10 tries over about a day, each wait
+// capped, and a Retry-After longer than the wait is honoured up to the
+// cap.
+func TestBackoffSchedule(t *testing.T) {
+	n, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	for try := 1; try < n.opt.MaxAttempts; try++ {
+		d := n.backoff(try, errors.New("500"))
+		if d > 8*time.Hour {
+			t.Fatalf("wait after try %d is %v, over the cap", try, d)
+		}
+		total += d
+	}
+	if total < 18*time.Hour || total > 26*time.Hour {
+		t.Fatalf("10 tries span %v, want about a day", total)
+	}
+	if d := n.backoff(1, &retryAfter{err: errors.New("429"), d: time.Hour}); d != time.Hour {
+		t.Fatalf("Retry-After 1h gave %v", d)
+	}
+	if d := n.backoff(1, &retryAfter{err: errors.New("429"), d: 100 * time.Hour}); d != 8*time.Hour {
+		t.Fatalf("Retry-After 100h gave %v", d)
+	}
+	t.Logf("10 tries span %v", total)
 }
