@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/mail"
 	"net/url"
@@ -84,20 +85,13 @@ func (c *Config) notifyDefaults() {
 				t.Events = slices.Clone(NotifyEvents)
 			}
 			if m := t.Email; m != nil {
-				m.TLS = cmpOr(strings.ToLower(m.TLS), "starttls")
+				m.TLS = cmp.Or(strings.ToLower(m.TLS), "starttls")
 				if m.Port == 0 {
 					m.Port = map[string]int{"starttls": 587, "tls": 465, "none": 25}[m.TLS]
 				}
 			}
 		}
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func (c *Config) readNotifySecrets() error {

@@ -34,6 +34,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -52,6 +53,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -275,20 +277,11 @@ func (n *Notifier) wantedBy(source, event string) int {
 	defer n.mu.Unlock()
 	c := 0
 	for _, t := range n.targets[source] {
-		if contains(t.events, event) {
+		if slices.Contains(t.events, event) {
 			c++
 		}
 	}
 	return c
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // deliver starts a send for every notice and target that is due, as
@@ -347,7 +340,7 @@ func (n *Notifier) due(no ledger.Notice, source string) []target {
 	defer n.mu.Unlock()
 	var out []target
 	for _, t := range n.targets[source] {
-		if d := no.Targets[t.name]; contains(t.events, string(no.Event)) && d.Done.IsZero() {
+		if d := no.Targets[t.name]; slices.Contains(t.events, string(no.Event)) && d.Done.IsZero() {
 			out = append(out, t)
 		}
 	}
@@ -499,10 +492,10 @@ func (n *Notifier) message(no ledger.Notice, e *ledger.Entry) *Message {
 		m.Reason = strings.TrimPrefix(note(e, ledger.Rejected), "rejected: ")
 		what = "was rejected; nothing was sent to Zuora"
 	case ledger.NoticeFailed:
-		m.Reason = cmpOr(e.LastError, note(e, ledger.Failed))
+		m.Reason = cmp.Or(e.LastError, note(e, ledger.Failed))
 		what = "could not be imported into Zuora"
 	case ledger.NoticeStuck:
-		m.Reason = cmpOr(e.Waiting(), e.LastError)
+		m.Reason = cmp.Or(e.Waiting(), e.LastError)
 		what = fmt.Sprintf("is not finished %s after it was dropped (%s)", roundAge(no.At.Sub(e.Created)), e.State)
 	}
 	m.Reason = safetext.Line(m.Reason, maxReason)
@@ -528,13 +521,6 @@ func note(e *ledger.Entry, s ledger.State) string {
 		}
 	}
 	return ""
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func roundAge(d time.Duration) time.Duration {
@@ -698,7 +684,7 @@ func (n *Notifier) mail(c config.Email, m *Message) []byte {
 	h("To", strings.Join(c.To, ", "))
 	h("Subject", mime.QEncoding.Encode("utf-8", m.subject))
 	h("Date", time.Now().Format(time.RFC1123Z))
-	h("Message-ID", "<"+hex.EncodeToString(id[:])+"@"+cmpOr(n.opt.Hostname, "usagedrop")+">")
+	h("Message-ID", "<"+hex.EncodeToString(id[:])+"@"+cmp.Or(n.opt.Hostname, "usagedrop")+">")
 	h("MIME-Version", "1.0")
 	h("Content-Type", "text/plain; charset=utf-8")
 	h("Content-Transfer-Encoding", "quoted-printable")
