@@ -69,7 +69,7 @@ import (
 type Options struct {
 	Ledger  ledger.Store
 	Sources []config.Source // each source's notify targets
-	Notify  config.Notify   // public URL, stuck_after
+	Notify  config.Notify   // public URL; stuck_after, zero telling no drop stuck
 	Logger  *slog.Logger
 
 	// Interval is how often the outbox is read; 2s.
