@@ -22,6 +22,7 @@ import (
 	"usagedrop/config"
 	"usagedrop/convert"
 	"usagedrop/ledger"
+	"usagedrop/notify"
 	"usagedrop/pipeline"
 	"usagedrop/web"
 )
@@ -103,7 +104,14 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		RetryBase: time.Duration(cfg.Zuora.Backoff), RetryMax: time.Duration(cfg.Zuora.BackoffMax),
 	})
 
+	// Notices go out from the ledger's outbox on their own goroutine: a
+	// receiver that hangs never holds up a drop.
+	notifier, err := notify.New(notify.Options{Ledger: led, Sources: cfg.Sources, Notify: cfg.Notify, Logger: log})
+	if err != nil {
+		return err
+	}
 	svc := newService(*cfgPath, cfg, level, p, led, zw, log)
+	svc.notifier = notifier
 	var wg sync.WaitGroup
 	if cfg.HTTP != "off" && cfg.HTTP != "" {
 		// Times in UTC until the config names a zone.
@@ -117,6 +125,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer srv.Close()
 	}
 	wg.Go(func() { prune(ctx, led, time.Duration(cfg.Retention), log) })
+	wg.Go(func() { notifier.Run(ctx) })
 	wg.Go(func() {
 		<-ctx.Done()
 		log.Info("stopping: unfinished drops resume from the ledger at the next start")

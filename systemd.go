@@ -17,6 +17,7 @@ import (
 
 	"usagedrop/config"
 	"usagedrop/ledger"
+	"usagedrop/notify"
 	"usagedrop/pipeline"
 )
 
@@ -34,6 +35,9 @@ type service struct {
 	led   ledger.Store
 	zuora *pipeline.ZuoraWatch
 	log   *slog.Logger
+	// notifier gets the notify targets a reload brings; nil in tests
+	// that run no notifier.
+	notifier *notify.Notifier
 
 	zuoraLimit atomic.Int64 // readiness.zuora_unreachable, in ns
 
@@ -131,6 +135,13 @@ func (s *service) reload() {
 	applied.Sources = srcs
 	applied.Log.Level = next.Log.Level
 	applied.Readiness = next.Readiness
+	if s.notifier != nil {
+		if err := s.notifier.Configure(srcs, next.Notify); err != nil {
+			s.log.Error("reload: the notify targets could not be applied; the ones in effect stay", "err", err)
+		} else {
+			applied.Notify = next.Notify
+		}
+	}
 	s.cfg = &applied
 	s.now.Store(&applied)
 	s.level.Set(logLevel(applied.Log))

@@ -86,6 +86,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Readiness says when /readyz reports the daemon not ready.
 	Readiness Readiness `yaml:"readiness"`
+	// Notify is what every source's notifications share.
+	Notify Notify `yaml:"notify"`
 
 	lines map[string]int // key path → YAML line, for messages
 }
@@ -198,6 +200,10 @@ type Source struct {
 	Sheet        string            `yaml:"sheet"`
 	Columns      map[string]string `yaml:"columns"`
 	Encoding     string            `yaml:"encoding"`
+
+	// Notify lists who is told when a drop is rejected, fails or is
+	// stuck.
+	Notify []NotifyTarget `yaml:"notify"`
 }
 
 // Endpoints are Zuora's documented REST hosts by short name.
@@ -354,6 +360,11 @@ func (c *Config) readSecretFiles(bad map[string]bool) []problem {
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		read(fmt.Sprintf("sources[%d].password_file", i), s.PasswordFile, &s.Password)
+		for j, t := range s.Notify {
+			if t.Email != nil {
+				read(fmt.Sprintf("sources[%d].notify[%d].email.password_file", i, j), t.Email.PasswordFile, &t.Email.Password)
+			}
+		}
 	}
 	return problems
 }
@@ -384,6 +395,7 @@ func (c *Config) applyDefaults() {
 	if c.Workers == 0 {
 		c.Workers = 2
 	}
+	c.notifyDefaults()
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Settle == 0 {

@@ -82,6 +82,7 @@ func (c *Config) validate() []problem {
 	v.event(z)
 	v.limits(c.Limits)
 	v.logging(c.Log, c.Readiness)
+	v.notify()
 	v.check(len(c.Sources) > 0, "sources", "at least one source is needed", len(c.Sources))
 	names := map[string]bool{}
 	for i, s := range c.Sources {

@@ -100,6 +100,26 @@ type Store interface {
 	// BySHA256 returns the id of the drop that owns the bytes whose sha256
 	// is, or starts with, sum (at least MinSHAPrefix hex digits).
 	BySHA256(sum string) (string, error)
+	// Notify records that drop id is to be told about ev (a drop stuck
+	// too long), unless it was already; it reports whether it was
+	// added. Rejected and failed notices need no call: the transition to
+	// that outcome records them. Allowed in every state.
+	Notify(id string, ev NoticeEvent) (bool, error)
+	// Notices returns the notices not closed, oldest drop first.
+	Notices() ([]Notice, error)
+	// NoticeTried records a failed attempt to deliver notice key to
+	// target, and when to try next.
+	NoticeTried(key, target, errText string, next time.Time) (*Notice, error)
+	// NoticeDelivered records that target got notice key, in the drop's
+	// history too, in every state of the drop, finished or not.
+	NoticeDelivered(key, target string) (*Notice, error)
+	// NoticeGaveUp records that target will never get notice key, and
+	// why, in the drop's history too.
+	NoticeGaveUp(key, target, why string) (*Notice, error)
+	// NoticeClosed takes notice key out of the outbox: each of its
+	// targets has it or was given up. Delivered, GaveUp and Tried on a
+	// closed notice, or on a target done with it, are a TransitionError.
+	NoticeClosed(key string) error
 
 	// Close releases the ledger.
 	Close() error

@@ -164,7 +164,11 @@ func (l *Ledger) apply(id string, fn func(tx *bolt.Tx, e *Entry) error) (*Entry,
 		if err != nil {
 			return err
 		}
+		from := e.State
 		if err := fn(tx, e); err != nil {
+			return err
+		}
+		if err := l.notices(tx, from, e); err != nil {
 			return err
 		}
 		e.clip()

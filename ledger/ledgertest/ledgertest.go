@@ -33,6 +33,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Duplicates", func(t *testing.T) { testDuplicates(t, open) })
 	t.Run("Records", func(t *testing.T) { testRecords(t, open) })
 	t.Run("Operator", func(t *testing.T) { testOperator(t, open) })
+	t.Run("Notices", func(t *testing.T) { testNotices(t, open) })
 }
 
 // setup is an entry brought to a state by legal transitions.
