@@ -162,6 +162,15 @@ func ignoredWarning(cols []string) []string {
 	return []string{w}
 }
 
+// tooLarge is the ledger's note for a drop refused for its size, in the
+// user's words (it is the Reason of their status.txt); the setting behind
+// it goes to the log, with the drop's id.
+func (p *Pipeline) tooLarge(e *ledger.Entry, size int64) string {
+	p.log.Warn("drop too large; nothing was sent", "id", e.ID, "source", e.Source, "name", safetext.Name(e.Name),
+		"size", size, "hint", p.opt.Caps.TooLargeHint())
+	return p.opt.Caps.TooLarge(size) + "; nothing was sent"
+}
+
 // reports builds the files written beside a finished drop.
 func (p *Pipeline) reports(e *ledger.Entry) ([]sources.Report, error) {
 	if e.State != ledger.Rejected {
