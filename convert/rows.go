@@ -56,7 +56,7 @@ func (rd *reader) refused(u unit, t table, c cleaner, row []string, m *mapping) 
 			col, head := m.label(i)
 			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: col, Header: head,
 				Value: v, Reason: fmt.Sprintf("the value is longer than %d bytes, which no usage value is; is a quote left open?", rd.caps.MaxCellBytes),
-				Hint:  fmt.Sprintf("limits.max_cell_bytes is %d", rd.caps.MaxCellBytes)})
+				Hint: fmt.Sprintf("limits.max_cell_bytes is %d", rd.caps.MaxCellBytes)})
 			return true
 		}
 		if !mayHoldControlString(v) {
