@@ -99,11 +99,12 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	loc, _ := cfg.Location() // Validate has checked it
 	p := pipeline.New(pipeline.Options{
-		Metrics: pipeline.NewMetrics(reg), TimeZone: loc,
+		Metrics: pipeline.NewMetrics(reg),
 		Ledger:  led, Uploader: z.Uploader, Sources: srcs, Spool: cfg.Spool,
 		Instance: cfg.Instance, Template: pipeline.Template(cfg.Zuora), Workers: cfg.Workers, Caps: convert.Caps(cfg.Limits),
 		PollMax: time.Duration(cfg.Zuora.Poll), Logger: log, Hook: crashHook(log),
 		RetryBase: time.Duration(cfg.Zuora.Backoff), RetryMax: time.Duration(cfg.Zuora.BackoffMax),
+		TimeZone: loc,
 	})
 
 	var wg sync.WaitGroup
