@@ -82,7 +82,7 @@ func TestPanicSetsDropAside(t *testing.T) {
 	if err != nil || string(kept) != string(b) {
 		t.Fatalf("boom.csv not kept byte for byte in failed/: %v", err)
 	}
-	assertFile(t, filepath.Join(e.dropDir, "failed", "boom.csv.status.txt"), "was NOT imported", "it was set aside")
+	assertFile(t, filepath.Join(e.dropDir, "failed", "boom.csv.status.txt"), "Not imported. Nothing was sent to Zuora.", "it was set aside")
 }
 
 // Zuora down for a while: the drop waits, says so, and imports once Zuora
@@ -284,7 +284,7 @@ func TestFileOverMaxFileSize(t *testing.T) {
 	if err != nil || string(kept) != string(b) {
 		t.Fatalf("big.csv not kept byte for byte in failed/: %v", err)
 	}
-	assertFile(t, filepath.Join(e.dropDir, "failed", "big.csv.status.txt"), "was NOT imported", "split it into smaller files")
+	assertFile(t, filepath.Join(e.dropDir, "failed", "big.csv.status.txt"), "Not imported. Nothing was sent to Zuora.", "split it into smaller files")
 	if n := len(e.sim.Records()); n != 0 {
 		t.Fatalf("%d records reached zuora", n)
 	}
