@@ -45,7 +45,7 @@ func TestCheckSaysWhatToWrite(t *testing.T) {
 			"bad-rows.csv: REJECTED: 4 problems need fixing; nothing would be sent",
 		}, []string{"for the administrator", "listed above"}},
 		{"decimal commas where points are set", testutil.CopyFixture(t, "eu-export.csv"), []string{
-			`eu-export.csv:2: Quantity (QTY): The QTY is not a plain number; write quantities as 1250 or 12.5, without thousands separators (got "3,125")`,
+			`eu-export.csv:2: Quantity (QTY): The QTY is not a plain number; write quantities as 1250 or 12.5, without thousands separators, or ask your usagedrop administrator to accept decimal commas (got "3,125")`,
 			"eu-export.csv: for the administrator: if the source's files write 3,5 for 3.5, set decimal_comma: yes in the source's settings\n",
 			"eu-export.csv: REJECTED: 92 problems need fixing; nothing would be sent",
 		}, []string{"listed above"}},

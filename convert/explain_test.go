@@ -36,7 +36,7 @@ func TestProblemSentences(t *testing.T) {
 		{"quantity not a number", friendlyHeader + "A1,GB,twelve,2026-03-14,,,,\n", Options{},
 			"Quantity (QTY)", "The QTY is not a number; write quantities as 1250 or 12.5, without thousands separators", ""},
 		{"quantity with a comma, decimal_comma off", friendlyHeader + "A1,GB,\"3,125\",2026-03-14,,,,\n", Options{DecimalComma: "no"},
-			"Quantity (QTY)", "The QTY is not a plain number; write quantities as 1250 or 12.5, without thousands separators",
+			"Quantity (QTY)", "The QTY is not a plain number; write quantities as 1250 or 12.5, without thousands separators, or ask your usagedrop administrator to accept decimal commas",
 			"if the source's files write 3,5 for 3.5, set decimal_comma: yes in the source's settings"},
 		{"quantity with a point, decimal_comma on", strings.ReplaceAll(friendlyHeader, ",", ";") + "A1;GB;3.5;2026-03-14;;;;\n", Options{DecimalComma: "yes"},
 			"Quantity (QTY)", "The QTY has a decimal point, but this file writes decimal commas; write quantities as 1250 or 12,5, without thousands separators",

@@ -263,7 +263,7 @@ func normQty(s string, mode decimalMode) (qty, reason, hint string) {
 			if mode == decimalComma {
 				return "", "The QTY is not a plain number; " + want, ""
 			}
-			return "", "The QTY is not a plain number; " + want,
+			return "", "The QTY is not a plain number; " + want + ", or " + askAdmin("accept decimal commas"),
 				"if the source's files write 3,5 for 3.5, set decimal_comma: yes in the source's settings"
 		}
 		s = strings.Replace(s, ",", ".", 1)

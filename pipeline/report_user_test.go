@@ -160,7 +160,7 @@ func TestReportsFinanceUserReads(t *testing.T) {
 		}, "UOM", 4, "", ""},
 		{"eu-export.csv", "Not imported: 92 problems need fixing. Nothing was sent to Zuora.", []string{
 			"All 92 are listed in the .errors.csv file beside this one",
-			`  line 2, Quantity (QTY): The QTY is not a plain number; write quantities as 1250 or 12.5, without thousands separators (you wrote "3,125")`,
+			`  line 2, Quantity (QTY): The QTY is not a plain number; write quantities as 1250 or 12.5, without thousands separators, or ask your usagedrop administrator to accept decimal commas (you wrote "3,125")`,
 			"The first 10 problems:",
 			"  ... and 82 more in the .errors.csv file beside this one",
 		}, "Quantity (QTY)", 92, "", "set decimal_comma: yes"},
