@@ -96,12 +96,14 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		srcs = append(srcs, s)
 		log.Info("watching", "source", sc.Name, "type", sc.Type, "path", firstOf(sc.Path, sc.Bucket+"/"+sc.Prefix), "settle", time.Duration(sc.Settle))
 	}
+	loc, _ := cfg.Location() // Validate has checked it
 	p := pipeline.New(pipeline.Options{
 		Metrics: metrics,
 		Ledger:  led, Uploader: z.Uploader, Sources: srcs, Spool: cfg.Spool,
 		Instance: cfg.Instance, Template: pipeline.Template(cfg.Zuora), Workers: cfg.Workers, Caps: convert.Caps(cfg.Limits),
 		PollMax: time.Duration(cfg.Zuora.Poll), Logger: log, Hook: crashHook(log),
 		RetryBase: time.Duration(cfg.Zuora.Backoff), RetryMax: time.Duration(cfg.Zuora.BackoffMax),
+		TimeZone: loc,
 	})
 
 	// Notices go out from the ledger's outbox on their own goroutine: a
@@ -114,8 +116,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	svc.notifier = notifier
 	var wg sync.WaitGroup
 	if cfg.HTTP != "off" && cfg.HTTP != "" {
-		// Times in UTC until the config names a zone.
-		page := web.Options{Report: p.ReadReport, NoReport: pipeline.ErrNoReport, Location: time.UTC, Logger: log}
+		page := web.Options{Report: p.ReadReport, NoReport: pipeline.ErrNoReport, Location: loc, Logger: log}
 		page.Sources = svc.sourceNames
 		ops := &opsAPI{Ledger: led, Wake: p.Wake, SourceType: svc.sourceType, Logger: log}
 		srv, err := serveHTTP(cfg.HTTP, api{Auth: cfg.HTTPAuth, Ledger: led, Stopped: p.Stopped, NotReady: svc.notReady, Metrics: reg, Page: page, Ops: ops}, log)

@@ -88,6 +88,11 @@ type Config struct {
 	Readiness Readiness `yaml:"readiness"`
 	// Notify is what every source's notifications share.
 	Notify Notify `yaml:"notify"`
+	// TimeZone is the IANA zone (e.g. Europe/Paris) of the times in the
+	// reports users read ("1 Dec 2026 14:05 CET"); empty is UTC. The
+	// Mediation time_zone under zuora.event is another matter: the zone
+	// of the dates sent to a meter.
+	TimeZone string `yaml:"time_zone"`
 
 	lines map[string]int // key path → YAML line, for messages
 }

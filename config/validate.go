@@ -49,6 +49,8 @@ func (c *Config) validate() []problem {
 	v.check(c.Instance != "" && !strings.ContainsAny(c.Instance, `/\ `), "instance",
 		"must be a name without slashes or spaces", c.Instance)
 	v.http()
+	_, tzErr := c.Location()
+	v.check(tzErr == nil, "time_zone", "must be an IANA time zone such as UTC or Europe/Paris", c.TimeZone)
 	z := c.Zuora
 	v.check(z.API != "mediation" || z.Meter != "", "zuora.meter", "api: mediation needs the meter's global id", z.Meter)
 	if z.API == "soap" && z.Endpoint != Builtin {

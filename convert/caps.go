@@ -129,8 +129,14 @@ func (c Caps) TooLarge(size int64) string {
 	if size <= c.MaxFileSize {
 		return ""
 	}
-	return fmt.Sprintf("the file is %s, larger than the %s usagedrop accepts (max_file_size); split it into smaller files and drop them one by one",
+	return fmt.Sprintf("the file is %s, larger than the %s usagedrop accepts; split it into smaller files and drop them one by one",
 		byteSize(size), byteSize(c.MaxFileSize))
+}
+
+// TooLargeHint is what an operator reads beside TooLarge's sentence: the
+// setting the user's words leave out.
+func (c Caps) TooLargeHint() string {
+	return fmt.Sprintf("limits.max_file_size is %d bytes", c.WithDefaults().MaxFileSize)
 }
 
 // byteSize writes n for a finance user: "1.5 GB", "820 KB", "12 bytes".
@@ -154,6 +160,8 @@ func (c *Caps) clip(p Problem) Problem {
 	p.Value = safetext.Clip(p.Value, c.MaxValueBytes)
 	p.Member = safetext.Clip(p.Member, c.MaxValueBytes)
 	p.Sheet = safetext.Clip(p.Sheet, c.MaxValueBytes)
+	p.Header = safetext.Clip(p.Header, c.MaxValueBytes)
 	p.Reason = safetext.Clip(p.Reason, c.MaxMessageBytes)
+	p.Hint = safetext.Clip(p.Hint, c.MaxMessageBytes)
 	return p
 }

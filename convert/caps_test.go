@@ -47,7 +47,7 @@ func TestTooLarge(t *testing.T) {
 		want      string
 	}{
 		{0, 1 << 30, ""},
-		{0, 3 << 29, "the file is 1.5 GB, larger than the 1.0 GB usagedrop accepts (max_file_size)"},
+		{0, 3 << 29, "the file is 1.5 GB, larger than the 1.0 GB usagedrop accepts; split it"},
 		{100 << 20, 150 << 20, "the file is 150.0 MB, larger than the 100.0 MB usagedrop accepts"},
 		{1000, 2048, "the file is 2 KB, larger than the 1000 bytes usagedrop accepts"},
 	}

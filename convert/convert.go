@@ -60,17 +60,28 @@ import (
 type Record = usage.Record
 
 // Problem is one reason a file is rejected. Problems are meant for a finance
-// user: Reason uses Zuora's own words where they fit.
+// user: Reason uses Zuora's own words where they fit, and says what to
+// write instead (explain.go holds those sentences).
 type Problem struct {
 	Member string // entry inside a zip, "" otherwise
 	Sheet  string // worksheet name for spreadsheets, "" otherwise
 	Line   int    // 1-based; the header is line 1 in a CSV; 0 for the whole file
 	Column string // template column, e.g. "QTY", else the sheet's letter ("column F"); "" for the whole file
+	// Header is the column's name as the file's header row writes it
+	// ("Start Date"), when that is not just Column; "" otherwise.
+	// ColumnName puts the two together.
+	Header string
 	// Value is the value as the user wrote it, clipped to
 	// Caps.MaxValueBytes. It may hold any bytes, a control character
 	// included: whoever shows it escapes it (safetext), once.
-	Value  string
+	Value string
+	// Reason is for the finance user: what is wrong and what to write
+	// instead, in their words; it never names a setting.
 	Reason string
+	// Hint is for the operator: the setting that would change the
+	// outcome ("set decimal_comma: yes ..."), or "". Reports to the user
+	// leave it out; the log, the ledger and `usagedrop check` show it.
+	Hint string
 }
 
 // Options are a source's settings for reading its files.

@@ -57,7 +57,8 @@ func sniffEncoding(head []byte, override string) (dialect, error) {
 		return dialect{}, reject("encoding %q is not one of utf-8, utf-16le, utf-16be, windows-1252", override)
 	}
 	if bytes.IndexByte(head, 0) >= 0 {
-		return dialect{}, reject("the file holds NUL bytes: it is binary, or UTF-16 text without a byte-order mark (set encoding: utf-16le or utf-16be in the source's settings)")
+		return dialect{}, rejectHint("if the source's files are UTF-16 without a byte-order mark, set encoding: utf-16le or utf-16be in the source's settings",
+			"the file holds NUL bytes: it is binary, or UTF-16 text without a byte-order mark; save it again as CSV UTF-8")
 	}
 	if !utf8.Valid(trimPartialRune(head)) {
 		return dialect{enc: charmap.Windows1252, name: "Windows-1252"}, nil
@@ -244,22 +245,25 @@ func (t *csvTable) Next() bool {
 // row it belongs to.
 func (t *csvTable) parseError(err error) error {
 	line := t.line + t.p.start - t.endLine
-	var why string
+	var why, hint string
 	switch {
 	case errors.Is(err, errCSVBareQuote):
 		why = `the line is not valid CSV: a value holds a " but is not enclosed in quotes (write it as "..."" with the quote doubled)`
 	case errors.Is(err, errCSVQuote):
 		why = `the line is not valid CSV: a quoted value is not closed, or text follows its closing quote`
 	case errors.Is(err, errCSVLong):
-		why = fmt.Sprintf("the row is longer than %d bytes, which no usage row is (max_row_bytes); is a quote left open?", t.bufs.caps.MaxRowBytes)
+		why = fmt.Sprintf("the row is longer than %d bytes, which no usage row is; is a quote left open?", t.bufs.caps.MaxRowBytes)
+		hint = fmt.Sprintf("limits.max_row_bytes is %d", t.bufs.caps.MaxRowBytes)
 	case errors.Is(err, errCSVWide):
-		why = fmt.Sprintf("the row has more than %d values, more than any usage file holds (max_columns); is the delimiter right?", t.bufs.caps.MaxColumns)
+		why = fmt.Sprintf("the row has more than %d values, more than any usage file holds; is the delimiter right?", t.bufs.caps.MaxColumns)
+		hint = fmt.Sprintf("limits.max_columns is %d", t.bufs.caps.MaxColumns)
 	case errors.Is(err, errCSVCell):
-		why = fmt.Sprintf("the row has a value longer than %d bytes, which no usage value is (max_cell_bytes); is a quote left open?", t.bufs.caps.MaxCellBytes)
+		why = fmt.Sprintf("the row has a value longer than %d bytes, which no usage value is; is a quote left open?", t.bufs.caps.MaxCellBytes)
+		hint = fmt.Sprintf("limits.max_cell_bytes is %d", t.bufs.caps.MaxCellBytes)
 	default:
 		return err
 	}
-	return &errRejected{reason: why, line: line}
+	return &errRejected{reason: why, hint: hint, line: line}
 }
 
 func (t *csvTable) Row() []string { return t.row }

@@ -24,13 +24,19 @@ const (
 // be read at all. It becomes a Problem with Line 0, never an error.
 type errRejected struct {
 	reason string
-	line   int // where in the file, 0 for the whole file
+	hint   string // for the operator (Problem.Hint)
+	line   int    // where in the file, 0 for the whole file
 }
 
 func (e *errRejected) Error() string { return e.reason }
 
 func reject(format string, args ...any) error {
 	return &errRejected{reason: fmt.Sprintf(format, args...)}
+}
+
+// rejectHint is reject with a hint for the operator.
+func rejectHint(hint, format string, args ...any) error {
+	return &errRejected{reason: fmt.Sprintf(format, args...), hint: hint}
 }
 
 // asRejected reports whether err is a rejection of the file's content.

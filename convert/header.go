@@ -102,6 +102,11 @@ type mapping struct {
 	ignored []string // source headers that feed no field
 	found   []string // non-empty source headers, for messages
 	dup     string   // a problem when two source columns claim one field
+	dupHint string   // and the setting that settles it
+	// heads holds the header text of the first columns (as many as
+	// found keeps) and of every mapped one: problems name a column as
+	// the user wrote it.
+	heads map[int]string
 
 	// moreFound and moreIgnored count the names past the cap on names
 	// kept: a header of thousands of columns costs no more than its cap.
@@ -188,6 +193,9 @@ func mapHeader(row []string, over map[string]field, keep int) (m mapping, ok boo
 		} else {
 			m.moreFound++
 		}
+		if i < keep {
+			m.setHead(i, h)
+		}
 		f, known := columnOf(h, over)
 		if !known {
 			if len(m.ignored) < keep {
@@ -199,12 +207,26 @@ func mapHeader(row []string, over map[string]field, keep int) (m mapping, ok boo
 		}
 		at := m.slot(f)
 		if prev := *at; prev >= 0 {
-			m.dup = fmt.Sprintf("columns %q and %q both look like %s; name the one to use under columns: in the source's settings", row[prev], h, m.name(f))
+			m.dup = fmt.Sprintf("the columns %q and %q both look like %s; rename or remove one of them, or %s",
+				row[prev], h, m.name(f), askAdmin("say which one to use"))
+			m.dupHint = fmt.Sprintf("name the column to use for %s under columns: in the source's settings", m.name(f))
 			continue
 		}
 		*at = i
+		m.setHead(i, h)
 	}
 	return m, len(m.missing()) == 0
+}
+
+// setHead keeps the header text of column i, clipped and copied (the
+// row is the reader's buffer).
+func (m *mapping) setHead(i int, h string) {
+	if m.heads == nil {
+		m.heads = make(map[int]string)
+	}
+	if _, ok := m.heads[i]; !ok {
+		m.heads[i] = strings.Clone(safetext.Clip(h, maxColumnName))
+	}
 }
 
 // slot is where the source column of f is kept, a custom field's
@@ -252,8 +274,9 @@ func (m *mapping) score() int {
 	return n
 }
 
-// missingProblem is the one file-level problem for an unrecognised header.
-func (m *mapping) missingProblem() string {
+// missingProblem is the one file-level problem for an unrecognised
+// header, and the setting that maps a column of another name.
+func (m *mapping) missingProblem() (reason, hint string) {
 	found := "none"
 	if len(m.found) > 0 {
 		q := make([]string, len(m.found))
@@ -265,8 +288,10 @@ func (m *mapping) missingProblem() string {
 			found += fmt.Sprintf(" and %d more", m.moreFound)
 		}
 	}
-	return fmt.Sprintf("no header row with the required columns: missing %s; the columns found were %s (rename them, or map them under columns: in the source's settings)",
-		strings.Join(m.missing(), ", "), found)
+	missing := strings.Join(m.missing(), ", ")
+	return fmt.Sprintf("no header row with the required columns: missing %s; the columns found were %s (rename your columns to these names, or %s)",
+			missing, found, askAdmin("map your column names")),
+		fmt.Sprintf("map the file's column names to %s under columns: in the source's settings", missing)
 }
 
 // sortedUnique merges ignored column lists across sheets and members.

@@ -96,14 +96,14 @@ func (rd *reader) problem(p Problem) {
 		return
 	}
 	p = rd.caps.clip(p)
-	size := len(p.Reason) + len(p.Value) + len(p.Member) + len(p.Sheet) + len(p.Column)
+	size := len(p.Reason) + len(p.Value) + len(p.Member) + len(p.Sheet) + len(p.Column) + len(p.Header) + len(p.Hint)
 	if rd.kept+size > rd.caps.MaxReportBytes && len(rd.sum.Problems) > 0 {
 		rd.sum.MoreProblems++
 		return
 	}
 	rd.kept += size
 	p.Value = strings.Clone(p.Value) // not the reader's arena
-	p.Member, p.Sheet = strings.Clone(p.Member), strings.Clone(p.Sheet)
+	p.Member, p.Sheet, p.Header = strings.Clone(p.Member), strings.Clone(p.Sheet), strings.Clone(p.Header)
 	rd.sum.Problems = append(rd.sum.Problems, p)
 }
 
@@ -112,10 +112,15 @@ func (rd *reader) fileProblem(u unit, line int, reason string) {
 	rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: line, Reason: reason})
 }
 
+// fileHint is fileProblem with a hint for the operator (Problem.Hint).
+func (rd *reader) fileHint(u unit, line int, reason, hint string) {
+	rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: line, Reason: reason, Hint: hint})
+}
+
 // failed turns a rejection into a problem and passes other errors up.
 func (rd *reader) failed(u unit, err error) error {
 	if r, ok := asRejected(err); ok {
-		rd.fileProblem(u, r.line, r.reason)
+		rd.fileHint(u, r.line, r.reason, r.hint)
 		return nil
 	}
 	return err
@@ -138,7 +143,7 @@ func (rd *reader) findHeader(u unit, t table) (header, bool, error) {
 		m, ok := mapHeader(t.Row(), rd.over, rd.caps.MaxHeaderCells)
 		if ok {
 			if m.dup != "" {
-				rd.fileProblem(u, t.Line(), m.dup)
+				rd.fileHint(u, t.Line(), m.dup, m.dupHint)
 				return header{}, false, nil
 			}
 			return header{m: m, line: t.Line()}, true, nil
@@ -154,7 +159,8 @@ func (rd *reader) findHeader(u unit, t table) (header, bool, error) {
 		rd.fileProblem(u, 0, "the file holds no rows")
 		return header{}, false, nil
 	}
-	rd.fileProblem(u, 0, best.missingProblem())
+	why, hint := best.missingProblem()
+	rd.fileHint(u, 0, why, hint)
 	return header{}, false, nil
 }
 
@@ -244,17 +250,23 @@ func (ev *evidence) observe(row []string, h *header) {
 // problem that asks for the setting; ok is false when it did.
 func (rd *reader) decide(u unit, h *header, ev *evidence) bool {
 	if ev.needDate && ev.ambiguous != "" {
-		rd.fileProblem(u, 0, fmt.Sprintf("the dates could be day-first or month-first (e.g. %q, and no day above 12 settles it); set date_format: DD/MM/YYYY or MM/DD/YYYY in the source's settings", ev.ambiguous))
+		rd.fileHint(u, 0, fmt.Sprintf("the dates could be day-first or month-first (e.g. %q, and no day above 12 settles it); %s", ev.ambiguous,
+			askAdmin("set the date order for your files (day/month/year or month/day/year)")),
+			"set date_format: DD/MM/YYYY or MM/DD/YYYY in the source's settings")
 		return false
 	}
 	if ev.needDec && ev.comma != "" {
 		if u.commaAmbiguous {
-			rd.fileProblem(u, 0, fmt.Sprintf("QTY values such as %q could use a decimal comma or a thousands separator; set decimal_comma: yes or no in the source's settings", ev.comma))
+			rd.fileHint(u, 0, fmt.Sprintf("QTY values such as %q could use a decimal comma or a thousands separator; write quantities without thousands separators, or %s", ev.comma,
+				askAdmin("set whether your files write decimal commas")),
+				"set decimal_comma: yes or no in the source's settings")
 			return false
 		}
 		h.rules.decimal = decimalComma
 	} else if ev.needDec && ev.dotted != "" {
-		rd.fileProblem(u, 0, fmt.Sprintf("QTY values such as %q could use a thousands separator or a decimal point; set decimal_comma: yes or no in the source's settings", ev.dotted))
+		rd.fileHint(u, 0, fmt.Sprintf("QTY values such as %q could use a thousands separator or a decimal point; write quantities without thousands separators, or %s", ev.dotted,
+			askAdmin("set whether your files write decimal commas")),
+			"set decimal_comma: yes or no in the source's settings")
 		return false
 	}
 	return true
@@ -361,7 +373,8 @@ func (rd *reader) emitRows(u unit, h header, t table) (rc RowCount, err error) {
 		if len(rd.errs) > 0 {
 			rc.Reported++
 			for _, e := range rd.errs {
-				rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: e.col, Value: e.value, Reason: e.reason})
+				col, head := h.m.fieldLabel(e.f)
+				rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: col, Header: head, Value: e.value, Reason: e.reason, Hint: e.hint})
 			}
 			continue
 		}
@@ -394,9 +407,10 @@ func (rd *reader) ignore(m mapping) {
 func (rd *reader) uncarried(rec *Record, errs []rowError) []rowError {
 	for f := fEnd; f < numFields; f++ {
 		if !rd.carry[f] && rec.Get(f) != "" {
-			errs = append(errs, rowError{f.Column(), rec.Get(f),
+			errs = append(errs, rowError{f, rec.Get(f),
 				"The file has a " + f.Column() + " value but what is sent to Zuora has no " + f.Column() + " column, so the value would be lost; " +
-					"add the column (zuora.columns, or zuora.event.fields for api: mediation) or remove the value"})
+					"remove the value, or " + askAdmin("send the "+f.Column()+" column to Zuora"),
+				"add " + f.Column() + " to zuora.columns (or to zuora.event.fields for api: mediation)"})
 		}
 	}
 	return errs
@@ -405,7 +419,7 @@ func (rd *reader) uncarried(rec *Record, errs []rowError) []rowError {
 // read dispatches on the format and reads every unit of the file.
 func (rd *reader) read(name string, r io.ReaderAt, size int64) error {
 	if why := rd.caps.TooLarge(size); why != "" {
-		return rd.failed(unit{}, reject("%s", why))
+		return rd.failed(unit{}, rejectHint(rd.caps.TooLargeHint(), "%s", why))
 	}
 	f, err := detect(name, r, size, &rd.caps)
 	if err != nil {

@@ -157,7 +157,7 @@ func TestReadProblems(t *testing.T) {
 			if len(p.Value) > DefaultCaps().MaxValueBytes {
 				t.Errorf("problem quotes %d bytes of value", len(p.Value))
 			}
-			if p.Line != tt.line || p.Column != tt.column || !strings.Contains(p.Reason, tt.reason) {
+			if p.Line != tt.line || p.Column != tt.column || !strings.Contains(p.Reason+"\n"+p.Hint, tt.reason) {
 				t.Fatalf("problem %+v, want line %d column %q reason containing %q", p, tt.line, tt.column, tt.reason)
 			}
 		})
@@ -187,7 +187,7 @@ func TestReadLateEvidence(t *testing.T) {
 			in := strings.ReplaceAll(tmplHeader, ",", ";") + iso + tt.tail
 			recs, sum := readFile(t, writeTemp(t, "a.csv", []byte(in)), tt.opt)
 			if tt.reason != "" {
-				if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason+sum.Problems[0].Column, tt.reason) {
+				if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason+sum.Problems[0].Column+sum.Problems[0].Hint, tt.reason) {
 					t.Fatalf("problems %+v, want one about %q", sum.Problems, tt.reason)
 				}
 				return

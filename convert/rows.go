@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"strings"
 
 	"usagedrop/internal/safetext"
 )
@@ -46,20 +47,24 @@ func (rd *reader) refused(u unit, t table, c cleaner, row []string, m *mapping) 
 	}
 	if len(row) > rd.caps.MaxColumns {
 		rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(),
-			Reason: fmt.Sprintf("the row has %d values, more than any usage file holds (max_columns %d)", len(row), rd.caps.MaxColumns)})
+			Reason: fmt.Sprintf("the row has %d values, more than the %d any usage file holds; is the delimiter right?", len(row), rd.caps.MaxColumns),
+			Hint:   fmt.Sprintf("limits.max_columns is %d", rd.caps.MaxColumns)})
 		return true
 	}
 	for i, v := range row {
 		if len(v) > rd.caps.MaxCellBytes {
-			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i),
-				Value: v, Reason: fmt.Sprintf("the value is longer than %d bytes, which no usage value is (max_cell_bytes)", rd.caps.MaxCellBytes)})
+			col, head := m.label(i)
+			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: col, Header: head,
+				Value: v, Reason: fmt.Sprintf("the value is longer than %d bytes, which no usage value is; is a quote left open?", rd.caps.MaxCellBytes),
+				Hint: fmt.Sprintf("limits.max_cell_bytes is %d", rd.caps.MaxCellBytes)})
 			return true
 		}
 		if !mayHoldControlString(v) {
 			continue
 		}
 		if at, r := controlAt(v); at >= 0 {
-			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i),
+			col, head := m.label(i)
+			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: col, Header: head,
 				Value: v, Reason: fmt.Sprintf("the value holds the control character %s, which no usage file should; the file may be damaged, or binary data was pasted into it", controlName(r))})
 			return true
 		}
@@ -108,20 +113,44 @@ func controlName(r rune) string {
 	return fmt.Sprintf("0x%02X", r)
 }
 
-// label names the source column i for a problem: its template column
-// when it feeds one, else its letter as a spreadsheet shows it ("column
-// AB").
-func (m *mapping) label(i int) string {
+// label names the source column i for a problem: col is its template
+// column when it feeds one, else its letter as a spreadsheet shows it
+// ("column AB"); head is its header as the file writes it, when that
+// says more than col (see Problem.Header).
+func (m *mapping) label(i int) (col, head string) {
+	head = m.heads[i]
 	for f, c := range m.col {
 		if c == i {
-			return field(f).Column()
+			col = field(f).Column()
+			if strings.EqualFold(head, col) {
+				head = ""
+			}
+			return col, head
 		}
 	}
 	name := ""
-	for i++; i > 0; i = (i - 1) / 26 {
-		name = string(rune('A'+(i-1)%26)) + name
+	for n := i + 1; n > 0; n = (n - 1) / 26 {
+		name = string(rune('A'+(n-1)%26)) + name
 	}
-	return "column " + name
+	return "column " + name, head
+}
+
+// fieldLabel is label for the column that feeds f, a custom field's
+// included; f < 0 is no column.
+func (m *mapping) fieldLabel(f field) (col, head string) {
+	switch {
+	case f < 0:
+		return "", ""
+	case f < numFields:
+		if i := m.col[f]; i >= 0 {
+			return m.label(i)
+		}
+		return f.Column(), ""
+	}
+	if k := int(f - numFields); k < len(m.cust) && m.cust[k] >= 0 {
+		return m.label(m.cust[k])
+	}
+	return "", ""
 }
 
 // wide reports a row with non-empty values beyond its header's last
@@ -133,7 +162,8 @@ func (rd *reader) wide(u unit, t table, row []string, m *mapping) bool {
 	}
 	for i := m.width; i < len(row); i++ {
 		if trim(row[i]) != "" {
-			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: m.label(i), Value: row[i],
+			col, head := m.label(i)
+			rd.problem(Problem{Member: u.member, Sheet: u.sheet, Line: t.Line(), Column: col, Header: head, Value: row[i],
 				Reason: fmt.Sprintf("the row has %d values but the header has %d columns, so its values may have shifted (is a delimiter inside a value that is not quoted?)", len(row), m.width)})
 			return true
 		}

@@ -109,8 +109,8 @@ func TestReadRowsRefused(t *testing.T) {
 		{"DEL", shortHeader + "\nA1\x7f,GB,1,2026-03-01,x\n", Options{}, 2, "ACCOUNT_ID", "DEL (0x7F)", "", RowCount{In: 2, Reported: 1, Skipped: 1}},
 		{"C1 control", shortHeader + "\nA1,GB,1,2026-03-01,a\u0085b\n", Options{}, 2, "DESCRIPTION", "0x85", "", RowCount{In: 2, Reported: 1, Skipped: 1}},
 		{"control in a title row", "Report\x01\n" + shortHeader + "\nA1,GB,1,2026-03-01,x\n", Options{}, 1, "ACCOUNT_ID", "0x01", "", RowCount{In: 3, Out: 1, Reported: 1, Skipped: 1}},
-		{"too many columns", shortHeader + "\nA1,GB,1,2026-03-01,x" + strings.Repeat(",", 20) + "\n", Options{Caps: Caps{MaxColumns: 10}}, 2, "", "more than 10 values, more than any usage file holds (max_columns)", "", RowCount{}},
-		{"too long a value", shortHeader + "\nA1,GB,1,2026-03-01," + strings.Repeat("x", 300) + "\n", Options{Caps: Caps{MaxCellBytes: 200}}, 2, "", "longer than 200 bytes, which no usage value is (max_cell_bytes)", "", RowCount{}},
+		{"too many columns", shortHeader + "\nA1,GB,1,2026-03-01,x" + strings.Repeat(",", 20) + "\n", Options{Caps: Caps{MaxColumns: 10}}, 2, "", "more than 10 values, more than any usage file holds; is the delimiter right?\nlimits.max_columns is 10", "", RowCount{}},
+		{"too long a value", shortHeader + "\nA1,GB,1,2026-03-01," + strings.Repeat("x", 300) + "\n", Options{Caps: Caps{MaxCellBytes: 200}}, 2, "", "longer than 200 bytes, which no usage value is; is a quote left open?\nlimits.max_cell_bytes is 200", "", RowCount{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,7 +119,7 @@ func TestReadRowsRefused(t *testing.T) {
 				t.Fatal("not rejected")
 			}
 			p := sum.Problems[0]
-			if p.Line != tt.line || p.Column != tt.column || !strings.Contains(p.Reason, tt.reason) || tt.value != "" && p.Value != tt.value {
+			if p.Line != tt.line || p.Column != tt.column || !strings.Contains(p.Reason+"\n"+p.Hint, tt.reason) || tt.value != "" && p.Value != tt.value {
 				t.Fatalf("problem %+v, want line %d column %q value %q reason containing %q", p, tt.line, tt.column, tt.value, tt.reason)
 			}
 			if tt.rows == (RowCount{}) && len(sum.Rows) != 0 || tt.rows != (RowCount{}) && (len(sum.Rows) != 1 || sum.Rows[0] != tt.rows) {
@@ -206,7 +206,7 @@ func TestCaps(t *testing.T) {
 		data := []byte(shortHeader + "\nA1,GB,1,2026-03-01,x\n")
 		_, sum := readBytes(t, "a.csv", data, Options{Caps: Caps{MaxFileSize: 20}})
 		want := Caps{MaxFileSize: 20}.TooLarge(int64(len(data)))
-		if !sum.Rejected() || sum.Problems[0].Reason != want || !strings.Contains(want, "max_file_size") {
+		if !sum.Rejected() || sum.Problems[0].Reason != want || sum.Problems[0].Hint != "limits.max_file_size is 20 bytes" {
 			t.Fatalf("problems %+v, want %q", sum.Problems, want)
 		}
 		if (Caps{}).TooLarge(1<<30) != "" || (Caps{}).TooLarge(1<<30+1) == "" {
@@ -222,7 +222,7 @@ func TestCaps(t *testing.T) {
 		}
 		zw.Close()
 		_, sum := readBytes(t, "a.zip", b.Bytes(), Options{Caps: Caps{MaxZipEntries: 4}})
-		if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "5 entries, more than the 4 usagedrop accepts (max_zip_entries)") {
+		if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "5 entries, more than the 4 usagedrop accepts") || sum.Problems[0].Hint != "limits.max_zip_entries is 4" {
 			t.Fatalf("problems %+v", sum.Problems)
 		}
 		recs, sum := readBytes(t, "a.zip", b.Bytes(), Options{Caps: Caps{MaxZipEntries: 5}})
@@ -274,7 +274,7 @@ func TestWideRowCostsLittle(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, sum := readFile(t, p, Options{})
 	runtime.ReadMemStats(&after)
-	if !sum.Rejected() || !strings.Contains(sum.Problems[0].Reason, "max_columns") {
+	if !sum.Rejected() || !strings.Contains(sum.Problems[0].Hint, "max_columns") {
 		t.Fatalf("problems %+v", sum.Problems)
 	}
 	// The sniff and the first pass each stop within one 64 KiB buffer;

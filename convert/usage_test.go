@@ -28,7 +28,7 @@ func TestLengthsCountedAsZuora(t *testing.T) {
 			switch {
 			case tt.wantCol == "" && (sum.Rejected() || len(recs) != 1):
 				t.Fatalf("refused: %+v", sum.Problems)
-			case tt.wantCol != "" && (len(sum.Problems) != 1 || sum.Problems[0].Column != tt.wantCol || !strings.Contains(sum.Problems[0].Reason, "character maximum")):
+			case tt.wantCol != "" && (len(sum.Problems) != 1 || sum.Problems[0].Column != tt.wantCol || !strings.Contains(sum.Problems[0].Reason, "is too long: at most")):
 				t.Fatalf("problems %+v, want one on %s", sum.Problems, tt.wantCol)
 			}
 		})

@@ -8,12 +8,14 @@ import (
 	"usagedrop/usage"
 )
 
-// rowError is one bad value in a row; line and location are added by the
-// caller.
+// rowError is one bad value in a row: f is the field it belongs to (-1
+// for none); line, location and the column's names are added by the
+// caller. hint is for the operator (Problem.Hint).
 type rowError struct {
-	col    string
+	f      field
 	value  string
 	reason string
+	hint   string
 }
 
 // fileRules are what pass one decided about a file.
@@ -72,41 +74,41 @@ func blank(row []string) bool {
 // returned so a caller can reuse its slice.
 func (v *validator) record(row []string, m *mapping, fr fileRules, ascii bool, errs []rowError) (Record, []rowError) {
 	var rec Record
-	bad := func(col, val, reason string) { errs = append(errs, rowError{col, val, reason}) }
+	bad := func(f field, val, reason, hint string) { errs = append(errs, rowError{f, val, reason, hint}) }
 
 	rec.Account = cell(row, m, fAccount)
 	switch {
 	case rec.Account == "":
-		bad(fAccount.Column(), "", "The ACCOUNT_ID is missing")
+		bad(fAccount, "", "The ACCOUNT_ID is missing; every row needs the Zuora account number", "")
 	case fAccount.TooLong(rec.Account):
-		bad(fAccount.Column(), rec.Account, "The ACCOUNT_ID is longer than the "+itoa(fAccount.MaxLen())+" character maximum")
+		bad(fAccount, rec.Account, lengthReason(fAccount, rec.Account), "")
 	}
 	if rec.UOM = cell(row, m, fUOM); rec.UOM == "" {
-		bad(fUOM.Column(), "", "The UOM is missing")
+		bad(fUOM, "", "The UOM is missing; every row needs its unit of measure, as Zuora names it (e.g. GB)", "")
 	}
 	raw := cell(row, m, fQty)
-	qty, why := normQty(raw, fr.decimal)
+	qty, why, hint := normQty(raw, fr.decimal)
 	if why != "" {
-		bad(fQty.Column(), raw, why)
+		bad(fQty, raw, why, hint)
 	}
 	rec.Qty = qty
 
 	raw = cell(row, m, fStart)
 	if raw == "" {
-		bad(fStart.Column(), "", "The STARTDATE is missing")
+		bad(fStart, "", "The STARTDATE is missing; "+wantDate(fr.order, raw), "")
 	} else if d, ok := v.date(raw, fr.order); ok {
 		rec.Start = d
 	} else {
-		bad(fStart.Column(), raw, "The STARTDATE format is invalid")
+		bad(fStart, raw, "The STARTDATE format is invalid; "+wantDate(fr.order, raw), "")
 	}
 	if raw = cell(row, m, fEnd); raw != "" {
 		if d, ok := v.date(raw, fr.order); ok {
 			rec.End = d
 			if rec.Start != "" && d < rec.Start {
-				bad(fEnd.Column(), raw, "The Usage STARTDATE cannot be after the ENDDATE")
+				bad(fEnd, raw, "The Usage STARTDATE cannot be after the ENDDATE", "")
 			}
 		} else {
-			bad(fEnd.Column(), raw, "The ENDDATE format is invalid")
+			bad(fEnd, raw, "The ENDDATE format is invalid; "+wantDate(fr.order, raw), "")
 		}
 	}
 	rec.Subscription = v.limited(row, m, fSubscription, bad)
@@ -114,11 +116,11 @@ func (v *validator) record(row []string, m *mapping, fr fileRules, ascii bool, e
 	rec.RatePlanCharge = v.limited(row, m, fRatePlan, bad)
 	rec.Description = v.limited(row, m, fDescription, bad)
 	if usage.HasEmoji(rec.Description) {
-		bad(fDescription.Column(), rec.Description, "The DESCRIPTION contains an emoji or a character Zuora cannot import")
+		bad(fDescription, rec.Description, "The DESCRIPTION contains an emoji or a character Zuora cannot import; remove it", "")
 	}
 	rec.UniqueKey = v.limited(row, m, fUniqueKey, bad)
 	if rec.UniqueKey != "" && !v.firstKey(rec.UniqueKey) {
-		bad(fUniqueKey.Column(), rec.UniqueKey, "The UNIQUE_KEY appears more than once in this drop")
+		bad(fUniqueKey, rec.UniqueKey, "The UNIQUE_KEY appears more than once in this drop; each row needs its own", "")
 	}
 	if v.custom > 0 {
 		rec.Custom = make([]string, v.custom)
@@ -128,22 +130,36 @@ func (v *validator) record(row []string, m *mapping, fr fileRules, ascii bool, e
 			}
 		}
 	}
-	for _, s := range [...]string{rec.Account, rec.UOM, rec.Subscription, rec.Charge, rec.Description, rec.UniqueKey, rec.RatePlanCharge} {
-		if ascii {
-			break
-		}
-		if !utf8.ValidString(s) {
-			bad("", s, "The text is not valid UTF-8; save the file as CSV UTF-8, or set encoding: in the source's settings")
+	if ascii {
+		return rec, errs
+	}
+	for _, f := range [...]field{fAccount, fUOM, fSubscription, fCharge, fDescription, fUniqueKey, fRatePlan} {
+		if s := rec.Get(f); !utf8.ValidString(s) {
+			bad(f, s, notUTF8, notUTF8Hint)
 			break
 		}
 	}
-	for _, s := range rec.Custom {
-		if !ascii && !utf8.ValidString(s) {
-			bad("", s, "The text is not valid UTF-8; save the file as CSV UTF-8, or set encoding: in the source's settings")
+	for k, s := range rec.Custom {
+		if !utf8.ValidString(s) {
+			bad(numFields+field(k), s, notUTF8, notUTF8Hint)
 			break
 		}
 	}
 	return rec, errs
+}
+
+// The words for text that is not UTF-8, which spreadsheets fix by saving
+// again and an operator by naming the encoding.
+const (
+	notUTF8     = "The text is not valid UTF-8; save the file again as CSV UTF-8"
+	notUTF8Hint = "if the source's files are in another encoding, set encoding: in the source's settings"
+)
+
+// lengthReason is the sentence for a value of f that is too long, with
+// its length as Zuora counts it: "The ACCOUNT_ID is too long: at most 50
+// characters (this one has 63)".
+func lengthReason(f field, s string) string {
+	return "The " + f.Column() + " is too long: " + tooLong(f.MaxLen(), usage.Len(s))
 }
 
 // maxDateCache bounds the cache; a file with more distinct dates than this
@@ -169,10 +185,10 @@ func (v *validator) date(raw string, o dateOrder) (string, bool) {
 
 // limited reads an optional text field and checks its length in
 // characters as Zuora counts them (usage.Len).
-func (v *validator) limited(row []string, m *mapping, f field, bad func(col, val, reason string)) string {
+func (v *validator) limited(row []string, m *mapping, f field, bad func(f field, val, reason, hint string)) string {
 	s := cell(row, m, f)
 	if f.TooLong(s) {
-		bad(f.Column(), s, f.Column()+" length is longer than the "+itoa(f.MaxLen())+" character maximum")
+		bad(f, s, lengthReason(f, s), "")
 	}
 	return s
 }

@@ -251,18 +251,25 @@ func qtyEvidence(s string) (comma, point, grouped bool) {
 }
 
 // normQty returns s as a plain decimal in Zuora's form, or the reason it
-// is not one.
-func normQty(s string, mode decimalMode) (string, string) {
+// is not one and, when a setting may be the cause, a hint for the
+// operator.
+func normQty(s string, mode decimalMode) (qty, reason, hint string) {
+	want := wantQty(mode)
 	if s == "" {
-		return "", "The QTY is missing"
+		return "", "The QTY is missing; " + want, ""
 	}
 	if strings.IndexByte(s, ',') >= 0 {
 		if mode != decimalComma || strings.IndexByte(s, '.') >= 0 || strings.Count(s, ",") > 1 {
-			return "", "The QTY must be a plain decimal number such as 1234.5, without thousands separators (set decimal_comma: yes if the source writes 3,5 for 3.5)"
+			if mode == decimalComma {
+				return "", "The QTY is not a plain number; " + want, ""
+			}
+			return "", "The QTY is not a plain number; " + want + ", or " + askAdmin("accept decimal commas"),
+				"if the source's files write 3,5 for 3.5, set decimal_comma: yes in the source's settings"
 		}
 		s = strings.Replace(s, ",", ".", 1)
 	} else if mode == decimalComma && strings.IndexByte(s, '.') >= 0 {
-		return "", "The QTY uses a decimal point but this source writes decimal commas (decimal_comma: yes)"
+		return "", "The QTY has a decimal point, but this file writes decimal commas; " + want,
+			"decimal_comma: yes is set for this source, or was inferred from the file's other quantities"
 	}
 	neg := false
 	body := s
@@ -282,24 +289,24 @@ func normQty(s string, mode decimalMode) (string, string) {
 		case ch == '.':
 			points++
 		default:
-			return "", "The QTY is not a number"
+			return "", "The QTY is not a number; " + want, ""
 		}
 	}
 	if digits == 0 || points > 1 {
-		return "", "The QTY is not a number"
+		return "", "The QTY is not a number; " + want, ""
 	}
 	if neg && strings.Trim(body, "0.") != "" {
-		return "", "The QTY cannot be less than 0"
+		return "", "The QTY cannot be less than 0", ""
 	}
 	if intDigits > usage.MaxQtyIntDigits {
-		return "", "The Usage Quantity exceeds 13 digits before the decimal place"
+		return "", fmt.Sprintf("The Usage Quantity exceeds %d digits before the decimal place (this one has %d)", usage.MaxQtyIntDigits, intDigits), ""
 	}
 	if body[0] == '.' {
 		body = "0" + body
 	}
 	body = strings.TrimSuffix(body, ".") // "3." is 3
 	if len(body) > usage.MaxQtyChars {
-		return "", "The QTY is longer than 16 characters"
+		return "", "The QTY is too long: " + tooLong(usage.MaxQtyChars, len(body)), ""
 	}
-	return body, ""
+	return body, "", ""
 }

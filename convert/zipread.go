@@ -47,10 +47,12 @@ func checkDirectory(r io.ReaderAt, size int64, c *Caps, what string) error {
 		entries, dir = zip64Directory(r, size-int64(len(tail))+int64(i), entries, dir)
 	}
 	if entries > uint64(c.MaxZipEntries) {
-		return reject("the %s holds %d entries, more than the %d usagedrop accepts (max_zip_entries)", what, entries, c.MaxZipEntries)
+		return rejectHint(fmt.Sprintf("limits.max_zip_entries is %d", c.MaxZipEntries),
+			"the %s holds %d entries, more than the %d usagedrop accepts; put fewer files in one zip", what, entries, c.MaxZipEntries)
 	}
 	if limit := uint64(c.MaxZipEntries) * dirBytesPerEntry; dir > limit {
-		return reject("the %s's list of entries is %d bytes, more than the %d usagedrop reads (%d bytes for each of max_zip_entries); are its names unusually long?", what, dir, limit, dirBytesPerEntry)
+		return rejectHint(fmt.Sprintf("%d bytes for each of limits.max_zip_entries (%d)", dirBytesPerEntry, c.MaxZipEntries),
+			"the %s's list of entries is %d bytes, more than the %d usagedrop reads; are its names unusually long?", what, dir, limit)
 	}
 	return nil
 }
@@ -133,16 +135,19 @@ func hasDotDot(name string) bool {
 // checkDeclared refuses an archive whose directory already declares a bomb.
 func checkDeclared(files []*zip.File, c *Caps) error {
 	if len(files) > c.MaxZipEntries {
-		return reject("the zip holds %d entries, more than the %d usagedrop accepts (max_zip_entries)", len(files), c.MaxZipEntries)
+		return rejectHint(fmt.Sprintf("limits.max_zip_entries is %d", c.MaxZipEntries),
+			"the zip holds %d entries, more than the %d usagedrop accepts; put fewer files in one zip", len(files), c.MaxZipEntries)
 	}
 	var total uint64
 	for _, f := range files {
 		total += f.UncompressedSize64
 		if total > uint64(c.MaxZipBytes) || total < f.UncompressedSize64 {
-			return reject("the zip expands to more than %d bytes (max_zip_bytes); refusing it as a possible zip bomb", c.MaxZipBytes)
+			return rejectHint(fmt.Sprintf("limits.max_zip_bytes is %d", c.MaxZipBytes),
+				"the zip expands to more than %d bytes; refusing it as a possible zip bomb", c.MaxZipBytes)
 		}
 		if ratio := f.UncompressedSize64 / max(f.CompressedSize64, 1); f.UncompressedSize64 > ratioFloor && ratio > uint64(c.MaxZipRatio) {
-			return reject("the zip entry %q expands %d times (max_zip_ratio %d); refusing it as a possible zip bomb", f.Name, ratio, c.MaxZipRatio)
+			return rejectHint(fmt.Sprintf("limits.max_zip_ratio is %d", c.MaxZipRatio),
+				"the zip entry %q expands %d times, more than the %d usagedrop accepts; refusing it as a possible zip bomb", f.Name, ratio, c.MaxZipRatio)
 		}
 	}
 	return nil

@@ -82,7 +82,7 @@ func TestPanicSetsDropAside(t *testing.T) {
 	if err != nil || string(kept) != string(b) {
 		t.Fatalf("boom.csv not kept byte for byte in failed/: %v", err)
 	}
-	assertFile(t, filepath.Join(e.dropDir, "failed", "boom.csv.status.txt"), "was NOT imported", "it was set aside")
+	assertFile(t, filepath.Join(e.dropDir, "failed", "boom.csv.status.txt"), "Not imported. Nothing was sent to Zuora.", "it was set aside")
 }
 
 // Zuora down for a while: the drop waits, says so, and imports once Zuora
@@ -277,14 +277,14 @@ func TestFileOverMaxFileSize(t *testing.T) {
 	}
 	e.dropBytes("big.csv", b)
 	got := e.waitFinished(1)["big.csv"]
-	if got.State != ledger.Failed || !strings.Contains(got.LastError, "larger than the 10 KB usagedrop accepts (max_file_size)") {
+	if got.State != ledger.Failed || !strings.Contains(got.LastError, "larger than the 10 KB usagedrop accepts; split it") {
 		t.Fatalf("big.csv: %s %q", got.State, got.LastError)
 	}
 	kept, err := os.ReadFile(filepath.Join(e.dropDir, "failed", "big.csv"))
 	if err != nil || string(kept) != string(b) {
 		t.Fatalf("big.csv not kept byte for byte in failed/: %v", err)
 	}
-	assertFile(t, filepath.Join(e.dropDir, "failed", "big.csv.status.txt"), "was NOT imported", "max_file_size")
+	assertFile(t, filepath.Join(e.dropDir, "failed", "big.csv.status.txt"), "Not imported. Nothing was sent to Zuora.", "split it into smaller files")
 	if n := len(e.sim.Records()); n != 0 {
 		t.Fatalf("%d records reached zuora", n)
 	}

@@ -272,7 +272,7 @@ func runFault(t *testing.T, fx []fixture, v variant, fc faultCase) {
 			if n := len(e.recordsOf(x)); n != 0 {
 				t.Errorf("%s was refused, yet Zuora holds %d of its records", f.name, n)
 			}
-			assertFile(t, filepath.Join(e.dropDir, "failed", f.name+".status.txt"), "was NOT imported", "could not be started")
+			assertFile(t, filepath.Join(e.dropDir, "failed", f.name+".status.txt"), "Not imported", "could not be started")
 			continue
 		default:
 			t.Errorf("%s: state %s, finished %v, waiting for %q: %s", f.name, x.State, x.Finished, x.WaitingFor, x.LastError)
@@ -418,9 +418,9 @@ func (e *env) waitSettled(n int, waiting func(*ledger.Entry) bool) map[string]*l
 // it was imported, or for Mediation, sent and accepted for processing.
 func (e *env) assertImportedReport(t *testing.T, api string, f fixture) {
 	t.Helper()
-	says := []string{"was imported into Zuora", fmt.Sprintf("%d usage records were imported", len(f.records))}
+	says := []string{fmt.Sprintf("Imported: %s usage records in Zuora", count(len(f.records)))}
 	if api == "mediation" {
-		says = []string{"was sent to Zuora Mediation", fmt.Sprintf("(%d events accepted for processing)", len(f.records))}
+		says = []string{"Sent to Zuora Mediation: ", fmt.Sprintf("(%d events accepted for processing)", len(f.records))}
 	}
 	assertFile(t, filepath.Join(e.dropDir, "imported", f.name+".status.txt"), says...)
 }

@@ -85,7 +85,7 @@ func TestObjectRedropAfterRefusedRecord(t *testing.T) {
 		t.Fatalf("%d records in Zuora after record %d was refused", created, bad)
 	}
 	status := filepath.Join(e.dropDir, "failed", "march.csv.status.txt")
-	assertFile(t, status, "was only PARTLY imported into Zuora", "records 1-", " were created in Zuora (ids ",
+	assertFile(t, status, "Partly imported: ", "records 1-", " were created in Zuora (ids ",
 		fmt.Sprintf("record %d (account A%08d, unit TB, date 2026-03-%02d) was refused by Zuora: The UOM TB is invalid", bad, bad, bad%28+1),
 		fmt.Sprintf("-%d were not sent", n), "drop the whole file again: usagedrop remembers the records already in Zuora and sends only the others")
 	body, _ := os.ReadFile(status)
@@ -101,7 +101,7 @@ func TestObjectRedropAfterRefusedRecord(t *testing.T) {
 		t.Fatalf("same bytes again: %s, took over %d records, want %d", y.State, y.Parts[0].Adopted, created)
 	}
 	noneTwice(t, e.sim)
-	assertFile(t, filepath.Join(e.dropDir, "failed", "march-again.csv.status.txt"), "was only PARTLY imported",
+	assertFile(t, filepath.Join(e.dropDir, "failed", "march-again.csv.status.txt"), "Partly imported: ",
 		fmt.Sprintf("%d of these records had been created in Zuora by the earlier drop of march.csv", created))
 	created = len(e.sim.Records())
 
@@ -112,8 +112,8 @@ func TestObjectRedropAfterRefusedRecord(t *testing.T) {
 		t.Fatalf("fixed file: %s: %s", z.State, z.LastError)
 	}
 	onceEach(t, e.sim, n)
-	assertFile(t, filepath.Join(e.dropDir, "imported", "march-fixed.csv.status.txt"), "was imported into Zuora",
-		fmt.Sprintf("%d usage records were imported, one record at a time", n),
+	assertFile(t, filepath.Join(e.dropDir, "imported", "march-fixed.csv.status.txt"),
+		fmt.Sprintf("Imported: %s usage records in Zuora, one record at a time", count(n)),
 		fmt.Sprintf("%d of these records had been created in Zuora by the earlier drop of march-again.csv", created))
 	if recs, _ := e.ledger.Records(z.ID); len(recs) != 0 {
 		t.Fatalf("a done drop keeps %d records in the ledger", len(recs))

@@ -90,6 +90,9 @@ type Options struct {
 	Logger              *slog.Logger
 	// Metrics, if set, counts outcomes and retries.
 	Metrics *Metrics
+	// TimeZone is the zone of the times in the reports users read; nil
+	// is UTC.
+	TimeZone *time.Location
 	// Hook, if set, is called after each committed transition with its
 	// name ("claimed", "fetched", "submitted", ...), and as "converting
 	// NAME" just before a file is converted. The crash and poison tests

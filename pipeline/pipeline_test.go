@@ -205,7 +205,7 @@ func TestFixturesEndToEnd(t *testing.T) {
 				t.Errorf("%s: zuora holds %d records with digest %s, want %d with %s", name, len(recs), digest(recs), w.Count, w.Digest)
 			}
 			assertFile(t, filepath.Join(e.dropDir, "imported", name))
-			assertFile(t, filepath.Join(e.dropDir, "imported", name+".status.txt"), "was imported into Zuora")
+			assertFile(t, filepath.Join(e.dropDir, "imported", name+".status.txt"), "Imported: ")
 		case "rejected":
 			if x.State != ledger.Rejected {
 				t.Errorf("%s: state %s, want rejected", name, x.State)
@@ -224,7 +224,7 @@ func TestFixturesEndToEnd(t *testing.T) {
 				needles = append(needles, fmt.Sprintf(",%d,%s,", br.Line, br.Column))
 			}
 			assertFile(t, filepath.Join(e.dropDir, "failed", name+".errors.csv"), needles...)
-			assertFile(t, filepath.Join(e.dropDir, "failed", name+".status.txt"), "was NOT imported. Nothing was sent to Zuora.")
+			assertFile(t, filepath.Join(e.dropDir, "failed", name+".status.txt"), "Not imported: ", "fixing. Nothing was sent to Zuora.")
 		case "either":
 			if x.State != ledger.Done && x.State != ledger.Rejected {
 				t.Errorf("%s: state %s, want done or rejected", name, x.State)
@@ -274,7 +274,7 @@ func TestSameBytesTwiceImportOnce(t *testing.T) {
 		t.Fatalf("zuora holds %d records, want 1000", n)
 	}
 	assertFile(t, filepath.Join(e.dropDir, "failed", "march (1).csv.status.txt"),
-		"was NOT imported again", "as march.csv", first.Parts[0].ImportID)
+		"Not imported again", "as march.csv", first.Parts[0].ImportID)
 }
 
 // Zuora's answers lost, throttled or failing on the way: every record
@@ -325,7 +325,7 @@ func TestZuoraFailureThenRedrop(t *testing.T) {
 	if x.State != ledger.Failed {
 		t.Fatalf("state %s, want failed", x.State)
 	}
-	assertFile(t, filepath.Join(e.dropDir, "failed", "march.csv.status.txt"), "was NOT imported", "Nothing from this file was imported")
+	assertFile(t, filepath.Join(e.dropDir, "failed", "march.csv.status.txt"), "Not imported. Nothing from this file is in Zuora")
 	if n := len(e.sim.Records()); n != 0 {
 		t.Fatalf("a failed import left %d records", n)
 	}
@@ -446,9 +446,9 @@ func TestEveryAPI(t *testing.T) {
 			}
 			// Mediation's 200 means accepted for processing, not imported:
 			// the report says what is true.
-			says := []string{"was imported into Zuora", fmt.Sprintf("%d usage records were imported", want.Count)}
+			says := []string{fmt.Sprintf("Imported: %s usage records in Zuora", count(want.Count))}
 			if api == "mediation" {
-				says = []string{"was sent to Zuora Mediation", fmt.Sprintf("(%d events accepted for processing)", want.Count)}
+				says = []string{"Sent to Zuora Mediation: ", fmt.Sprintf("(%d events accepted for processing)", want.Count)}
 			}
 			assertFile(t, filepath.Join(e.dropDir, "imported", "march.csv.status.txt"), says...)
 		})

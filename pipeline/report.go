@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +87,7 @@ func errorsCSV(w io.Writer, s convert.Summary) error {
 			line = strconv.Itoa(pr.Line)
 		}
 		mark := buf.Len()
-		if err := row(cell(pr.Member), cell(pr.Sheet), line, cell(pr.Column), cell(pr.Value), cell(pr.Reason)); err != nil {
+		if err := row(cell(pr.Member), cell(pr.Sheet), line, cell(pr.ColumnName()), cell(pr.Value), cell(pr.Reason)); err != nil {
 			return err
 		}
 		if buf.Len() > errorsCSVMax-closing {
@@ -96,7 +97,7 @@ func errorsCSV(w io.Writer, s convert.Summary) error {
 		listed++
 	}
 	if listed < total {
-		msg := fmt.Sprintf("%s%d of %d problems are listed. Fix them and check the file again (usagedrop check) to see the rest.",
+		msg := fmt.Sprintf("%s%d of %d problems are listed. Fix them and drop the whole file again to see the rest.",
 			notListed, listed, total)
 		if err := row("", "", "", "", "", msg); err != nil {
 			return err
@@ -110,8 +111,9 @@ func errorsCSV(w io.Writer, s convert.Summary) error {
 // never a formula.
 func cell(s string) string { return safetext.Cell(safetext.Line(s, cellMax)) }
 
-// describe is one problem in the words of `usagedrop check`:
-// `line 8: UOM: The UOM is missing (got "")`.
+// describe is one problem for the operator, in the words of `usagedrop
+// check`: `line 8: Unit (UOM): The UOM is missing (got "")`, and the
+// setting that may be behind it.
 func describe(pr convert.Problem) string {
 	var b strings.Builder
 	if pr.Member != "" {
@@ -123,8 +125,8 @@ func describe(pr convert.Problem) string {
 	if pr.Line > 0 {
 		fmt.Fprintf(&b, "line %d: ", pr.Line)
 	}
-	if pr.Column != "" {
-		b.WriteString(safetext.Clip(pr.Column, 256) + ": ")
+	if c := pr.ColumnName(); c != "" {
+		b.WriteString(safetext.Clip(c, 256) + ": ")
 	}
 	b.WriteString(safetext.Clip(pr.Reason, noteMax/2))
 	if pr.Line > 0 || pr.Value != "" {
@@ -134,13 +136,33 @@ func describe(pr convert.Problem) string {
 }
 
 // rejectNote is the ledger's note for a rejected file, at most noteMax
-// bytes.
+// bytes: the count, the first problem, and the settings the problems
+// point at, for the operator who reads the log and the status page (the
+// user's reports leave those out).
 func rejectNote(s convert.Summary) string {
 	n := len(s.Problems) + s.MoreProblems
-	if n == 1 {
-		return safetext.Clip("rejected: "+describe(s.Problems[0]), noteMax)
+	note := "rejected: " + describe(s.Problems[0])
+	if n > 1 {
+		note = fmt.Sprintf("rejected: %d problems, first: %s", n, describe(s.Problems[0]))
 	}
-	return safetext.Clip(fmt.Sprintf("rejected: %d problems, first: %s", n, describe(s.Problems[0])), noteMax)
+	if h := hints(s.Problems); h != "" {
+		note += "; for the operator: " + h
+	}
+	return safetext.Clip(note, noteMax)
+}
+
+// hints joins the distinct operator hints of problems, the first few.
+func hints(problems []convert.Problem) string {
+	var seen []string
+	for _, pr := range problems {
+		if pr.Hint != "" && !slices.Contains(seen, pr.Hint) {
+			seen = append(seen, pr.Hint)
+			if len(seen) == 3 {
+				break
+			}
+		}
+	}
+	return strings.Join(seen, "; ")
 }
 
 // ignoredWarning names the columns that go nowhere, the first
@@ -160,6 +182,15 @@ func ignoredWarning(cols []string) []string {
 		w += fmt.Sprintf(" and %d more", more)
 	}
 	return []string{w}
+}
+
+// tooLarge is the ledger's note for a drop refused for its size, in the
+// user's words (it is the Reason of their status.txt); the setting behind
+// it goes to the log, with the drop's id.
+func (p *Pipeline) tooLarge(e *ledger.Entry, size int64) string {
+	p.log.Warn("drop too large; nothing was sent", "id", e.ID, "source", e.Source, "name", safetext.Name(e.Name),
+		"size", size, "hint", p.opt.Caps.TooLargeHint())
+	return p.opt.Caps.TooLarge(size) + "; nothing was sent"
 }
 
 // reports builds the files written beside a finished drop.
@@ -217,34 +248,48 @@ func firstProblems(errorsCSV []byte, n int) (excerpt string, listed int) {
 		return "", 0
 	}
 	var b strings.Builder
-	b.WriteString("\nThe first problems:\n")
+	if len(rows) > n {
+		fmt.Fprintf(&b, "\nThe first %d problems:\n", n)
+	} else {
+		b.WriteString("\nThe problems:\n")
+	}
 	for i, row := range rows {
 		if i == n {
-			fmt.Fprintf(&b, "  ... see the .errors.csv file for the other %d listed there\n", len(rows)-n)
+			fmt.Fprintf(&b, "  ... and %d more in the %s file beside this one\n", len(rows)-n, errorsSuffix)
 			break
 		}
-		where := strings.TrimSpace(strings.Join([]string{row[0], row[1]}, " "))
-		if where != "" {
-			where += ", "
+		var where []string
+		for _, w := range []string{row[0], row[1]} {
+			if w != "" {
+				where = append(where, w)
+			}
 		}
-		switch {
-		case row[2] != "":
-			fmt.Fprintf(&b, "  %sline %s, column %s: %s (value \"%s\")\n", where, row[2], row[3], row[5], row[4])
-		default:
-			fmt.Fprintf(&b, "  %s%s\n", where, row[5])
+		if row[2] != "" {
+			where = append(where, "line "+row[2])
 		}
+		if row[3] != "" {
+			where = append(where, row[3])
+		}
+		b.WriteString("  ")
+		if len(where) > 0 {
+			b.WriteString(strings.Join(where, ", ") + ": ")
+		}
+		b.WriteString(row[5])
+		if row[4] != "" {
+			fmt.Fprintf(&b, " (you wrote \"%s\")", row[4])
+		}
+		b.WriteString("\n")
 	}
 	return b.String(), len(rows)
 }
 
 // statusText says in plain words what happened to a file, for the person
-// who dropped it. For a rejected file, excerpt quotes its first problems
-// and listed is how many its errors.csv lists. Names are escaped to one
-// line; the text stays under statusTextMax.
+// who dropped it: a one-line verdict first, then what to do, then the
+// details. For a rejected file, excerpt quotes its first problems and
+// listed is how many its errors.csv lists. Names are escaped to one line;
+// the text stays under statusTextMax. Times are in Options.TimeZone.
 func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) string {
 	var b strings.Builder
-	when := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
-	name := safetext.Line(e.Name, noteMax)
 	partly := ""
 	if e.State == ledger.Failed {
 		partly = p.partlyCreated(e)
@@ -253,45 +298,46 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 	case e.State == ledger.Done && mediation(e):
 		// A 200 from Mediation means received and checked at the API
 		// level; the meter validates and processes the events later.
-		fmt.Fprintf(&b, "%s was sent to Zuora Mediation.\n\n", name)
+		fmt.Fprintf(&b, "Sent to Zuora Mediation: %s usage records.\n\n", count(e.Records))
 		for _, pt := range e.Parts {
 			fmt.Fprintf(&b, "%s: %s\n", safetext.Line(pt.Name, noteMax), ledgerText(orUnknown(pt.Message), noteMax))
 		}
 		b.WriteString("The meter checks and processes the events after it accepts them; look there for events it refused.\n")
 	case e.State == ledger.Done && objectAPI(e):
-		fmt.Fprintf(&b, "%s was imported into Zuora.\n\n%d usage records were imported, one record at a time through Zuora's object API "+
-			"(which gives no import id).\n", name, e.Records)
-		b.WriteString(p.adoptedText(e))
+		fmt.Fprintf(&b, "Imported: %s usage records in Zuora, one record at a time through Zuora's object API (which gives no import id).\n",
+			count(e.Records))
+		if a := p.adoptedText(e); a != "" {
+			b.WriteString("\n" + a)
+		}
+	case e.State == ledger.Done && len(e.Parts) == 1:
+		fmt.Fprintf(&b, "Imported: %s usage records in Zuora (import %s).\n", count(e.Records), e.Parts[0].ImportID)
 	case e.State == ledger.Done:
-		fmt.Fprintf(&b, "%s was imported into Zuora.\n\n%d usage records were imported", name, e.Records)
-		if len(e.Parts) == 1 {
-			fmt.Fprintf(&b, " as import %s.\n", e.Parts[0].ImportID)
-		} else {
-			fmt.Fprintf(&b, " in %d imports (the file was too large for one):\n", len(e.Parts))
-			for _, pt := range e.Parts {
-				fmt.Fprintf(&b, "  %s: %d records, import %s\n", safetext.Line(pt.Name, noteMax), pt.Records, pt.ImportID)
-			}
+		fmt.Fprintf(&b, "Imported: %s usage records in Zuora, in %d imports (the file was too large for one):\n\n", count(e.Records), len(e.Parts))
+		for _, pt := range e.Parts {
+			fmt.Fprintf(&b, "  %s: %s records, import %s\n", safetext.Line(pt.Name, noteMax), count(pt.Records), pt.ImportID)
 		}
 	case e.State == ledger.Rejected:
-		fmt.Fprintf(&b, "%s was NOT imported. Nothing was sent to Zuora.\n\n", name)
-		switch {
-		case listed == 0:
-			fmt.Fprintf(&b, "%d problem(s) were found, but their list was lost; run usagedrop check on the file to see them again.\n", e.Problems)
+		fmt.Fprintf(&b, "Not imported: %s fixing. Nothing was sent to Zuora.\n\n", needs(e.Problems))
 		// The errors file is named for where the file lands, which the
 		// source picks (a name already taken, or too long, gets another):
 		// point at it by its place, not its name.
+		switch {
+		case listed == 0:
+			b.WriteString("Their list was lost; drop the file again to see them.\n")
+		case e.Problems == 1:
+			fmt.Fprintf(&b, "It is listed in the %s file beside this one, with its line, column and value.\n", errorsSuffix)
 		case listed >= e.Problems:
-			fmt.Fprintf(&b, "%d problem(s) were found; each is listed in the %s file beside this one, with its line, column, value and reason.\n",
-				e.Problems, errorsSuffix)
+			fmt.Fprintf(&b, "All %s are listed in the %s file beside this one, with their line, column and value.\n", count(e.Problems), errorsSuffix)
 		default:
-			fmt.Fprintf(&b, "%d problems were found; the first %d are listed in the %s file beside this one, with their line, column, value and reason.\n",
-				e.Problems, listed, errorsSuffix)
+			fmt.Fprintf(&b, "The first %s of %s problems are listed in the %s file beside this one, with their line, column and value; "+
+				"the rest show once these are fixed and the file is dropped again.\n", count(listed), count(e.Problems), errorsSuffix)
 		}
 		b.WriteString("Fix them and drop the whole file again: Zuora imports a file whole or not at all.\n")
 		b.WriteString(excerpt)
 	case partly != "":
 		// The object API has no atomicity: say exactly what is in Zuora.
-		fmt.Fprintf(&b, "%s was only PARTLY imported into Zuora: the object API creates records one at a time, and it stopped.\n\n", name)
+		b.WriteString("Partly imported: some records of this file are in Zuora and the others are not. " +
+			"The object API creates records one at a time, and it stopped.\n\n")
 		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
 		b.WriteString(partly)
 		b.WriteString(p.adoptedText(e))
@@ -301,13 +347,20 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		b.WriteString("\nFix what was refused and drop the whole file again: usagedrop remembers the records already in Zuora " +
 			"and sends only the others.\n")
 	case e.State == ledger.Failed:
-		fmt.Fprintf(&b, "%s was NOT imported.\n\n", name)
-		fmt.Fprintf(&b, "Reason: %s\n\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
+		switch n := completedParts(e); {
+		case len(e.Parts) == 0:
+			b.WriteString("Not imported. Nothing was sent to Zuora.\n\n")
+		case n == 0 || len(e.Parts) == 1:
+			b.WriteString("Not imported. Nothing from this file is in Zuora: Zuora imports a file whole or not at all.\n\n")
+		default:
+			fmt.Fprintf(&b, "Partly imported: %d of the file's %d parts are in Zuora and must not be sent again; the others are not.\n\n", n, len(e.Parts))
+		}
+		fmt.Fprintf(&b, "Reason: %s\n", ledgerText(orUnknown(e.LastError), 4*noteMax))
 		b.WriteString(p.partsSummary(e))
 	case e.State == ledger.Duplicate:
-		fmt.Fprintf(&b, "%s was NOT imported again: the same content was already taken", name)
+		b.WriteString("Not imported again: the same content was already taken")
 		if prev, err := p.opt.Ledger.Get(e.DuplicateOf); err == nil {
-			fmt.Fprintf(&b, " as %s from %s on %s", safetext.Line(prev.Name, noteMax), safetext.Line(prev.Source, noteMax), when(prev.Created))
+			fmt.Fprintf(&b, " as %s from %s on %s", safetext.Line(prev.Name, noteMax), safetext.Line(prev.Source, noteMax), p.when(prev.Created))
 			if ids := importIDs(prev); ids != "" {
 				fmt.Fprintf(&b, " and imported as %s", ids)
 			}
@@ -318,28 +371,69 @@ func (p *Pipeline) statusText(e *ledger.Entry, excerpt string, listed int) strin
 		fmt.Fprintf(&b, "\nNote: %s.\n", safetext.Line(w, noteMax))
 	}
 	// The footer always fits: the body gives way.
-	body := safetext.Clip(b.String(), statusTextMax-512)
-	return body + fmt.Sprintf("\nDropped: %s\nFinished: %s\nReference: %s (sha256 %s)\n", when(e.Created), when(time.Now()), e.ID, e.SHA256)
+	body := safetext.Clip(b.String(), statusTextMax-2*noteMax)
+	return body + fmt.Sprintf("\nFile: %s\nDropped: %s\nFinished: %s\nReference: %s (sha256 %s)\n",
+		safetext.Line(e.Name, noteMax), p.when(e.Created), p.when(time.Now()), e.ID, e.SHA256)
 }
 
-func (p *Pipeline) partsSummary(e *ledger.Entry) string {
-	if len(e.Parts) == 0 {
-		return "Nothing was sent to Zuora.\n"
+// when writes t for a finance user, in the configured zone: "1 Dec 2026
+// 14:05 CET".
+func (p *Pipeline) when(t time.Time) string {
+	loc := p.opt.TimeZone
+	if loc == nil {
+		loc = time.UTC
 	}
+	return t.In(loc).Format("2 Jan 2006 15:04 MST")
+}
+
+// needs is "1 problem needs" or "4 problems need".
+func needs(n int) string {
+	if n == 1 {
+		return "1 problem needs"
+	}
+	return count(n) + " problems need"
+}
+
+// count writes n with thousands separators, as a finance user reads
+// numbers: 1,250.
+func count(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
 	var b strings.Builder
-	imported := 0
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// completedParts is how many of e's parts Zuora imported.
+func completedParts(e *ledger.Entry) int {
+	n := 0
 	for _, pt := range e.Parts {
 		if pt.State == ledger.PartCompleted {
-			imported++
+			n++
 		}
 	}
-	if len(e.Parts) == 1 || imported == 0 {
-		b.WriteString("Nothing from this file was imported (Zuora imports a file whole or not at all).\n")
-		return b.String()
+	return n
+}
+
+// partsSummary lists the parts of a file that was partly imported, what
+// became of each; "" when the verdict says it all.
+func (p *Pipeline) partsSummary(e *ledger.Entry) string {
+	if len(e.Parts) < 2 || completedParts(e) == 0 {
+		return ""
 	}
-	fmt.Fprintf(&b, "The file was sent in %d parts; %d of them WERE imported and must not be sent again:\n", len(e.Parts), imported)
+	var b strings.Builder
+	b.WriteString("\nThe parts (those Completed WERE imported):\n")
 	for _, pt := range e.Parts {
-		fmt.Fprintf(&b, "  %s: %d records, %s %s\n", safetext.Line(pt.Name, noteMax), pt.Records, safetext.Line(orUnknown(pt.ZuoraStatus), noteMax), pt.ImportID)
+		fmt.Fprintf(&b, "  %s: %s records, %s %s\n", safetext.Line(pt.Name, noteMax), count(pt.Records), safetext.Line(orUnknown(pt.ZuoraStatus), noteMax), pt.ImportID)
 	}
 	return b.String()
 }
@@ -399,7 +493,7 @@ func (p *Pipeline) adoptedText(e *ledger.Entry) string {
 		from := pt.AdoptedFrom
 		if prev, err := p.opt.Ledger.Get(pt.AdoptedFrom); err == nil {
 			from = fmt.Sprintf("%s (dropped %s, reference %s)", safetext.Line(prev.Name, noteMax),
-				prev.Created.UTC().Format("2006-01-02 15:04 UTC"), prev.ID)
+				p.when(prev.Created), prev.ID)
 		}
 		fmt.Fprintf(&b, "%d of these records had been created in Zuora by the earlier drop of %s, which stopped before it finished; "+
 			"they were not sent again.\n", pt.Adopted, from)

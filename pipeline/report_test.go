@@ -92,7 +92,7 @@ func TestReportErrorsCSVBounded(t *testing.T) {
 	}{
 		{"all listed", 3, 0, "x", 3, ""},
 		{"first 100 of 223", 100, 123, "x", 100,
-			"Only the first 100 of 223 problems are listed. Fix them and check the file again (usagedrop check) to see the rest."},
+			"Only the first 100 of 223 problems are listed. Fix them and drop the whole file again to see the rest."},
 		{"huge values clipped", 100, 0, huge, 100, ""},
 		{"the byte cap lists fewer", 5000, 7, huge, 0, "Only the first "},
 	}
@@ -199,22 +199,24 @@ func TestReportStatusTextCountsAndCaps(t *testing.T) {
 	s.MoreProblems = 123
 	status, _ := reject("march.csv", s, nil)
 	for _, want := range []string{
-		"march.csv was NOT imported. Nothing was sent to Zuora.",
-		"223 problems were found; the first 100 are listed in the .errors.csv file beside this one",
-		"line 2, column UOM: The UOM is missing (value \"\")",
-		"... see the .errors.csv file for the other 90 listed there",
+		"Not imported: 223 problems need fixing. Nothing was sent to Zuora.\n",
+		"The first 100 of 223 problems are listed in the .errors.csv file beside this one",
+		"  line 2, UOM: The UOM is missing\n",
+		"... and 90 more in the .errors.csv file beside this one",
+		"File: march.csv\n",
 	} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status.txt does not say %q:\n%s", want, status)
 		}
 	}
-	if strings.Contains(status, "each is listed") {
+	if strings.Contains(status, "All ") {
 		t.Errorf("status.txt claims every problem is listed:\n%s", status)
 	}
 
 	status, _ = reject("two.csv", problems(2, "=1+1"), nil)
-	if !strings.Contains(status, "2 problem(s) were found; each is listed in the .errors.csv file beside this one") ||
-		!strings.Contains(status, `(value "'=1+1")`) {
+	if !strings.HasPrefix(status, "Not imported: 2 problems need fixing.") ||
+		!strings.Contains(status, "All 2 are listed in the .errors.csv file beside this one") ||
+		!strings.Contains(status, `(you wrote "'=1+1")`) {
 		t.Errorf("status.txt:\n%s", status)
 	}
 
@@ -231,8 +233,8 @@ func TestReportStatusTextCountsAndCaps(t *testing.T) {
 		t.Fatalf("an escape reached a report:\n%.500q", status)
 	}
 	for _, want := range []string{
-		`evil\n\x1b[31m.csv was NOT imported.`,
-		"1000100 problems were found; the first 100 are listed",
+		"File: evil\\n\\x1b[31m.csv\n",
+		"The first 100 of 1,000,100 problems are listed",
 		"Note: columns not sent to Zuora: extra column 0 ",
 		" and 499980 more.",
 		"Reference: ",
@@ -263,10 +265,10 @@ func TestReportStatusTextOtherStates(t *testing.T) {
 		fn    func(e *ledger.Entry)
 		want  []string
 	}{
-		{ledger.Done, func(e *ledger.Entry) { e.Parts = parts[:1] }, []string{"x\\ny.csv was imported into Zuora.", "as import imp."}},
+		{ledger.Done, func(e *ledger.Entry) { e.Parts = parts[:1]; e.Records = 1 }, []string{"Imported: 1 usage records in Zuora (import imp).", "File: x\\ny.csv\n"}},
 		{ledger.Done, func(e *ledger.Entry) { e.Parts = parts }, []string{"in 5000 imports", `part\t0.csv: 1 records, import imp`, "more bytes)", "Reference: "}},
 		{ledger.Failed, func(e *ledger.Entry) { e.LastError = "bad\x1b" + huge }, []string{`Reason: bad\x1beee`, "more bytes)", "Reference: "}},
-		{ledger.Failed, func(e *ledger.Entry) { e.Parts = parts[:2]; e.LastError = "Zuora failed" }, []string{"2 of them WERE imported"}},
+		{ledger.Failed, func(e *ledger.Entry) { e.Parts = parts[:2]; e.LastError = "Zuora failed" }, []string{"Partly imported: 2 of the file's 2 parts are in Zuora"}},
 	}
 	for _, tt := range tests {
 		e := &ledger.Entry{ID: "id", Name: "x\ny.csv", State: tt.state, Created: time.Now()}

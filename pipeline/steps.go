@@ -120,9 +120,9 @@ func (p *Pipeline) originalPath(e *ledger.Entry) string {
 // fetch copies the claimed file into the spool, hashing it as it streams.
 // A torn copy never takes the final name.
 func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) error {
-	if why := p.opt.Caps.TooLarge(e.Size); why != "" {
+	if p.opt.Caps.TooLarge(e.Size) != "" {
 		// Refused from its listed size, before a byte fills the spool.
-		return p.outcome(e.ID, ledger.Failed, why+"; nothing was sent", false)
+		return p.outcome(e.ID, ledger.Failed, p.tooLarge(e, e.Size), false)
 	}
 	rc, err := src.Src.Open(ctx, e.Key)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -151,7 +151,7 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 			return err
 		})
 		if errors.Is(err, errTooLarge) {
-			return p.outcome(e.ID, ledger.Failed, p.opt.Caps.TooLarge(n)+"; nothing was sent", false)
+			return p.outcome(e.ID, ledger.Failed, p.tooLarge(e, n), false)
 		}
 		if err == nil {
 			// One more look, now that the copy is whole: a write that came

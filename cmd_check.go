@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"usagedrop/convert"
+	"usagedrop/internal/safetext"
 	"usagedrop/pipeline"
 )
 
@@ -131,47 +133,61 @@ func checkFile(ctx context.Context, name string, opt convert.Options, t convert.
 	return false, nil
 }
 
-// printCheck writes a file's problems and verdict, one line each.
+// printCheck writes a file's problems and verdict, one line each, then
+// the settings the problems point at: whoever runs check may be the
+// operator who can change them.
 func printCheck(stdout io.Writer, name string, sum convert.Summary) {
+	var hints []string
 	for _, pr := range sum.Problems {
 		fmt.Fprintln(stdout, checkLine(name, pr))
+		if pr.Hint != "" && !slices.Contains(hints, pr.Hint) && len(hints) < 5 {
+			hints = append(hints, pr.Hint)
+		}
 	}
+	total := sum.TotalProblems()
 	if sum.MoreProblems > 0 {
-		fmt.Fprintf(stdout, "%s: ... and %d more problems\n", name, sum.MoreProblems)
+		fmt.Fprintf(stdout, "%s: the first %d of %d problems are listed above\n", name, len(sum.Problems), total)
+	}
+	for _, h := range hints {
+		fmt.Fprintf(stdout, "%s: for the administrator: %s\n", name, h)
 	}
 	if len(sum.Ignored) > 0 {
 		more := ""
 		if sum.MoreIgnored > 0 {
 			more = fmt.Sprintf(" and %d more", sum.MoreIgnored)
 		}
-		fmt.Fprintf(stdout, "%s: note: columns not sent to Zuora: %s%s\n", name, strings.Join(sum.Ignored, ", "), more)
+		fmt.Fprintf(stdout, "%s: note: columns not sent to Zuora: %s%s\n", name, safetext.Name(strings.Join(sum.Ignored, ", ")), more)
 	}
-	if sum.Rejected() {
-		fmt.Fprintf(stdout, "%s: REJECTED: %d problem(s); nothing would be sent\n", name, len(sum.Problems)+sum.MoreProblems)
-		return
+	switch {
+	case total == 1:
+		fmt.Fprintf(stdout, "%s: REJECTED: 1 problem needs fixing; nothing would be sent\n", name)
+	case total > 1:
+		fmt.Fprintf(stdout, "%s: REJECTED: %d problems need fixing; nothing would be sent\n", name, total)
+	default:
+		fmt.Fprintf(stdout, "%s: ok: %d records\n", name, sum.Records)
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d records\n", name, sum.Records)
 }
 
-// checkLine is `file:line: COLUMN: reason (got "value")`, the shape
-// editors and grep understand.
+// checkLine is `file:line: Column (COLUMN): reason (got "value")`, the
+// shape editors and grep understand. The names the file gives are
+// escaped: a terminal shows them, never runs them.
 func checkLine(name string, pr convert.Problem) string {
 	var b strings.Builder
 	b.WriteString(name)
 	if pr.Member != "" {
-		b.WriteString("!" + pr.Member)
+		b.WriteString("!" + safetext.Name(pr.Member))
 	}
 	if pr.Sheet != "" {
-		b.WriteString("[" + pr.Sheet + "]")
+		b.WriteString("[" + safetext.Name(pr.Sheet) + "]")
 	}
 	if pr.Line > 0 {
 		fmt.Fprintf(&b, ":%d", pr.Line)
 	}
 	b.WriteString(": ")
-	if pr.Column != "" {
-		b.WriteString(pr.Column + ": ")
+	if c := pr.ColumnName(); c != "" {
+		b.WriteString(safetext.Name(c) + ": ")
 	}
-	b.WriteString(pr.Reason)
+	b.WriteString(pr.Reason) // quotes what it cites with %q
 	if pr.Line > 0 {
 		fmt.Fprintf(&b, " (got %q)", pr.Value)
 	}
