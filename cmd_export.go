@@ -153,7 +153,7 @@ func exportCSV(w io.Writer) (write func(*ledger.Entry) error, done func() error)
 		row := []string{e.ID, e.Source, e.Name, string(e.State), describe(e), stamp(e.Created), stamp(e.Updated),
 			cmp.Or(e.FinalKey, e.Key), strconv.FormatInt(e.Size, 10), e.SHA256,
 			strconv.Itoa(e.Records), strconv.Itoa(e.Problems), strconv.Itoa(imported),
-			strings.Join(importIDs(e), " "), strings.Join(zs, " "), strconv.Itoa(e.Attempts),
+			strings.Join(e.ImportIDs(), " "), strings.Join(zs, " "), strconv.Itoa(e.Attempts),
 			strconv.Itoa(e.Generation), strconv.Itoa(e.Requeued), e.DuplicateOf, stamp(e.Forgotten), e.LastError}
 		for i := range row {
 			row[i] = safetext.Cell(row[i])

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"usagedrop/internal/safetext"
 	"usagedrop/ledger"
@@ -94,8 +95,8 @@ func forgetPlan(st ledger.Store, e *ledger.Entry) (string, error) {
 		return "", err
 	}
 	what := "it imported"
-	if ids := importIDs(e); len(ids) > 0 {
-		what += fmt.Sprintf(" (import %v)", ids)
+	if ids := e.ImportIDs(); len(ids) > 0 {
+		what += " (import " + strings.Join(ids, ", ") + ")"
 	}
 	return fmt.Sprintf("would forget drop %s (%s, %s, sha256 %s): the same bytes could then be dropped again and would be "+
 		"imported again in full, under new idempotency keys; what %s stays in Zuora. The drop stays in the ledger, "+

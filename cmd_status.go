@@ -95,7 +95,7 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 			sha = sha[:12]
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, e.Source, e.Name, describe(e),
-			dash(strings.Join(importIDs(e), ",")), e.Attempts, dash(sha), dash(safetext.Clip(e.LastError, 200)))
+			dash(strings.Join(e.ImportIDs(), ",")), e.Attempts, dash(sha), dash(safetext.Clip(e.LastError, 200)))
 	}
 	return tw.Flush()
 }
@@ -228,16 +228,6 @@ func when(t time.Time) string {
 		return ""
 	}
 	return t.Local().Format("2006-01-02 15:04:05 MST")
-}
-
-func importIDs(e *ledger.Entry) []string {
-	var ids []string
-	for _, p := range e.Parts {
-		if p.ImportID != "" {
-			ids = append(ids, p.ImportID)
-		}
-	}
-	return ids
 }
 
 // describe is where e stands in plain words, times in the local zone
