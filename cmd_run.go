@@ -75,7 +75,12 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	pipeline.RegisterBuildInfo(reg, version)
+	bv := readVersion()
+	revision := bv.Revision
+	if bv.Modified {
+		revision += "-modified"
+	}
+	pipeline.RegisterBuildInfo(reg, bv.Version, revision)
 	metrics := pipeline.NewMetrics(reg)
 	zw := pipeline.NewZuoraWatch(nil, metrics)
 	z, err := pipeline.BuildZuoraWith(cfg.Zuora, log, zw)

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -90,25 +89,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// RegisterBuildInfo registers usagedrop_build_info: version as built
-// (main.version), the Go version and the VCS revision the binary was
-// built from.
-func RegisterBuildInfo(reg prometheus.Registerer, version string) {
-	revision := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var dirty bool
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				revision = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-		if dirty {
-			revision += "-dirty"
-		}
-	}
+// RegisterBuildInfo registers usagedrop_build_info: the version and VCS
+// revision main read from the build info (one reader, `usagedrop
+// version`'s), and the Go version.
+func RegisterBuildInfo(reg prometheus.Registerer, version, revision string) {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "usagedrop_build_info",
 		Help:        "Always 1; the labels say which build runs.",
