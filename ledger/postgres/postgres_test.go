@@ -191,3 +191,28 @@ func TestOpenErrorHidesPassword(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// The list is read a page at a time; it goes on past a page.
+func TestListPastAPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 1,050 entries")
+	}
+	s := open(t, testutil.Postgres(t).DSN, postgres.Options{})
+	const n = 1050
+	for range n {
+		if _, err := s.Create("src", "a.csv", "a.csv", 1, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var after, before []string
+	s.ListAfter("", func(e *ledger.Entry) bool { after = append(after, e.ID); return true })
+	s.ListBefore("", func(e *ledger.Entry) bool { before = append(before, e.ID); return true })
+	if len(after) != n || len(before) != n {
+		t.Fatalf("listed %d after and %d before, want %d", len(after), len(before), n)
+	}
+	for i := range after {
+		if after[i] != before[n-1-i] || i > 0 && after[i] <= after[i-1] {
+			t.Fatalf("order broken at %d", i)
+		}
+	}
+}
