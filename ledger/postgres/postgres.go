@@ -118,6 +118,40 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	return s, nil
 }
 
+// Check connects to the database dsn names and says where its schema
+// stands, changing nothing: what `usagedrop test` shows.
+func Check(ctx context.Context, dsn string, opt Options) (string, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "", fmt.Errorf("ledger %s: the DSN does not parse", Redact(dsn))
+	}
+	if opt.Password != "" {
+		cfg.Password = opt.Password
+	}
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", fmt.Errorf("ledger %s: %w", Redact(dsn), err)
+	}
+	defer c.Close(ctx)
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	var version int
+	err = c.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&version)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
+		return fmt.Sprintf("reachable; empty: the daemon creates the schema (version %d) at its start", len(names)), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("ledger %s: %w", Redact(dsn), err)
+	}
+	if version > len(names) {
+		return "", fmt.Errorf("ledger %s: schema version %d is newer than this usagedrop's (%d): upgrade usagedrop", Redact(dsn), version, len(names))
+	}
+	if version < len(names) {
+		return fmt.Sprintf("reachable; schema version %d, migrated to %d at the daemon's start", version, len(names)), nil
+	}
+	return fmt.Sprintf("reachable; schema version %d", version), nil
+}
+
 // Close implements ledger.Store.
 func (s *Store) Close() error {
 	s.pool.Close()
@@ -144,6 +178,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		var current int
 		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
 			return fmt.Errorf("read schema version: %w", err)
+		}
+		if current > len(names) {
+			return fmt.Errorf("schema version %d is newer than this usagedrop's (%d): upgrade usagedrop", current, len(names))
 		}
 		for _, name := range names {
 			base := strings.TrimPrefix(name, "migrations/")

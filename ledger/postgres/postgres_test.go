@@ -216,3 +216,42 @@ func TestListPastAPage(t *testing.T) {
 		}
 	}
 }
+
+// Check reads where the schema stands and changes nothing; a schema newer
+// than the program is refused rather than used.
+func TestCheck(t *testing.T) {
+	db := testutil.Postgres(t)
+	ctx := context.Background()
+	for _, want := range []string{"empty", "empty"} {
+		if got, err := postgres.Check(ctx, db.DSN, postgres.Options{}); err != nil || !strings.Contains(got, want) {
+			t.Fatalf("Check = %q, %v; want %q", got, err, want)
+		}
+	}
+	open(t, db.DSN, postgres.Options{}).Close()
+	if got, err := postgres.Check(ctx, db.DSN, postgres.Options{}); err != nil || got != "reachable; schema version 1" {
+		t.Fatalf("Check after Open = %q, %v", got, err)
+	}
+	// A wrong password is an error that does not quote it.
+	bad := strings.Replace(db.DSN, db.Password, "wrong-pw-123", 1)
+	if _, err := postgres.Check(ctx, bad, postgres.Options{}); err == nil || strings.Contains(err.Error(), "wrong-pw-123") {
+		t.Fatalf("Check with a wrong password: %v", err)
+	}
+	// Options.Password wins over the DSN's.
+	if _, err := postgres.Check(ctx, bad, postgres.Options{Password: db.Password}); err != nil {
+		t.Fatalf("Check with Options.Password: %v", err)
+	}
+	c, err := pgx.Connect(ctx, db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES (99, '099_future.sql')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Check(ctx, db.DSN, postgres.Options{}); err == nil || !strings.Contains(err.Error(), "upgrade usagedrop") {
+		t.Fatalf("Check of a newer schema: %v", err)
+	}
+	if _, err := postgres.Open(ctx, db.DSN, postgres.Options{}); err == nil || !strings.Contains(err.Error(), "upgrade usagedrop") {
+		t.Fatalf("Open of a newer schema: %v", err)
+	}
+}
