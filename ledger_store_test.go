@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,5 +100,70 @@ func TestPostgresLedgerDaemon(t *testing.T) {
 	}
 	if logs := d.logs.String(); strings.Contains(logs, db.Password) || !strings.Contains(logs, db.Name) {
 		t.Errorf("the logs show the password, or not the ledger:\n%s", logs)
+	}
+}
+
+// `usagedrop ledger copy` takes a bbolt ledger into PostgreSQL and back,
+// drops and holds on bytes alike; FROM must exist, and a daemon holding
+// it stops the copy.
+func TestLedgerCopyCommand(t *testing.T) {
+	db := testutil.Postgres(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "vm.db")
+	l, err := ledger.Open(src, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := strings.Repeat("ab", 32)
+	var ids []string
+	for i := range 3 {
+		e, err := l.Create("partners", fmt.Sprintf("usage-%d.csv", i), "usage.csv", 10, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	if _, err := l.Claimed(ids[0], "processing/usage-0.csv", "", 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Fetched(ids[0], sha); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte(db.Password+"\n"), 0o600)
+
+	copyCmd := func(from, to string) (string, int) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"ledger", "copy", "-password-file", pw, from, to}, &out, &errb)
+		return out.String() + errb.String(), code
+	}
+	// The daemon holds the file: the copy says so.
+	if out, code := copyCmd(src, db.DSNNoPassword); code == 0 || !strings.Contains(out, "another usagedrop running") {
+		t.Fatalf("copy of a ledger in use: exit %d: %s", code, out)
+	}
+	l.Close()
+	if out, code := copyCmd(filepath.Join(dir, "missing.db"), db.DSNNoPassword); code == 0 || !strings.Contains(out, "no ledger at") {
+		t.Fatalf("copy of a missing ledger: exit %d: %s", code, out)
+	}
+	out, code := copyCmd(src, db.DSNNoPassword)
+	if code != 0 || !strings.Contains(out, "copied 3 drops") || strings.Contains(out, db.Password) {
+		t.Fatalf("copy into PostgreSQL: exit %d: %s", code, out)
+	}
+	back := filepath.Join(dir, "back.db")
+	if out, code := copyCmd(db.DSNNoPassword, back); code != 0 || !strings.Contains(out, "copied 3 drops") {
+		t.Fatalf("copy back: exit %d: %s", code, out)
+	}
+	for _, path := range []string{src, back} {
+		l, err := ledger.Open(path, ledger.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		l.List(func(e *ledger.Entry) bool { names = append(names, e.Name); return true })
+		owner, err := l.BySHA256(sha[:12])
+		l.Close()
+		if fmt.Sprint(names) != "[usage-0.csv usage-1.csv usage-2.csv]" || owner != ids[0] || err != nil {
+			t.Fatalf("%s: %v, owner %s, %v", path, names, owner, err)
+		}
 	}
 }

@@ -49,6 +49,15 @@ func recordKey(k string) []byte {
 	return []byte(k)
 }
 
+// recordKeyString is a stored key as Store returns it: the hex of a
+// 16-byte key.
+func recordKeyString(k []byte) string {
+	if len(k) == 16 {
+		return hex.EncodeToString(k)
+	}
+	return string(k)
+}
+
 // checkRecords returns the error for a record transition on e's part i,
 // or nil when the table allows it. Records are only written while the
 // part is in Zuora's hands: after PartSubmitted and before its final
@@ -151,11 +160,7 @@ func (l *Ledger) Records(id string) (map[string]string, error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			key := string(k)
-			if len(k) == 16 {
-				key = hex.EncodeToString(k)
-			}
-			out[key] = string(v)
+			out[recordKeyString(k)] = string(v)
 			return nil
 		})
 	})

@@ -592,3 +592,62 @@ func (s *Store) Notices() ([]ledger.Notice, error) {
 	}
 	return out, nil
 }
+
+var _ ledger.Copier = (*Store)(nil)
+
+// Export implements ledger.Copier, a page of entries at a time with their
+// records, notices and sums: not one snapshot, so no daemon should be
+// using the ledger meanwhile.
+func (s *Store) Export(fn func(ledger.Item) error) error {
+	after := ""
+	for {
+		es, err := s.entries("SELECT id, entry FROM entries WHERE id > $1 ORDER BY id LIMIT $2", after, page)
+		if err != nil {
+			return fmt.Errorf("ledger export: %w", err)
+		}
+		if len(es) == 0 {
+			return nil
+		}
+		ids := make([]string, len(es))
+		items := make(map[string]*ledger.Item, len(es))
+		for i, e := range es {
+			ids[i] = e.ID
+			items[e.ID] = &ledger.Item{Entry: e}
+		}
+		err = s.query(func(ctx context.Context) error {
+			rows, _ := s.pool.Query(ctx, "SELECT id, sha256 FROM sha_owners WHERE id = ANY($1) ORDER BY sha256", ids)
+			var id, a, b string
+			if _, err := pgx.ForEachRow(rows, []any{&id, &a}, func() error {
+				items[id].Owns = append(items[id].Owns, a)
+				return nil
+			}); err != nil {
+				return err
+			}
+			rows, _ = s.pool.Query(ctx, "SELECT drop_id, key, zuora_id FROM records WHERE drop_id = ANY($1) ORDER BY drop_id, key", ids)
+			if _, err := pgx.ForEachRow(rows, []any{&id, &a, &b}, func() error {
+				it := items[id]
+				it.Records = append(it.Records, ledger.CreatedRecord{Key: a, ZuoraID: b})
+				return nil
+			}); err != nil {
+				return err
+			}
+			rows, _ = s.pool.Query(ctx, "SELECT notice FROM notices WHERE drop_id = ANY($1) ORDER BY key", ids)
+			ns, err := collectNotices(rows)
+			for _, n := range ns {
+				if it := items[n.DropID]; it != nil {
+					it.Notices = append(it.Notices, n)
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("ledger export: %w", err)
+		}
+		for _, id := range ids {
+			if err := fn(*items[id]); err != nil {
+				return err
+			}
+		}
+		after = ids[len(ids)-1]
+	}
+}

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,23 @@ func TestConformance(t *testing.T) {
 		return open(t, testutil.Postgres(t).DSN, postgres.Options{})
 	})
 	t.Logf("conformance suite on PostgreSQL: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// A ledger copied from bbolt into PostgreSQL and back keeps every drop,
+// record, notice and hold on bytes.
+func TestCopy(t *testing.T) {
+	pg := func(t *testing.T) ledger.Store { return open(t, testutil.Postgres(t).DSN, postgres.Options{}) }
+	bolt := func(t *testing.T) ledger.Store {
+		l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	t.Run("BboltToPostgres", func(t *testing.T) { ledgertest.RunCopy(t, bolt, pg) })
+	t.Run("PostgresToBbolt", func(t *testing.T) { ledgertest.RunCopy(t, pg, bolt) })
+	t.Run("PostgresToPostgres", func(t *testing.T) { ledgertest.RunCopy(t, pg, pg) })
 }
 
 // Daemons starting at once on an empty database: each migration is
