@@ -67,7 +67,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := os.MkdirAll(cfg.Spool, 0o750); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	led, err := openStore(ctx, cfg, time.Second)
+	led, err := openStore(ctx, cfg, time.Second, true)
 	if err != nil {
 		return err
 	}

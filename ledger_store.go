@@ -15,13 +15,14 @@ import (
 
 // openStore opens the ledger cfg names: the bbolt file, waiting at most
 // timeout for another process to release it, or the PostgreSQL database
-// of a postgres:// DSN, whose schema it creates or migrates.
-func openStore(ctx context.Context, cfg *config.Config, timeout time.Duration) (ledger.Store, error) {
+// of a postgres:// DSN, whose schema it creates or migrates. The daemon
+// opens it exclusive: another daemon on it fails with ledger.ErrLocked.
+func openStore(ctx context.Context, cfg *config.Config, timeout time.Duration, daemon bool) (ledger.Store, error) {
 	if !postgres.IsDSN(cfg.Ledger) {
 		return ledger.Open(cfg.Ledger, ledger.Options{Timeout: timeout})
 	}
 	// PGPASSWORD, when the file is not set, is pgx's to read.
-	return postgres.Open(ctx, cfg.Ledger, postgres.Options{Password: cfg.LedgerPassword.Value()})
+	return postgres.Open(ctx, cfg.Ledger, postgres.Options{Password: cfg.LedgerPassword.Value(), Exclusive: daemon})
 }
 
 // ledgerName is cfg's ledger as it may be logged or shown: a DSN's
@@ -43,7 +44,7 @@ func openCommandLedger(ctx context.Context, cfg *config.Config) (ledger.Store, e
 			return nil, fmt.Errorf("no ledger at %s: this daemon has seen no files yet (or -config names another)", cfg.Ledger)
 		}
 	}
-	return openStore(ctx, cfg, 300*time.Millisecond)
+	return openStore(ctx, cfg, 300*time.Millisecond, false)
 }
 
 // postgresLedger is `usagedrop test`'s check of a PostgreSQL ledger: it

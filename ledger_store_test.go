@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -73,6 +74,14 @@ func TestPostgresLedgerDaemon(t *testing.T) {
 	defer stop(second.Process)
 	drop("march-usage-again.csv")
 	waitStatus("march-usage-again.csv")
+
+	// Until drops are leased, a second daemon on the ledger exits.
+	var logs logBuffer
+	third := exec.Command(binary, "run", "-config", d.cfg)
+	third.Stderr = &logs
+	if err := third.Run(); err == nil || !strings.Contains(logs.String(), "one daemon per ledger") {
+		t.Fatalf("a second daemon on the ledger: %v\n%s", err, logs.String())
+	}
 
 	s, err := postgres.Open(context.Background(), db.DSN, postgres.Options{})
 	if err != nil {

@@ -42,6 +42,7 @@ var migrations embed.FS
 const (
 	lockMigrations = 1 // second key 0
 	lockSHA        = 2 // second key: hashtext(sum)
+	lockDaemon     = 3 // second key 0: Options.Exclusive
 )
 
 // Options tune Open.
@@ -54,6 +55,12 @@ type Options struct {
 	Timeout time.Duration
 	// Tracer, when set, sees every query (tests count them).
 	Tracer pgx.QueryTracer
+	// Exclusive holds the ledger for this process, as bbolt's file lock
+	// does: a second Exclusive Open fails with ledger.ErrLocked. The
+	// daemon needs it until drops are leased to the daemon working them:
+	// each daemon resumes every active drop at its start. Commands that
+	// only read, or that change one drop, open without it.
+	Exclusive bool
 }
 
 // Store is a ledger in a PostgreSQL database.
@@ -62,6 +69,9 @@ type Store struct {
 	ledger.Machine
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	// held is the connection holding Options.Exclusive's lock, which
+	// lasts as long as its session.
+	held *pgx.Conn
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -115,7 +125,32 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", Redact(dsn), err)
 	}
+	if opt.Exclusive {
+		if err := s.hold(ctx, cfg.ConnConfig); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("open ledger %s: %w", Redact(dsn), err)
+		}
+	}
 	return s, nil
+}
+
+// hold takes Options.Exclusive's lock on a connection of its own.
+func (s *Store) hold(ctx context.Context, cc *pgx.ConnConfig) error {
+	c, err := pgx.ConnectConfig(ctx, cc.Copy())
+	if err != nil {
+		return err
+	}
+	var got bool
+	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, 0)", lockDaemon).Scan(&got); err != nil {
+		c.Close(ctx)
+		return err
+	}
+	if !got {
+		c.Close(ctx)
+		return fmt.Errorf("%w (another usagedrop daemon works this PostgreSQL ledger; until drops are leased, one daemon per ledger)", ledger.ErrLocked)
+	}
+	s.held = c
+	return nil
 }
 
 // Check connects to the database dsn names and says where its schema
@@ -155,6 +190,12 @@ func Check(ctx context.Context, dsn string, opt Options) (string, error) {
 // Close implements ledger.Store.
 func (s *Store) Close() error {
 	s.pool.Close()
+	if s.held != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// Closing the session releases the lock.
+		return s.held.Close(ctx)
+	}
 	return nil
 }
 

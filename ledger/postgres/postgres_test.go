@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -272,4 +273,21 @@ func TestCheck(t *testing.T) {
 	if _, err := postgres.Open(ctx, db.DSN, postgres.Options{}); err == nil || !strings.Contains(err.Error(), "upgrade usagedrop") {
 		t.Fatalf("Open of a newer schema: %v", err)
 	}
+}
+
+// One daemon per PostgreSQL ledger until drops are leased: a second
+// Exclusive open fails with ErrLocked, one that only reads does not, and
+// the lock goes with the first one's Close.
+func TestExclusive(t *testing.T) {
+	db := testutil.Postgres(t)
+	first, err := postgres.Open(context.Background(), db.DSN, postgres.Options{Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Open(context.Background(), db.DSN, postgres.Options{Exclusive: true}); !errors.Is(err, ledger.ErrLocked) {
+		t.Fatalf("second daemon: %v, want ErrLocked", err)
+	}
+	open(t, db.DSN, postgres.Options{}).Close()
+	first.Close()
+	open(t, db.DSN, postgres.Options{Exclusive: true})
 }
