@@ -1,5 +1,5 @@
-// Package ledger records what happened to every dropped file, in bbolt,
-// and is the state machine those files move through.
+// Package ledger records what happened to every dropped file, in bbolt
+// or PostgreSQL, and is the state machine those files move through.
 //
 // One Entry per drop, holding its parts. Every transition is committed
 // before the side effect that follows it, so a daemon that crashes at any
@@ -79,6 +79,14 @@
 // events with the middle folded into a count, so no drop can make its
 // entry large. Ledgers written before these fields exist read unchanged:
 // every new field is optional.
+//
+// # Stores
+//
+// The transitions live once, in Machine (machine.go), over a store's
+// transactions (Tx). Ledger is the bbolt store, the embedded default;
+// ledger/postgres is a PostgreSQL one that a fleet of daemons shares. Both
+// pass the conformance suite in ledger/ledgertest, and `usagedrop ledger
+// copy` moves drops between them (Copier).
 //
 // # Caveats
 //

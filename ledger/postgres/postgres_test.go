@@ -291,3 +291,14 @@ func TestExclusive(t *testing.T) {
 	first.Close()
 	open(t, db.DSN, postgres.Options{Exclusive: true})
 }
+
+// With no password in the DSN nor in Options, PGPASSWORD gives it.
+func TestPasswordFromEnvironment(t *testing.T) {
+	db := testutil.Postgres(t)
+	t.Setenv("PGPASSWORD", "")
+	if _, err := postgres.Open(context.Background(), db.DSNNoPassword, postgres.Options{}); err == nil {
+		t.Fatal("opened without a password")
+	}
+	t.Setenv("PGPASSWORD", db.Password)
+	open(t, db.DSNNoPassword, postgres.Options{})
+}
