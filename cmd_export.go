@@ -81,7 +81,7 @@ func exportType(format string) (string, error) {
 // ledger exportBatch drops a transaction: no transaction stays open while
 // w is written, and memory holds one batch. flush, if set, is called
 // after each batch.
-func exportDrops(w io.Writer, led *ledger.Ledger, f dropFilter, format string, history bool, flush func() error) error {
+func exportDrops(w io.Writer, led ledger.Store, f dropFilter, format string, history bool, flush func() error) error {
 	write, done := exportJSONL(w)
 	if format == "csv" {
 		write, done = exportCSV(w)

@@ -67,7 +67,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := os.MkdirAll(cfg.Spool, 0o750); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	led, err := ledger.Open(cfg.Ledger, ledger.Options{Timeout: time.Second})
+	led, err := openStore(ctx, cfg, time.Second, true)
 	if err != nil {
 		return err
 	}
@@ -139,14 +139,14 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	})
 	sdnotify.SdNotify(false, sdnotify.SdNotifyReady)
 	wg.Go(func() { svc.serve(ctx, hup) })
-	log.Info("usagedrop running", "version", readVersion().String(), "instance", cfg.Instance, "ledger", cfg.Ledger)
+	log.Info("usagedrop running", "version", readVersion().String(), "instance", cfg.Instance, "ledger", ledgerName(cfg))
 	err = p.Run(ctx)
 	wg.Wait()
 	return err
 }
 
 // prune forgets finished drops older than retention, once a day.
-func prune(ctx context.Context, led *ledger.Ledger, retention time.Duration, log *slog.Logger) {
+func prune(ctx context.Context, led ledger.Store, retention time.Duration, log *slog.Logger) {
 	if retention <= 0 {
 		return
 	}

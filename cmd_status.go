@@ -103,7 +103,7 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 // findDrops returns the drop with id ref, or every drop named ref (as
 // dropped, or as finished when a name collision renamed it), with their
 // history, oldest first.
-func findDrops(ctx context.Context, led *ledger.Ledger, d *daemonAPI, ref string) ([]*ledger.Entry, error) {
+func findDrops(ctx context.Context, led ledger.Store, d *daemonAPI, ref string) ([]*ledger.Entry, error) {
 	var out []*ledger.Entry
 	if led != nil {
 		e, err := led.Get(ref)

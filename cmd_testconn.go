@@ -15,6 +15,7 @@ import (
 
 	"usagedrop/config"
 	"usagedrop/internal/safetext"
+	"usagedrop/ledger/postgres"
 	"usagedrop/pipeline"
 	"usagedrop/uploader"
 )
@@ -45,7 +46,11 @@ func runTest(ctx context.Context, args []string, stdout io.Writer) (failed bool,
 		t.source(ctx, sc, cfg.Instance)
 	}
 	t.writable("spool", cfg.Spool, true)
-	t.writable("ledger", cfg.Ledger, false)
+	if postgres.IsDSN(cfg.Ledger) {
+		t.postgresLedger(ctx, cfg)
+	} else {
+		t.writable("ledger", cfg.Ledger, false)
+	}
 	return t.failed, nil
 }
 

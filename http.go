@@ -50,7 +50,7 @@ const (
 type api struct {
 	Auth config.HTTPAuth
 	// Ledger is read for the API, the page and the operator's endpoints.
-	Ledger *ledger.Ledger
+	Ledger ledger.Store
 	// Stopped reports the sources stopped for an operator.
 	Stopped func() map[string]error
 	// NotReady says why the daemon cannot work now (nil: it can), for
@@ -160,7 +160,7 @@ type dropsPage struct {
 // listDrops serves /v1/drops?limit=N&after=ID: up to limit entries after
 // the one with id after, without their history (/v1/drops/{id} has it),
 // in at most responseMax bytes.
-func listDrops(w http.ResponseWriter, r *http.Request, led *ledger.Ledger) {
+func listDrops(w http.ResponseWriter, r *http.Request, led ledger.Store) {
 	limit := dropsPageDefault
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -212,7 +212,7 @@ func listed(e *ledger.Entry) []byte {
 
 // getDrop serves /v1/drops/{id}: one entry with its history, the oldest
 // events left out if it would pass responseMax.
-func getDrop(w http.ResponseWriter, r *http.Request, led *ledger.Ledger) {
+func getDrop(w http.ResponseWriter, r *http.Request, led ledger.Store) {
 	e, err := led.Get(r.PathValue("id"))
 	if errors.Is(err, ledger.ErrNotFound) {
 		http.Error(w, "no drop with that id", http.StatusNotFound)

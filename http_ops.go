@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -37,7 +35,7 @@ import (
 
 // opsAPI is what the operator endpoints need of a running daemon.
 type opsAPI struct {
-	Ledger *ledger.Ledger
+	Ledger ledger.Store
 	// Wake has a drop looked at now (Pipeline.Wake).
 	Wake func(id string)
 	// SourceType returns the config type of a source ("local", "s3", ...).
@@ -166,12 +164,8 @@ type daemonAPI struct {
 
 // openLedger opens cfg's ledger for a command. When a running daemon
 // holds it, the ledger is nil and the daemon's API is returned instead.
-func openLedger(cfg *config.Config) (*ledger.Ledger, *daemonAPI, error) {
-	if _, err := os.Stat(cfg.Ledger); errors.Is(err, fs.ErrNotExist) {
-		// Opening would create it; say so instead.
-		return nil, nil, fmt.Errorf("no ledger at %s: this daemon has seen no files yet (or -config names another)", cfg.Ledger)
-	}
-	led, err := ledger.Open(cfg.Ledger, ledger.Options{Timeout: 300 * time.Millisecond})
+func openLedger(cfg *config.Config) (ledger.Store, *daemonAPI, error) {
+	led, err := openCommandLedger(context.Background(), cfg)
 	if !errors.Is(err, ledger.ErrLocked) {
 		return led, nil, err
 	}

@@ -9,6 +9,7 @@
 //	usagedrop forget ID|SHA256 -yes          let the same bytes be dropped again
 //	usagedrop export [-since T] [-format csv|jsonl]
 //	                                         every drop, streamed
+//	usagedrop ledger copy FROM TO            a bbolt ledger into PostgreSQL, or back
 //	usagedrop sim [-listen ADDR]             the Zuora simulator as a server
 //	usagedrop config check FILE              every problem of a config at once
 //	usagedrop test [-config FILE]            reach Zuora and every source
@@ -42,6 +43,9 @@ Usage:
                                              let the same bytes as an imported drop be dropped again
   usagedrop export [-config FILE] [-since 24h|DATE] [-format jsonl|csv]
                                              every drop, streamed
+  usagedrop ledger copy [-password-file FILE] FROM TO
+                                             copy every drop of a ledger (a file or a postgres:// DSN)
+                                             into another: a VM joining a fleet keeps what it imported
   usagedrop sim [-listen ADDR]               run the Zuora simulator as a server
   usagedrop config check FILE                list every problem of a config, or "ok"
   usagedrop test [-config FILE]              get a token from Zuora, list every source,
@@ -107,6 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runForget(ctx, args[1:], stdout)
 	case "export":
 		err = runExport(ctx, args[1:], stdout)
+	case "ledger":
+		err = runLedger(ctx, args[1:], stdout)
 	case "sim":
 		err = runSim(ctx, args[1:], stdout, stderr)
 	case "config":

@@ -64,8 +64,13 @@ type Config struct {
 	// Instance names this daemon in claims on shared folders; default the
 	// host name. Two daemons on one folder must have different names.
 	Instance string `yaml:"instance"`
-	Ledger   string `yaml:"ledger"`
-	Spool    string `yaml:"spool"`
+	// Ledger is the ledger's file, or a postgres:// DSN: a PostgreSQL
+	// ledger a fleet of daemons shares. Its password comes from
+	// LedgerPasswordFile or PGPASSWORD, never from the DSN.
+	Ledger             string `yaml:"ledger"`
+	LedgerPasswordFile string `yaml:"ledger_password_file"`
+	LedgerPassword     Secret `yaml:"-"`
+	Spool              string `yaml:"spool"`
 	// Retention is how long finished drops stay in the ledger. A pruned
 	// drop's bytes are no longer recognised as a duplicate. Zero keeps
 	// them forever.
@@ -360,6 +365,7 @@ func (c *Config) readSecretFiles(bad map[string]bool) []problem {
 		*dst = Secret(strings.TrimRight(string(b), "\r\n"))
 	}
 	read("zuora.client_secret_file", c.Zuora.ClientSecretFile, &c.Zuora.ClientSecret)
+	read("ledger_password_file", c.LedgerPasswordFile, &c.LedgerPassword)
 	read("http_auth.token_file", c.HTTPAuth.TokenFile, &c.HTTPAuth.Token)
 	read("http_auth.password_file", c.HTTPAuth.PasswordFile, &c.HTTPAuth.Password)
 	for i := range c.Sources {

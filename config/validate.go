@@ -43,7 +43,7 @@ func (c *Config) Validate() error {
 // validate lists the problems Validate reports.
 func (c *Config) validate() []problem {
 	v := &validator{c: c}
-	v.check(c.Ledger != "", "ledger", "must be a file path", c.Ledger)
+	v.ledger()
 	v.check(c.Spool != "", "spool", "must be a directory path", c.Spool)
 	v.check(c.Workers > 0 && c.Workers <= 64, "workers", "must be between 1 and 64", c.Workers)
 	v.check(c.Instance != "" && !strings.ContainsAny(c.Instance, `/\ `), "instance",
@@ -214,4 +214,23 @@ func (v *validator) limits(l Limits) {
 		key := "limits." + strings.Split(f.Tag.Get("yaml"), ",")[0]
 		v.check(rv.Field(i).Int() >= 0, key, "must be 0 (the default) or more", rv.Field(i).Int())
 	}
+}
+
+// ledger checks the ledger: a file, or a postgres:// DSN without its
+// password, which would be printed and logged with the config.
+func (v *validator) ledger() {
+	c := v.c
+	if !strings.HasPrefix(c.Ledger, "postgres://") && !strings.HasPrefix(c.Ledger, "postgresql://") {
+		v.check(c.Ledger != "", "ledger", "must be a file path or a postgres:// DSN", c.Ledger)
+		v.check(c.LedgerPasswordFile == "", "ledger_password_file", "is for a postgres:// ledger only", c.LedgerPasswordFile)
+		return
+	}
+	u, err := url.Parse(c.Ledger)
+	if err != nil {
+		v.check(false, "ledger", "is not a valid postgres:// DSN", "(not shown: it may hold a password)")
+		return
+	}
+	_, inUser := u.User.Password()
+	v.check(!inUser && !u.Query().Has("password"), "ledger",
+		"must not hold the password: put it in ledger_password_file or PGPASSWORD", "(not shown: it holds a password)")
 }

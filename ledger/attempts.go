@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"usagedrop/internal/safetext"
 )
 
@@ -99,15 +97,15 @@ func (e *Entry) Waiting() string {
 }
 
 // Begin implements Store.
-func (l *Ledger) Begin(id string, step Step) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.move(e, TBegin, e.State, ""); err != nil {
+func (m *Machine) Begin(id string, step Step) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.move(e, TBegin, e.State, ""); err != nil {
 			return err
 		}
 		if e.Step != "" {
 			e.Crashes++
-			if e.Crashes >= l.maxStarts && mayFail(e) {
-				return l.setAside(e, fmt.Sprintf("this file stopped the service %d times while %s; it was set aside", e.Crashes, e.Step.while()))
+			if e.Crashes >= m.maxStarts && mayFail(e) {
+				return m.setAside(e, fmt.Sprintf("this file stopped the service %d times while %s; it was set aside", e.Crashes, e.Step.while()))
 			}
 		}
 		e.Step = step
@@ -116,9 +114,9 @@ func (l *Ledger) Begin(id string, step Step) (*Entry, error) {
 }
 
 // End implements Store.
-func (l *Ledger) End(id string) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.move(e, TEnd, e.State, ""); err != nil {
+func (m *Machine) End(id string) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.move(e, TEnd, e.State, ""); err != nil {
 			return err
 		}
 		e.Step, e.WaitingFor, e.WaitingSince = "", "", time.Time{}
@@ -127,9 +125,9 @@ func (l *Ledger) End(id string) (*Entry, error) {
 }
 
 // Retry implements Store.
-func (l *Ledger) Retry(id string, f Failure) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.move(e, TRetry, e.State, ""); err != nil {
+func (m *Machine) Retry(id string, f Failure) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.move(e, TRetry, e.State, ""); err != nil {
 			return err
 		}
 		e.Step = ""
@@ -144,16 +142,16 @@ func (l *Ledger) Retry(id string, f Failure) (*Entry, error) {
 				return nil
 			}
 			if f.Cause == CausePanic {
-				return l.setAside(e, fmt.Sprintf("usagedrop stopped on an internal error while this file was %s (%s); it was set aside", f.Step.while(), f.Err))
+				return m.setAside(e, fmt.Sprintf("usagedrop stopped on an internal error while this file was %s (%s); it was set aside", f.Step.while(), f.Err))
 			}
-			if e.Failures >= l.maxStarts {
-				return l.setAside(e, fmt.Sprintf("this file failed %d times while %s (%s); it was set aside", e.Failures, f.Step.while(), f.Err))
+			if e.Failures >= m.maxStarts {
+				return m.setAside(e, fmt.Sprintf("this file failed %d times while %s (%s); it was set aside", e.Failures, f.Step.while(), f.Err))
 			}
 		case CauseOther:
 			e.WaitingFor, e.WaitingSince = "", time.Time{}
 		default:
 			if w := f.Cause.waitingFor(); e.WaitingFor != w {
-				e.WaitingFor, e.WaitingSince = w, l.now()
+				e.WaitingFor, e.WaitingSince = w, m.now()
 			}
 			if e.Attempts >= ShowWaitAfter {
 				e.LastError = e.Waiting() + ": " + f.Err
@@ -178,13 +176,13 @@ func mayFail(e *Entry) bool {
 // Failed outcome whose reason is why, so the file goes to failed/ with its
 // bytes. A drop that already has an outcome (its reports are what fail) is
 // finished where it is.
-func (l *Ledger) setAside(e *Entry, why string) error {
+func (m *Machine) setAside(e *Entry, why string) error {
 	if e.State.Outcome() {
-		e.addEvent(Event{At: l.now(), State: e.State, Note: why})
+		e.addEvent(Event{At: m.now(), State: e.State, Note: why})
 		e.Step, e.NextTry, e.WaitingFor, e.WaitingSince = "", time.Time{}, "", time.Time{}
 		e.Finished, e.LastError = true, why+"; it was left at "+safetext.Name(e.Key)
 		return nil
 	}
 	// The outcome is progress: finishing gets tries of its own.
-	return l.outcome(e, Failed, why, false)
+	return m.outcome(e, Failed, why, false)
 }

@@ -18,3 +18,15 @@ func TestConformance(t *testing.T) {
 		return l
 	})
 }
+
+func TestCopy(t *testing.T) {
+	open := func(t *testing.T) ledger.Store {
+		l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	ledgertest.RunCopy(t, open, open)
+}

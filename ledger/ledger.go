@@ -1,5 +1,5 @@
-// Package ledger records what happened to every dropped file, in bbolt,
-// and is the state machine those files move through.
+// Package ledger records what happened to every dropped file, in bbolt
+// or PostgreSQL, and is the state machine those files move through.
 //
 // One Entry per drop, holding its parts. Every transition is committed
 // before the side effect that follows it, so a daemon that crashes at any
@@ -80,6 +80,14 @@
 // entry large. Ledgers written before these fields exist read unchanged:
 // every new field is optional.
 //
+// # Stores
+//
+// The transitions live once, in Machine (machine.go), over a store's
+// transactions (Tx). Ledger is the bbolt store, the embedded default;
+// ledger/postgres is a PostgreSQL one that a fleet of daemons shares. Both
+// pass the conformance suite in ledger/ledgertest, and `usagedrop ledger
+// copy` moves drops between them (Copier).
+//
 // # Caveats
 //
 // bbolt takes an exclusive file lock: only one process opens a ledger at a
@@ -101,8 +109,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
-
-	"usagedrop/internal/safetext"
 )
 
 // State is where a drop stands.
@@ -276,9 +282,10 @@ type Options struct {
 
 // Ledger is an open ledger file.
 type Ledger struct {
-	db        *bolt.DB
-	now       func() time.Time
-	maxStarts int
+	// Machine holds the transitions; the Ledger its bbolt transactions
+	// (boltTx) and reads.
+	Machine
+	db *bolt.DB
 }
 
 var _ Store = (*Ledger)(nil)
@@ -313,7 +320,12 @@ func Open(path string, opt Options) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	return &Ledger{db: db, now: time.Now, maxStarts: opt.MaxStarts}, nil
+	l := &Ledger{db: db}
+	l.Machine = NewMachine(
+		func(fn func(Tx) error) error { return db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) }) },
+		func(fn func(Tx) error) error { return db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) }) },
+		opt.MaxStarts)
+	return l, nil
 }
 
 // Close closes the ledger file.
@@ -325,38 +337,6 @@ func NewID(now time.Time) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return now.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(b[:])
-}
-
-// Create stores a new entry in state Discovered and returns it. takenOver
-// says the file was another instance's claim whose lease ran out.
-func (l *Ledger) Create(source, name, key string, size int64, etag string, takenOver bool) (*Entry, error) {
-	now := l.now()
-	e := &Entry{
-		ID: NewID(now), Source: source, Name: name, Key: key, Size: size, ETag: etag, TakenOver: takenOver,
-		State: Discovered, Created: now, Updated: now,
-		History: []Event{{At: now, State: Discovered, Note: Text(key)}},
-	}
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		if err := put(tx, e); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketActive).Put([]byte(e.ID), nil)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create entry for %s: %w", safetext.Name(key), err)
-	}
-	return e, nil
-}
-
-// Get returns the entry with id.
-func (l *Ledger) Get(id string) (*Entry, error) {
-	var e *Entry
-	err := l.db.View(func(tx *bolt.Tx) error {
-		var err error
-		e, err = get(tx, id)
-		return err
-	})
-	return e, err
 }
 
 // Active returns the entries that still need work, oldest first.

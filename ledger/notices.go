@@ -16,7 +16,6 @@ package ledger
 // notices.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,15 +72,15 @@ func NoticeKey(id string, ev NoticeEvent) string { return id + "/" + string(ev) 
 // notices is the hook apply runs in every transition's transaction: an
 // entry that has just come to Rejected or Failed gets its notice, and one
 // that has just finished forgets its closed notices.
-func (l *Ledger) notices(tx *bolt.Tx, from State, e *Entry) error {
+func (m *Machine) notices(tx Tx, from State, e *Entry) error {
 	if e.State != from {
 		switch e.State {
 		case Rejected:
-			if _, err := l.addNotice(tx, e.ID, NoticeRejected); err != nil {
+			if _, err := m.addNotice(tx, e.ID, NoticeRejected); err != nil {
 				return err
 			}
 		case Failed:
-			if _, err := l.addNotice(tx, e.ID, NoticeFailed); err != nil {
+			if _, err := m.addNotice(tx, e.ID, NoticeFailed); err != nil {
 				return err
 			}
 		}
@@ -89,60 +88,42 @@ func (l *Ledger) notices(tx *bolt.Tx, from State, e *Entry) error {
 	if !e.Finished {
 		return nil
 	}
-	b := tx.Bucket(bucketNotices)
-	if b == nil {
-		return nil
+	ns, err := tx.NoticesOf(e.ID)
+	if err != nil {
+		return err
 	}
-	prefix := []byte(e.ID + "/")
-	var closed [][]byte
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var n Notice
-		if err := json.Unmarshal(v, &n); err != nil {
-			return fmt.Errorf("decode notice %s: %w", k, err)
-		}
+	for _, n := range ns {
 		if n.Closed {
-			closed = append(closed, bytes.Clone(k))
-		}
-	}
-	for _, k := range closed {
-		if err := b.Delete(k); err != nil {
-			return err
+			if err := tx.DeleteNotice(n.Key); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // addNotice records drop id's notice of ev unless there is one already.
-func (l *Ledger) addNotice(tx *bolt.Tx, id string, ev NoticeEvent) (bool, error) {
-	b, err := tx.CreateBucketIfNotExists(bucketNotices)
-	if err != nil {
-		return false, err
-	}
+func (m *Machine) addNotice(tx Tx, id string, ev NoticeEvent) (bool, error) {
 	key := NoticeKey(id, ev)
-	if b.Get([]byte(key)) != nil {
+	_, err := tx.Notice(key)
+	if err == nil {
 		return false, nil
 	}
-	return true, putNotice(b, &Notice{Key: key, DropID: id, Event: ev, At: l.now()})
-}
-
-func putNotice(b *bolt.Bucket, n *Notice) error {
-	v, err := json.Marshal(n)
-	if err != nil {
-		return err
+	if !errors.Is(err, ErrNotFound) {
+		return false, err
 	}
-	return b.Put([]byte(n.Key), v)
+	return true, tx.PutNotice(&Notice{Key: key, DropID: id, Event: ev, At: m.now()})
 }
 
 // Notify implements Store.
-func (l *Ledger) Notify(id string, ev NoticeEvent) (bool, error) {
+func (m *Machine) Notify(id string, ev NoticeEvent) (bool, error) {
 	added := false
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		if _, err := get(tx, id); err != nil {
+	err := m.update(func(tx Tx) error {
+		if _, err := tx.Entry(id); err != nil {
 			return err
 		}
 		var err error
-		added, err = l.addNotice(tx, id, ev)
+		added, err = m.addNotice(tx, id, ev)
 		return err
 	})
 	if err != nil {
@@ -177,8 +158,8 @@ func (l *Ledger) Notices() ([]Notice, error) {
 }
 
 // NoticeTried implements Store.
-func (l *Ledger) NoticeTried(key, target, errText string, next time.Time) (*Notice, error) {
-	return l.applyNotice(key, target, func(d *Delivery) string {
+func (m *Machine) NoticeTried(key, target, errText string, next time.Time) (*Notice, error) {
+	return m.applyNotice(key, target, func(d *Delivery) string {
 		d.Attempts++
 		d.LastError, d.NextTry = Text(errText), next
 		return ""
@@ -186,26 +167,26 @@ func (l *Ledger) NoticeTried(key, target, errText string, next time.Time) (*Noti
 }
 
 // NoticeDelivered implements Store.
-func (l *Ledger) NoticeDelivered(key, target string) (*Notice, error) {
-	return l.applyNotice(key, target, func(d *Delivery) string {
+func (m *Machine) NoticeDelivered(key, target string) (*Notice, error) {
+	return m.applyNotice(key, target, func(d *Delivery) string {
 		d.Attempts++
-		d.Done, d.NextTry, d.LastError = l.now(), time.Time{}, ""
+		d.Done, d.NextTry, d.LastError = m.now(), time.Time{}, ""
 		return fmt.Sprintf("%s notice sent to %s", eventOf(key), target)
 	})
 }
 
 // NoticeGaveUp implements Store.
-func (l *Ledger) NoticeGaveUp(key, target, why string) (*Notice, error) {
-	return l.applyNotice(key, target, func(d *Delivery) string {
-		d.Done, d.GaveUp, d.NextTry, d.LastError = l.now(), true, time.Time{}, Text(why)
+func (m *Machine) NoticeGaveUp(key, target, why string) (*Notice, error) {
+	return m.applyNotice(key, target, func(d *Delivery) string {
+		d.Done, d.GaveUp, d.NextTry, d.LastError = m.now(), true, time.Time{}, Text(why)
 		return fmt.Sprintf("%s notice to %s given up: %s", eventOf(key), target, why)
 	})
 }
 
 // NoticeClosed implements Store.
-func (l *Ledger) NoticeClosed(key string) error {
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		b, n, err := getNotice(tx, key)
+func (m *Machine) NoticeClosed(key string) error {
+	err := m.update(func(tx Tx) error {
+		n, err := tx.Notice(key)
 		if err != nil {
 			return err
 		}
@@ -213,15 +194,15 @@ func (l *Ledger) NoticeClosed(key string) error {
 			return nil
 		}
 		n.Closed = true
-		e, err := get(tx, n.DropID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		e, err := entryOrNil(tx, n.DropID)
+		if err != nil {
 			return err
 		}
 		if e == nil || e.Finished {
 			// Nothing can be told about a finished drop again.
-			return b.Delete([]byte(key))
+			return tx.DeleteNotice(key)
 		}
-		return putNotice(b, n)
+		return tx.PutNotice(n)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger notice %s: %w", key, err)
@@ -233,10 +214,10 @@ func (l *Ledger) NoticeClosed(key string) error {
 // note fn returns, if any, to the history of the notice's drop, in one
 // transaction. A closed notice, or a target that has it or was given up,
 // takes no more: that is a TransitionError.
-func (l *Ledger) applyNotice(key, target string, fn func(d *Delivery) string) (*Notice, error) {
+func (m *Machine) applyNotice(key, target string, fn func(d *Delivery) string) (*Notice, error) {
 	var out *Notice
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		b, n, err := getNotice(tx, key)
+	err := m.update(func(tx Tx) error {
+		n, err := tx.Notice(key)
 		if err != nil {
 			return err
 		}
@@ -250,21 +231,21 @@ func (l *Ledger) applyNotice(key, target string, fn func(d *Delivery) string) (*
 			n.Targets = map[string]Delivery{}
 		}
 		n.Targets[target] = d
-		e, err := get(tx, n.DropID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		e, err := entryOrNil(tx, n.DropID)
+		if err != nil {
 			return err
 		}
 		// A drop pruned meanwhile has no history left to note it in.
 		if note != "" && e != nil {
 			// The drop does not move, and its Updated stays: a
 			// notice is not progress.
-			e.addEvent(Event{At: l.now(), State: e.State, Note: note})
-			if err := put(tx, e); err != nil {
+			e.addEvent(Event{At: m.now(), State: e.State, Note: note})
+			if err := tx.PutEntry(e); err != nil {
 				return err
 			}
 		}
 		out = n
-		return putNotice(b, n)
+		return tx.PutNotice(n)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger notice %s: %w", key, err)

@@ -32,9 +32,9 @@ const MinSHAPrefix = 8
 var ErrAmbiguous = errors.New("more than one drop matches")
 
 // Wake implements Store.
-func (l *Ledger) Wake(id, note string) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.move(e, TWake, e.State, note); err != nil {
+func (m *Machine) Wake(id, note string) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.move(e, TWake, e.State, note); err != nil {
 			return err
 		}
 		e.NextTry = time.Time{}
@@ -47,12 +47,12 @@ func (l *Ledger) Wake(id, note string) (*Entry, error) {
 // keys are unused; when a later drop owns them, Fetched sets the
 // generation past that one's, or calls this drop a Duplicate if that one
 // imported them.
-func (l *Ledger) Requeue(id, note string) (*Entry, error) {
-	return l.apply(id, func(tx *bolt.Tx, e *Entry) error {
+func (m *Machine) Requeue(id, note string) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
 		if why := requeueRefusal(e); why != "" {
 			return &TransitionError{ID: id, T: TRequeue, From: string(e.State), To: string(Discovered), Part: -1, Reason: why}
 		}
-		now := l.now()
+		now := m.now()
 		from := e.FinalKey
 		e.Updated = now
 		e.addEvent(Event{At: now, State: Discovered, Note: note + "; taken again from " + from})
@@ -62,7 +62,7 @@ func (l *Ledger) Requeue(id, note string) (*Entry, error) {
 		e.Requeued++
 		e.TakenOver = false
 		e.progress()
-		return tx.Bucket(bucketActive).Put([]byte(id), nil)
+		return nil
 	})
 }
 
@@ -111,31 +111,28 @@ func leftAt(e *Entry) string {
 // sha256 index, so the next drop of them still counts its generation
 // from this one's and gets idempotency keys Zuora has not seen: a drop
 // of generation 0 again would be answered with this one's import.
-func (l *Ledger) Forget(id, note string) (*Entry, error) {
-	return l.apply(id, func(tx *bolt.Tx, e *Entry) error {
+func (m *Machine) Forget(id, note string) (*Entry, error) {
+	return m.apply(id, func(tx Tx, e *Entry) error {
 		if !e.Forgotten.IsZero() {
 			return nil
 		}
-		if why := forgetRefusal(tx, e); why != "" {
-			return &TransitionError{ID: id, T: TForget, From: string(e.State), To: string(e.State), Part: -1, Reason: why}
+		if err := checkForget(tx, e); err != nil {
+			return err
 		}
-		e.Updated, e.Forgotten = l.now(), l.now()
+		e.Updated, e.Forgotten = m.now(), m.now()
 		e.addEvent(Event{At: e.Updated, State: e.State, Note: note})
 		return nil
 	})
 }
 
 // CanForget implements Store.
-func (l *Ledger) CanForget(id string) error {
-	err := l.db.View(func(tx *bolt.Tx) error {
-		e, err := get(tx, id)
+func (m *Machine) CanForget(id string) error {
+	err := m.view(func(tx Tx) error {
+		e, err := tx.Entry(id)
 		if err != nil || !e.Forgotten.IsZero() {
 			return err
 		}
-		if why := forgetRefusal(tx, e); why != "" {
-			return &TransitionError{ID: id, T: TForget, From: string(e.State), To: string(e.State), Part: -1, Reason: why}
-		}
-		return nil
+		return checkForget(tx, e)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger %s: %w", id, err)
@@ -143,19 +140,34 @@ func (l *Ledger) CanForget(id string) error {
 	return nil
 }
 
+// checkForget returns the TransitionError saying why e's bytes cannot be
+// forgotten, or nil.
+func checkForget(tx Tx, e *Entry) error {
+	why, err := forgetRefusal(tx, e)
+	if err != nil || why == "" {
+		return err
+	}
+	return &TransitionError{ID: e.ID, T: TForget, From: string(e.State), To: string(e.State), Part: -1, Reason: why}
+}
+
 // forgetRefusal says why e's bytes cannot be forgotten, or "".
-func forgetRefusal(tx *bolt.Tx, e *Entry) string {
+func forgetRefusal(tx Tx, e *Entry) (string, error) {
 	switch {
 	case e.State == Duplicate:
-		return "it held the same bytes as drop " + e.DuplicateOf + " and sent nothing; forget that drop instead"
+		return "it held the same bytes as drop " + e.DuplicateOf + " and sent nothing; forget that drop instead", nil
 	case !e.Finished:
-		return "it is still being worked on; forget it once it has finished"
-	case !holdsBytes(tx, e):
-		return "nothing of it was imported, so the same bytes may already be dropped again"
-	case !Allowed(TForget, e.State, e.State):
-		return "a drop that is " + string(e.State) + " holds no bytes to forget"
+		return "it is still being worked on; forget it once it has finished", nil
 	}
-	return ""
+	holds, err := holdsBytes(tx, e)
+	switch {
+	case err != nil:
+		return "", err
+	case !holds:
+		return "nothing of it was imported, so the same bytes may already be dropped again", nil
+	case !Allowed(TForget, e.State, e.State):
+		return "a drop that is " + string(e.State) + " holds no bytes to forget", nil
+	}
+	return "", nil
 }
 
 // BySHA256 implements Store.

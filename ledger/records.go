@@ -49,6 +49,15 @@ func recordKey(k string) []byte {
 	return []byte(k)
 }
 
+// recordKeyString is a stored key as Store returns it: the hex of a
+// 16-byte key.
+func recordKeyString(k []byte) string {
+	if len(k) == 16 {
+		return hex.EncodeToString(k)
+	}
+	return string(k)
+}
+
 // checkRecords returns the error for a record transition on e's part i,
 // or nil when the table allows it. Records are only written while the
 // part is in Zuora's hands: after PartSubmitted and before its final
@@ -68,29 +77,23 @@ func checkRecords(e *Entry, t Transition, i int) error {
 
 // RecordsCreated implements Store. It does not rewrite the entry: a
 // commit costs the records written, not the entry's JSON.
-func (l *Ledger) RecordsCreated(id string, i int, recs []CreatedRecord) error {
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		e, err := get(tx, id)
+func (m *Machine) RecordsCreated(id string, i int, recs []CreatedRecord) error {
+	err := m.update(func(tx Tx) error {
+		e, err := tx.Entry(id)
 		if err != nil {
 			return err
 		}
 		if err := checkRecords(e, TRecordsCreated, i); err != nil {
 			return err
 		}
-		b, err := tx.Bucket(bucketRecords).CreateBucketIfNotExists([]byte(id))
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			zid := r.ZuoraID
-			if len(zid) > MaxRecordID {
-				zid = zid[:MaxRecordID]
+		clipped := make([]CreatedRecord, len(recs))
+		for j, r := range recs {
+			if len(r.ZuoraID) > MaxRecordID {
+				r.ZuoraID = r.ZuoraID[:MaxRecordID]
 			}
-			if err := b.Put(recordKey(r.Key), []byte(zid)); err != nil {
-				return err
-			}
+			clipped[j] = r
 		}
-		return nil
+		return tx.PutRecords(id, clipped)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger %s: record %d created records: %w", id, len(recs), err)
@@ -99,71 +102,47 @@ func (l *Ledger) RecordsCreated(id string, i int, recs []CreatedRecord) error {
 }
 
 // RecordsAdopted implements Store.
-func (l *Ledger) RecordsAdopted(id string, i int, keys []string) (Adoption, error) {
+func (m *Machine) RecordsAdopted(id string, i int, keys []string) (Adoption, error) {
 	var a Adoption
-	_, err := l.apply(id, func(tx *bolt.Tx, e *Entry) error {
+	_, err := m.apply(id, func(tx Tx, e *Entry) error {
 		a = Adoption{}
 		if err := checkRecords(e, TRecordsAdopted, i); err != nil {
 			return err
 		}
-		all := tx.Bucket(bucketRecords)
-		mine, err := all.CreateBucketIfNotExists([]byte(id))
+		holders, err := tx.RecordHolders(id)
 		if err != nil {
 			return err
 		}
 		// The drops that stopped with records in Zuora: only those give
 		// theirs up, since a drop still running may yet report its own.
-		type donor struct {
-			id string
-			b  *bolt.Bucket
-			n  int
+		var donors []string
+		for _, h := range holders {
+			prev, err := entryOrNil(tx, h)
+			if err != nil {
+				return err
+			}
+			if prev != nil && prev.State == Failed {
+				donors = append(donors, h)
+			}
 		}
-		var donors []*donor
-		err = all.ForEachBucket(func(k []byte) error {
-			if string(k) == id {
-				return nil
-			}
-			prev, err := get(tx, string(k))
-			if err != nil || prev.State != Failed {
-				return nil
-			}
-			donors = append(donors, &donor{id: string(k), b: all.Bucket(k)})
+		if len(donors) == 0 {
 			return nil
-		})
+		}
+		given, err := tx.TakeRecords(id, donors, keys)
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
-			rk := recordKey(k)
-			if mine.Get(rk) != nil {
-				continue
-			}
-			for _, d := range donors {
-				v := d.b.Get(rk)
-				if v == nil {
-					continue
-				}
-				if err := mine.Put(rk, append([]byte(nil), v...)); err != nil {
-					return err
-				}
-				if err := d.b.Delete(rk); err != nil {
-					return err
-				}
-				d.n++
-				a.Records++
-				break
-			}
-		}
 		for _, d := range donors {
-			if d.n > 0 {
-				a.From = append(a.From, d.id)
+			if n := given[d]; n > 0 {
+				a.Records += n
+				a.From = append(a.From, d)
 			}
 		}
 		p := &e.Parts[i]
 		p.Adopted += a.Records
 		if a.Records > 0 {
 			p.AdoptedFrom = a.From[0]
-			e.Updated = l.now()
+			e.Updated = m.now()
 			e.addEvent(Event{At: e.Updated, State: e.State,
 				Note: fmt.Sprintf("%d records of %s were already created in Zuora by drop %v; they are not sent again", a.Records, p.Name, a.From)})
 		}
@@ -181,11 +160,7 @@ func (l *Ledger) Records(id string) (map[string]string, error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			key := string(k)
-			if len(k) == 16 {
-				key = hex.EncodeToString(k)
-			}
-			out[key] = string(v)
+			out[recordKeyString(k)] = string(v)
 			return nil
 		})
 	})

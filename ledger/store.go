@@ -19,6 +19,14 @@ type Store interface {
 	Active() ([]*Entry, error)
 	// List calls fn for every entry, oldest first, until fn returns false.
 	List(fn func(e *Entry) bool) error
+	// ListAfter calls fn for every entry whose id sorts after after,
+	// oldest first, until fn returns false; after "" starts at the first.
+	// A page of a long ledger costs that page.
+	ListAfter(after string, fn func(e *Entry) bool) error
+	// ListBefore calls fn for every entry whose id sorts before before,
+	// newest first, until fn returns false; before "" starts at the
+	// newest.
+	ListBefore(before string, fn func(e *Entry) bool) error
 	// Prune deletes finished entries last updated before cutoff.
 	Prune(cutoff time.Time) (int, error)
 

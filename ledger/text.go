@@ -110,9 +110,10 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 }
 
 // rawName returns what to store for s: s itself when JSON keeps it, else
-// its escaped form to show and its bytes in base64.
+// its escaped form to show and its bytes in base64. A NUL is valid UTF-8
+// and JSON keeps it as \u0000, but PostgreSQL's JSONB refuses it.
 func rawName(s string) (shown, b64 string) {
-	if utf8.ValidString(s) {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
 		return s, ""
 	}
 	return safetext.Name(s), base64.StdEncoding.EncodeToString([]byte(s))

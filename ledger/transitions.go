@@ -3,8 +3,6 @@ package ledger
 import (
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Transition names one kind of change to an entry.
@@ -155,71 +153,6 @@ func (e *TransitionError) Error() string {
 // Is makes errors.Is(err, ErrTransition) true.
 func (e *TransitionError) Is(target error) bool { return target == ErrTransition }
 
-// apply runs fn on entry id inside one write transaction and commits the
-// entry fn leaves, capped; an error from fn changes nothing.
-func (l *Ledger) apply(id string, fn func(tx *bolt.Tx, e *Entry) error) (*Entry, error) {
-	var out *Entry
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		e, err := get(tx, id)
-		if err != nil {
-			return err
-		}
-		from := e.State
-		if err := fn(tx, e); err != nil {
-			return err
-		}
-		if err := l.notices(tx, from, e); err != nil {
-			return err
-		}
-		e.clip()
-		if err := put(tx, e); err != nil {
-			return err
-		}
-		if e.Finished {
-			if err := tx.Bucket(bucketActive).Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		out = e
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ledger %s: %w", id, err)
-	}
-	return out, nil
-}
-
-// move takes e to state to by transition t when the table allows it, and
-// records the event.
-func (l *Ledger) move(e *Entry, t Transition, to State, note string) error {
-	if e.Finished || !Allowed(t, e.State, to) {
-		return &TransitionError{ID: e.ID, T: t, From: string(e.State), To: string(to), Part: -1, Finished: e.Finished}
-	}
-	e.Updated = l.now()
-	if to != e.State || note != "" {
-		e.addEvent(Event{At: e.Updated, State: to, Note: note})
-	}
-	e.State = to
-	return nil
-}
-
-// movePart takes e's part i to st by t, after moving the entry by t to
-// Uploading.
-func (l *Ledger) movePart(e *Entry, i int, t Transition, st PartState, note string) error {
-	if i < 0 || i >= len(e.Parts) {
-		return &TransitionError{ID: e.ID, T: t, From: "?", To: string(st), Part: i, Reason: fmt.Sprintf("the drop has %d parts", len(e.Parts))}
-	}
-	if !PartAllowed(t, e.Parts[i].State, st) {
-		return &TransitionError{ID: e.ID, T: t, From: string(e.Parts[i].State), To: string(st), Part: i}
-	}
-	if err := l.move(e, t, Uploading, note); err != nil {
-		return err
-	}
-	e.Parts[i].State = st
-	e.progress()
-	return nil
-}
-
 // progress clears what counted towards setting the drop aside: it moved
 // on.
 func (e *Entry) progress() {
@@ -229,9 +162,9 @@ func (e *Entry) progress() {
 }
 
 // Claimed implements Store.
-func (l *Ledger) Claimed(id, key, etag string, size int64) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.move(e, TClaimed, Claimed, key); err != nil {
+func (m *Machine) Claimed(id, key, etag string, size int64) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.move(e, TClaimed, Claimed, key); err != nil {
 			return err
 		}
 		e.Key, e.ETag, e.Size = key, etag, size
@@ -242,29 +175,41 @@ func (l *Ledger) Claimed(id, key, etag string, size int64) (*Entry, error) {
 
 // Fetched implements Store. Both outcomes happen in one transaction, so
 // two drops of the same bytes can never both pass.
-func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
-	return l.apply(id, func(tx *bolt.Tx, e *Entry) error {
-		shas := tx.Bucket(bucketSHA)
-		if owner := shas.Get([]byte(sha)); owner != nil && string(owner) != id {
-			prev, err := get(tx, string(owner))
-			if err == nil && holdsBytes(tx, prev) {
-				if err := l.move(e, TFetched, Duplicate, "same bytes as "+prev.ID); err != nil {
+func (m *Machine) Fetched(id, sha string) (*Entry, error) {
+	return m.apply(id, func(tx Tx, e *Entry) error {
+		owner, err := tx.Owner(sha)
+		if err != nil {
+			return err
+		}
+		if owner != "" && owner != id {
+			prev, err := entryOrNil(tx, owner)
+			if err != nil {
+				return err
+			}
+			holds := false
+			if prev != nil {
+				if holds, err = holdsBytes(tx, prev); err != nil {
+					return err
+				}
+			}
+			if holds {
+				if err := m.move(e, TFetched, Duplicate, "same bytes as "+prev.ID); err != nil {
 					return err
 				}
 				e.SHA256, e.DuplicateOf = sha, prev.ID
 				e.progress()
 				return nil
 			}
-			if err == nil {
+			if prev != nil {
 				e.Generation = prev.Generation + 1
 			}
 		}
-		if err := l.move(e, TFetched, Fetched, "sha256 "+sha); err != nil {
+		if err := m.move(e, TFetched, Fetched, "sha256 "+sha); err != nil {
 			return err
 		}
 		e.SHA256 = sha
 		e.progress()
-		return shas.Put([]byte(sha), []byte(id))
+		return tx.SetOwner(sha, id)
 	})
 }
 
@@ -276,47 +221,46 @@ func (l *Ledger) Fetched(id, sha string) (*Entry, error) {
 // one by one is the exception: the ledger knows each of them, and a drop
 // of the same bytes takes them over (RecordsAdopted) and sends only the
 // others.
-func holdsBytes(tx *bolt.Tx, e *Entry) bool {
+func holdsBytes(tx Tx, e *Entry) (bool, error) {
 	if !e.Forgotten.IsZero() {
 		// An operator let these bytes be taken again.
-		return false
+		return false, nil
 	}
 	switch e.State {
 	case Rejected, Vanished, Duplicate, Discovered, Claimed:
-		return false
+		return false, nil
 	case Failed:
-		if b := tx.Bucket(bucketRecords).Bucket([]byte(e.ID)); b != nil {
-			if k, _ := b.Cursor().First(); k != nil {
-				return false
-			}
+		has, err := tx.HasRecords(e.ID)
+		if err != nil || has {
+			return false, err
 		}
 		for _, p := range e.Parts {
 			if p.State == PartCompleted {
-				return true
+				return true, nil
 			}
 		}
-		return false
+		return false, nil
 	}
-	return true
+	return true, nil
 }
 
 // Refetch implements Store. It is a step back, not progress: what counts
 // towards setting the drop aside is kept.
-func (l *Ledger) Refetch(id, note string) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		return l.move(e, TRefetch, Claimed, note)
+func (m *Machine) Refetch(id, note string) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		return m.move(e, TRefetch, Claimed, note)
 	})
 }
 
 // Converted implements Store.
-func (l *Ledger) Converted(id string, c Conversion) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
+func (m *Machine) Converted(id string, c Conversion) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
 		for i, p := range c.Parts {
 			if p.State != PartPending {
 				return &TransitionError{ID: id, T: TConverted, From: "", To: string(p.State), Part: i, Reason: "a new part must be pending"}
 			}
 		}
-		if err := l.move(e, TConverted, Converted, c.Note); err != nil {
+		if err := m.move(e, TConverted, Converted, c.Note); err != nil {
 			return err
 		}
 		e.Parts, e.Records, e.Warnings = c.Parts, c.Records, c.Warnings
@@ -326,9 +270,9 @@ func (l *Ledger) Converted(id string, c Conversion) (*Entry, error) {
 }
 
 // Rejected implements Store.
-func (l *Ledger) Rejected(id string, problems int, warnings []string, note string) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.move(e, TRejected, Rejected, note); err != nil {
+func (m *Machine) Rejected(id string, problems int, warnings []string, note string) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.move(e, TRejected, Rejected, note); err != nil {
 			return err
 		}
 		e.Problems, e.Warnings = problems, warnings
@@ -338,13 +282,13 @@ func (l *Ledger) Rejected(id string, problems int, warnings []string, note strin
 }
 
 // PartSubmitted implements Store.
-func (l *Ledger) PartSubmitted(id string, i int, at time.Time) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
+func (m *Machine) PartSubmitted(id string, i int, at time.Time) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
 		name := ""
 		if i >= 0 && i < len(e.Parts) {
 			name = e.Parts[i].Name
 		}
-		if err := l.movePart(e, i, TPartSubmitted, PartSubmitted, "submitting "+name); err != nil {
+		if err := m.movePart(e, i, TPartSubmitted, PartSubmitted, "submitting "+name); err != nil {
 			return err
 		}
 		e.Parts[i].SubmittedAt = at
@@ -353,9 +297,9 @@ func (l *Ledger) PartSubmitted(id string, i int, at time.Time) (*Entry, error) {
 }
 
 // PartAccepted implements Store.
-func (l *Ledger) PartAccepted(id string, i int, r Receipt) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.movePart(e, i, TPartAccepted, PartAccepted, "accepted as "+r.ImportID); err != nil {
+func (m *Machine) PartAccepted(id string, i int, r Receipt) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.movePart(e, i, TPartAccepted, PartAccepted, "accepted as "+r.ImportID); err != nil {
 			return err
 		}
 		p := &e.Parts[i]
@@ -365,9 +309,9 @@ func (l *Ledger) PartAccepted(id string, i int, r Receipt) (*Entry, error) {
 }
 
 // PartStatus implements Store.
-func (l *Ledger) PartStatus(id string, i int, zuoraStatus string) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.movePart(e, i, TPartStatus, PartAccepted, ""); err != nil {
+func (m *Machine) PartStatus(id string, i int, zuoraStatus string) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.movePart(e, i, TPartStatus, PartAccepted, ""); err != nil {
 			return err
 		}
 		e.Parts[i].ZuoraStatus = zuoraStatus
@@ -376,13 +320,13 @@ func (l *Ledger) PartStatus(id string, i int, zuoraStatus string) (*Entry, error
 }
 
 // PartFinal implements Store.
-func (l *Ledger) PartFinal(id string, i int, st PartState, message string, imported int) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
+func (m *Machine) PartFinal(id string, i int, st PartState, message string, imported int) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
 		name := ""
 		if i >= 0 && i < len(e.Parts) {
 			name = e.Parts[i].Name
 		}
-		if err := l.movePart(e, i, TPartFinal, st, name+" "+string(st)); err != nil {
+		if err := m.movePart(e, i, TPartFinal, st, name+" "+string(st)); err != nil {
 			return err
 		}
 		p := &e.Parts[i]
@@ -392,8 +336,8 @@ func (l *Ledger) PartFinal(id string, i int, st PartState, message string, impor
 }
 
 // Outcome implements Store. Done needs every part Completed.
-func (l *Ledger) Outcome(id string, s State, note string, finished bool) (*Entry, error) {
-	return l.apply(id, func(tx *bolt.Tx, e *Entry) error {
+func (m *Machine) Outcome(id string, s State, note string, finished bool) (*Entry, error) {
+	return m.apply(id, func(tx Tx, e *Entry) error {
 		if s == Done {
 			for i, p := range e.Parts {
 				if p.State != PartCompleted {
@@ -405,16 +349,16 @@ func (l *Ledger) Outcome(id string, s State, note string, finished bool) (*Entry
 		if s == Done {
 			// Every record is in Zuora and the bytes are known by their
 			// hash: no later drop needs the records one by one.
-			if err := dropRecords(tx, id); err != nil {
+			if err := tx.DropRecords(id); err != nil {
 				return err
 			}
 		}
-		return l.outcome(e, s, note, finished)
+		return m.outcome(e, s, note, finished)
 	})
 }
 
-func (l *Ledger) outcome(e *Entry, s State, note string, finished bool) error {
-	if err := l.move(e, TOutcome, s, note); err != nil {
+func (m *Machine) outcome(e *Entry, s State, note string, finished bool) error {
+	if err := m.move(e, TOutcome, s, note); err != nil {
 		return err
 	}
 	e.progress()
@@ -426,9 +370,9 @@ func (l *Ledger) outcome(e *Entry, s State, note string, finished bool) error {
 }
 
 // Finished implements Store.
-func (l *Ledger) Finished(id, finalKey, note string) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.move(e, TFinished, e.State, note); err != nil {
+func (m *Machine) Finished(id, finalKey, note string) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.move(e, TFinished, e.State, note); err != nil {
 			return err
 		}
 		e.Step, e.NextTry, e.WaitingFor, e.WaitingSince = "", time.Time{}, "", time.Time{}
@@ -438,9 +382,9 @@ func (l *Ledger) Finished(id, finalKey, note string) (*Entry, error) {
 }
 
 // Renewed implements Store.
-func (l *Ledger) Renewed(id, etag string) (*Entry, error) {
-	return l.apply(id, func(_ *bolt.Tx, e *Entry) error {
-		if err := l.move(e, TRenewed, e.State, ""); err != nil {
+func (m *Machine) Renewed(id, etag string) (*Entry, error) {
+	return m.apply(id, func(_ Tx, e *Entry) error {
+		if err := m.move(e, TRenewed, e.State, ""); err != nil {
 			return err
 		}
 		e.ETag = etag

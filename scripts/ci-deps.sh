@@ -2,7 +2,9 @@
 # ci-deps.sh installs the real servers the source tests run against:
 # OpenSSH's sshd (Debian openssh-server) and the versitygw S3 gateway,
 # built once into a cache outside the repository; and Debian's Chromium,
-# which the status page's browser test drives headless. It is idempotent:
+# which the status page's browser test drives headless; and Debian's
+# PostgreSQL, which the PostgreSQL ledger's tests start in a temporary data
+# directory (testutil.Postgres). It is idempotent:
 # a second run finds them all and does nothing.
 set -eu
 
@@ -23,6 +25,15 @@ if ! command -v chromium >/dev/null 2>&1; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium
 fi
 
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	sudo=""
+	if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+	$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
+	# The tests start servers of their own; the cluster the package may
+	# start is not used.
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql
+fi
+
 if [ ! -x "$cache/versitygw" ]; then
 	mkdir -p "$cache"
 	# Build outside the module so its go.mod is neither read nor changed.
@@ -33,3 +44,4 @@ fi
 echo "sshd: $(command -v sshd || echo /usr/sbin/sshd)"
 echo "versitygw: $cache/versitygw"
 echo "chromium: $(command -v chromium)"
+echo "postgresql: $(ls -d /usr/lib/postgresql/*/bin | tail -n 1)"

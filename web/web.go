@@ -69,7 +69,7 @@ const (
 // Options configure the page.
 type Options struct {
 	// Ledger is read, never written.
-	Ledger *ledger.Ledger
+	Ledger ledger.Store
 	// Sources returns the configured sources' names, in config order
 	// (a reload may change them); each gets a line at the top, and the
 	// source filter offers them. Nil lists only sources with drops.

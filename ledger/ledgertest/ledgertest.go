@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Records", func(t *testing.T) { testRecords(t, open) })
 	t.Run("Operator", func(t *testing.T) { testOperator(t, open) })
 	t.Run("Notices", func(t *testing.T) { testNotices(t, open) })
+	t.Run("Reads", func(t *testing.T) { testReads(t, open) })
 }
 
 // setup is an entry brought to a state by legal transitions.
@@ -422,7 +423,7 @@ func testFinishCrashes(t *testing.T, open Open) {
 // Names and keys are any bytes and come back exactly.
 func testRawNames(t *testing.T, open Open) {
 	s := open(t)
-	for _, name := range []string{"plain.csv", "mars\xe9.csv", "\xff\xfe\x00.csv", "line\nbreak.csv", "esc\x1b[31m.csv", "bidi\u202egnp.csv", "ünïcödé.xlsx"} {
+	for _, name := range []string{"plain.csv", "mars\xe9.csv", "\xff\xfe\x00.csv", "nul\x00.csv", "line\nbreak.csv", "esc\x1b[31m.csv", "bidi\u202egnp.csv", "ünïcödé.xlsx"} {
 		e, err := s.Create("src", name, name, 1, "", false)
 		if err != nil {
 			t.Fatal(err)
