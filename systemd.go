@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -149,17 +150,21 @@ func (s *service) reload() {
 	s.log.Info("configuration reloaded", "sources", len(srcs), "log_level", s.level.Level())
 }
 
-// problems splits an error of loadConfig or Reload into its problems,
-// one a line, so that each is its own log line.
+// problems is an error of loadConfig or Reload as its problems (a
+// config's, or each source's that could not be built), so that each is
+// its own log line.
 func problems(err error) []string {
-	var out []string
-	for _, l := range strings.Split(err.Error(), "\n") {
-		l = strings.TrimSpace(l)
-		if l != "" && !strings.HasSuffix(l, "invalid config:") {
-			out = append(out, l)
-		}
+	if ve, ok := errors.AsType[*config.ValidationError](err); ok {
+		return ve.Problems
 	}
-	return out
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, problems(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
 }
 
 // watchdog feeds systemd's watchdog (WatchdogSec=) at half its period,
