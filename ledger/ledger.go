@@ -37,7 +37,7 @@
 //	Begin, End,    any unfinished state                       (same)
 //	Retry, Renewed,
 //	Wake
-//	Requeue        rejected | failed, finished                discovered (an operator's retry)
+//	Requeue        rejected | failed | duplicate, finished    discovered (an operator's retry; a duplicate once its bytes were forgotten)
 //	Forget         done | failed, finished                    (same), still finished
 //
 // # Attempts

@@ -48,8 +48,8 @@ func (m *Machine) Wake(id, note string) (*Entry, error) {
 // generation past that one's, or calls this drop a Duplicate if that one
 // imported them.
 func (m *Machine) Requeue(id, note string) (*Entry, error) {
-	return m.apply(id, func(_ Tx, e *Entry) error {
-		if why := requeueRefusal(e); why != "" {
+	return m.apply(id, func(tx Tx, e *Entry) error {
+		if why := requeueRefusal(tx, e); why != "" {
 			return &TransitionError{ID: id, T: TRequeue, From: string(e.State), To: string(Discovered), Part: -1, Reason: why}
 		}
 		now := m.now()
@@ -66,8 +66,10 @@ func (m *Machine) Requeue(id, note string) (*Entry, error) {
 	})
 }
 
-// requeueRefusal says why e cannot be sent again, or "".
-func requeueRefusal(e *Entry) string {
+// requeueRefusal says why e cannot be sent again, or "". A Duplicate may
+// be sent again once the drop that owned its bytes was forgotten: that
+// is what an operator who forgot it wants for the copy already dropped.
+func requeueRefusal(tx Tx, e *Entry) string {
 	if !e.Finished {
 		return "it is still being worked on"
 	}
@@ -76,8 +78,10 @@ func requeueRefusal(e *Entry) string {
 		return "it was imported; sending it again would import its usage twice. To import the same bytes again on purpose, " +
 			"forget it (usagedrop forget " + e.ID + " -yes) and drop the file again"
 	case Duplicate:
-		return "it held the same bytes as drop " + e.DuplicateOf + ", so nothing of it was sent; retry that drop instead, " +
-			"or forget it to take these bytes again"
+		if orig, err := tx.Entry(e.DuplicateOf); err != nil || orig.Forgotten.IsZero() {
+			return "it held the same bytes as drop " + e.DuplicateOf + ", so nothing of it was sent; retry that drop instead, " +
+				"or forget that drop (usagedrop forget " + e.DuplicateOf + " -yes) and retry this one"
+		}
 	case Vanished:
 		return "its file went away before it was taken, so there is nothing to send again"
 	case Rejected, Failed:

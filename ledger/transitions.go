@@ -73,6 +73,7 @@ var table = [...]Rule{
 	// The operator's, on finished entries only (operator.go).
 	{TRequeue, Rejected, Discovered},
 	{TRequeue, Failed, Discovered},
+	{TRequeue, Duplicate, Discovered},
 	{TForget, Done, Done},
 	{TForget, Failed, Failed},
 }

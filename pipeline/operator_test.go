@@ -57,7 +57,7 @@ func TestRetryFailedDropImports(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.dropDir, "failed", "march.csv")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the file is still in failed/: %v", err)
 	}
-	assertFile(t, filepath.Join(e.dropDir, "imported", "march.csv.status.txt"), "was imported into Zuora")
+	assertFile(t, filepath.Join(e.dropDir, "imported", "march.csv.status.txt"), "Imported: ")
 	history := ""
 	for _, h := range y.History {
 		history += h.Note + "\n"

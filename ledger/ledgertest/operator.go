@@ -199,6 +199,10 @@ func testForget(t *testing.T, open Open) {
 	if err := s.CanForget(b); !errors.Is(err, ledger.ErrTransition) {
 		t.Fatalf("CanForget of a duplicate: %v", err)
 	}
+	finish(t, s, b)
+	if _, err := s.Requeue(b, "operator"); !errors.Is(err, ledger.ErrTransition) || !strings.Contains(err.Error(), "forget that drop") {
+		t.Fatalf("requeue of a duplicate whose bytes are owned: %v", err)
+	}
 	if err := s.CanForget(a); err != nil {
 		t.Fatalf("CanForget: %v", err)
 	}
@@ -212,6 +216,10 @@ func testForget(t *testing.T, open Open) {
 	again, err := s.Forget(a, "twice")
 	if err != nil || js(t, again) != js(t, e) {
 		t.Fatalf("forgetting twice changed the entry: %v", err)
+	}
+	// The duplicate of forgotten bytes may now be sent again from failed/.
+	if e, err := s.Requeue(b, "operator"); err != nil || e.State != ledger.Discovered || e.Key != "failed/a.csv" || e.DuplicateOf != "" {
+		t.Fatalf("requeue of a duplicate of forgotten bytes: %+v, %v", e, err)
 	}
 	c := steps(claim)(t, s)
 	if e, _ := s.Fetched(c, sha); e.State != ledger.Fetched || e.Generation != 1 {
