@@ -30,14 +30,15 @@ type fleet struct {
 	queries *counter
 }
 
-// newFleet starts a tenant of concurrency limit limit and n daemons; each
-// daemon's limiter is the ledger's shared one when shared, else one of
-// its own of the same size, which is what daemons without a shared
-// ledger can do.
-func newFleet(t *testing.T, n, limit, perMinute int, shared bool) *fleet {
+// newFleet starts a tenant of opt and n daemons, whose limit is the
+// tenant's concurrency limit and whose budget is perMinute; each daemon's
+// limiter is the ledger's shared one when shared, else one of its own of
+// the same size, which is what daemons without a shared ledger can do.
+func newFleet(t *testing.T, n int, opt zuorasim.Options, perMinute int, shared bool) *fleet {
 	t.Helper()
-	sim := zuorasim.New(zuorasim.Options{ConcurrencyLimit: limit, ProcessingDelay: 10 * time.Millisecond,
-		ClientID: "usagedrop", ClientSecret: "s3cret-value"})
+	limit := opt.ConcurrencyLimit
+	opt.ProcessingDelay, opt.ClientID, opt.ClientSecret = 10*time.Millisecond, "usagedrop", "s3cret-value"
+	sim := zuorasim.New(opt)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	db := testutil.Postgres(t)
@@ -112,7 +113,7 @@ func TestFleetHoldsTheConcurrencyLimit(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			const limit = 4
-			f := newFleet(t, 3, limit, 0, tt.shared)
+			f := newFleet(t, 3, zuorasim.Options{ConcurrencyLimit: limit}, 0, tt.shared)
 			f.sim.SetFaults(zuorasim.Faults{AnswerDelay: 20 * time.Millisecond})
 			f.queries.n.Store(0)
 			start := time.Now()
@@ -198,4 +199,99 @@ func TestFleetSlotsOfADeadDaemon(t *testing.T) {
 		t.Fatalf("a waiter took %v to get a released slot", waited)
 	}
 	releases[1]()
+}
+
+// Three daemons with a rate budget shared through the ledger against a
+// tenant that allows 10 requests a second: none is refused. With the
+// same budget per daemon, three times the tenant's, some are.
+func TestFleetHoldsTheRateBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("paces 33 requests at 8 a second")
+	}
+	for _, tt := range []struct {
+		name   string
+		shared bool
+	}{
+		{"shared through the ledger", true},
+		{"per daemon", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// 480 a minute is 8 a second, spaced 125 ms: under the 10 a
+			// second the tenant allows, with room for the network's
+			// jitter.
+			const perMinute = 480
+			f := newFleet(t, 3, zuorasim.Options{ConcurrencyLimit: 40, RequestsPerWindow: 10, RateWindow: time.Second}, perMinute, tt.shared)
+			start := time.Now()
+			failed, requests := f.run(t, 10, 4)
+			el := time.Since(start)
+			t.Logf("%d requests in %v, %d uploads failed", requests, el.Round(time.Millisecond), failed)
+			if !tt.shared {
+				if failed == 0 {
+					t.Fatal("with a budget per daemon nothing was refused: the test cannot tell")
+				}
+				return
+			}
+			if failed != 0 {
+				t.Fatalf("%d uploads refused with the fleet's budget", failed)
+			}
+			if min := time.Duration(requests-1) * time.Minute / perMinute; el < min {
+				t.Fatalf("%d requests in %v, faster than the budget allows (%v)", requests, el, min)
+			}
+		})
+	}
+}
+
+// TestLimiterCost measures what the shared limiter costs: statements per
+// request and requests a second through it, alone and with three daemons
+// contending for four slots, beside a process's own limiter.
+//
+//	go test ./ledger/postgres -run LimiterCost -v
+func TestLimiterCost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a measurement")
+	}
+	const perWorker = 300
+	measure := func(name string, lims []uploader.Limiter, workers int, q *counter) {
+		q.n.Store(0)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, l := range lims {
+			for range workers {
+				wg.Go(func() {
+					for range perWorker {
+						release, err := l.Acquire(context.Background())
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						release()
+					}
+				})
+			}
+		}
+		wg.Wait()
+		n := len(lims) * workers * perWorker
+		el := time.Since(start)
+		t.Logf("%-44s %6d acquires in %7v: %7.0f/s, %.2f statements each", name, n, el.Round(time.Millisecond),
+			float64(n)/el.Seconds(), float64(q.n.Load())/float64(n))
+	}
+	db := testutil.Postgres(t)
+	limiter := func(q *counter, holder string, max, perMinute int) uploader.Limiter {
+		s := open(t, db.DSN, postgres.Options{Tracer: q})
+		l, err := s.ZuoraLimiter(context.Background(), postgres.LimitOptions{Holder: holder, Max: max, PerMinute: perMinute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	var none counter
+	measure("local, 8 slots, 8 workers", []uploader.Limiter{uploader.NewLocalLimiter(8, 0)}, 8, &none)
+	q := &counter{}
+	measure("ledger, 1 daemon, 8 slots, 8 workers", []uploader.Limiter{limiter(q, "a", 8, 0)}, 8, q)
+	q = &counter{}
+	measure("ledger, 1 daemon, 8 slots, rate budget", []uploader.Limiter{limiter(q, "b", 8, 60_000_000)}, 8, q)
+	q = &counter{}
+	measure("ledger, 3 daemons, 4 slots, 8 workers each", []uploader.Limiter{
+		limiter(q, "c1", 4, 0), limiter(q, "c2", 4, 0), limiter(q, "c3", 4, 0)}, 8, q)
 }

@@ -25,7 +25,7 @@ func (s *Store) LeaseNotices(holder string, sources []string, lease time.Duratio
 			WHERE n.key IN (
 				SELECT key FROM notices o
 				WHERE NOT closed AND (holder IS NULL OR holder = $1 OR lease_until < clock_timestamp())
-					AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = o.drop_id AND NOT e.source = ANY($3::text[]))
+					AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = o.drop_id AND NOT e.source = ANY(coalesce($3::text[], '{}')))
 				ORDER BY key LIMIT $4 FOR UPDATE SKIP LOCKED)
 			RETURNING n.notice`, holder, lease.Microseconds(), sources, limit)
 		var err error
