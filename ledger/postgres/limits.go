@@ -46,14 +46,17 @@ type LimitOptions struct {
 // next request may start, moved on by each request in the statement that
 // takes its slot.
 //
-// A local semaphore of Max sits in front, so that a daemon's own waiting
-// requests cost the database nothing.
+// A local semaphore of Max sits in front, and one request of a daemon at
+// a time asks the database for a slot, so that a daemon's own waiting
+// requests cost the database nothing: a release wakes one request per
+// daemon, not every one.
 type Limiter struct {
 	s      *Store
 	opt    LimitOptions
 	owner  string
 	ticket atomic.Int64
 	local  chan struct{}
+	turn   chan struct{} // held by the request asking the database
 	log    *slog.Logger
 
 	mu   sync.Mutex
@@ -79,7 +82,7 @@ func (s *Store) ZuoraLimiter(ctx context.Context, opt LimitOptions) (*Limiter, e
 	rand.Read(nonce[:])
 	l := &Limiter{
 		s: s, opt: opt, owner: opt.Holder + "/" + hex.EncodeToString(nonce[:]),
-		local: make(chan struct{}, opt.Max), log: opt.Logger.With("part", "zuora-limiter"),
+		local: make(chan struct{}, opt.Max), turn: make(chan struct{}, 1), log: opt.Logger.With("part", "zuora-limiter"),
 		wake: make(chan struct{}),
 	}
 	err := s.query(func(ctx context.Context) error {
@@ -233,6 +236,12 @@ func (l *Limiter) Acquire(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for a zuora slot: %w", ctx.Err())
 	}
+	select {
+	case l.turn <- struct{}{}:
+	case <-ctx.Done():
+		<-l.local
+		return nil, fmt.Errorf("waiting for a zuora slot: %w", ctx.Err())
+	}
 	ticket := l.ticket.Add(1)
 	for {
 		l.mu.Lock()
@@ -240,10 +249,12 @@ func (l *Limiter) Acquire(ctx context.Context) (func(), error) {
 		l.mu.Unlock()
 		ok, wait, soonest, err := l.take(ctx, ticket)
 		if err != nil {
+			<-l.turn
 			<-l.local
 			return nil, fmt.Errorf("taking a zuora slot in the ledger: %w", err)
 		}
 		if ok {
+			<-l.turn
 			l.mu.Lock()
 			l.held++
 			l.mu.Unlock()
@@ -267,6 +278,7 @@ func (l *Limiter) Acquire(ctx context.Context) (func(), error) {
 		}
 		t.Stop()
 		if ctx.Err() != nil {
+			<-l.turn
 			<-l.local
 			return nil, fmt.Errorf("waiting for a zuora slot: %w", ctx.Err())
 		}

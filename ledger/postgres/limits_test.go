@@ -295,3 +295,24 @@ func TestLimiterCost(t *testing.T) {
 	measure("ledger, 3 daemons, 4 slots, 8 workers each", []uploader.Limiter{
 		limiter(q, "c1", 4, 0), limiter(q, "c2", 4, 0), limiter(q, "c3", 4, 0)}, 8, q)
 }
+
+// A limiter that cannot reach its database sends nothing, and says so
+// with an error the pipeline waits out as an outage, not a fault of the
+// file.
+func TestLimiterWithoutTheDatabase(t *testing.T) {
+	sim := zuorasim.New(zuorasim.Options{ClientID: "usagedrop", ClientSecret: "s3cret-value"})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	s := open(t, testutil.Postgres(t).DSN, postgres.Options{})
+	l, err := s.ZuoraLimiter(context.Background(), postgres.LimitOptions{Holder: "a", Max: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	s.Close()
+	c := uploader.NewClient(uploader.Config{BaseURL: srv.URL, ClientID: "usagedrop", ClientSecret: "s3cret-value", MaxAttempts: 1, Limiter: l})
+	err = c.CheckToken(context.Background())
+	if err == nil || !uploader.IsRetryable(err) || sim.Requests() != 0 {
+		t.Fatalf("without the database: %v (retryable %v), %d requests sent", err, uploader.IsRetryable(err), sim.Requests())
+	}
+}
