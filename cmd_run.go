@@ -83,7 +83,12 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	pipeline.RegisterBuildInfo(reg, bv.Version, revision)
 	metrics := pipeline.NewMetrics(reg)
 	zw := pipeline.NewZuoraWatch(nil, metrics)
-	z, err := pipeline.BuildZuoraWith(cfg.Zuora, log, zw)
+	lim, closeLimiter, err := zuoraLimiter(ctx, cfg, led, log)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+	z, err := pipeline.BuildZuoraLimited(cfg.Zuora, log, zw, lim)
 	if err != nil {
 		return err
 	}
@@ -113,7 +118,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	// Notices go out from the ledger's outbox on their own goroutine: a
 	// receiver that hangs never holds up a drop.
-	notifier, err := notify.New(notify.Options{Ledger: led, Sources: cfg.Sources, Notify: cfg.Notify, Logger: log})
+	notifier, err := notify.New(notify.Options{Ledger: led, Sources: cfg.Sources, Notify: cfg.Notify, Logger: log, Instance: cfg.Instance})
 	if err != nil {
 		return err
 	}

@@ -164,7 +164,21 @@ type Zuora struct {
 	// is tried again: random(0, min(max, backoff·2^attempt)).
 	Backoff    Duration `yaml:"backoff"`
 	BackoffMax Duration `yaml:"backoff_max"`
+	// MaxConcurrency is how many requests may be in flight to the tenant
+	// at once: this daemon's, or with a PostgreSQL ledger the whole
+	// fleet's together.
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// RequestsPerMinute is how many requests may start in a minute, the
+	// fleet's together as MaxConcurrency; zero sets no budget (a 429 is
+	// waited out as Zuora's Retry-After says).
+	RequestsPerMinute int `yaml:"requests_per_minute"`
 }
+
+// DefaultMaxConcurrency is zuora.max_concurrency's default: below the
+// tenant's default concurrency limit of 40 (zuora-api.md §Limits), which
+// every integration on the tenant shares, so that ours leaves room for
+// the others.
+const DefaultMaxConcurrency = 32
 
 // Source is one drop folder. Which keys apply depends on Type.
 type Source struct {
@@ -399,6 +413,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Zuora.BackoffMax == 0 {
 		c.Zuora.BackoffMax = Duration(5 * time.Minute)
+	}
+	if c.Zuora.MaxConcurrency == 0 {
+		c.Zuora.MaxConcurrency = DefaultMaxConcurrency
 	}
 	if u, ok := Endpoints[c.Zuora.Endpoint]; ok {
 		c.Zuora.Endpoint = u

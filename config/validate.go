@@ -80,6 +80,10 @@ func (c *Config) validate() []problem {
 		v.check(z.API != "object" || col != "PRODUCT_RATE_PLAN_CHARGE_ID", fmt.Sprintf("zuora.columns[%d]", i),
 			"api: object cannot carry it (the Usage object has no such field); use api: file", col)
 	}
+	v.check(z.MaxConcurrency > 0, "zuora.max_concurrency",
+		"must be at least 1: how many requests may be in flight to Zuora at once (the tenant allows 40 by default)", z.MaxConcurrency)
+	v.check(z.RequestsPerMinute >= 0, "zuora.requests_per_minute",
+		"must be 0 (no budget) or how many requests may start in a minute (an API sandbox allows 2,500)", z.RequestsPerMinute)
 	v.customFields(z)
 	v.event(z)
 	v.limits(c.Limits)

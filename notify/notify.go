@@ -27,6 +27,13 @@
 // its own goroutine with its own timeout per send and a cap on sends at
 // once: a receiver that hangs or refuses never holds up a drop.
 //
+// On a ledger a fleet of daemons shares (Leaser), every daemon's notifier
+// sees the same outbox: each reads it through a lease on the notices it
+// will send, so that one daemon sends a notice, and another only after
+// the first stopped renewing its lease (it died): then at most once more,
+// as after a crash. A notice is leased only by a daemon that has its
+// drop's source.
+//
 // Webhook URLs usually carry a token: only their host is logged, kept in
 // the ledger or shown, and a plain http URL is refused unless it is this
 // machine (internal/endpoint). Redirects are not followed.
@@ -93,7 +100,24 @@ type Options struct {
 	// Hostname is given to SMTP servers in EHLO and in Message-IDs; the
 	// machine's name.
 	Hostname string
+	// Instance names this daemon on the notices it leases from a shared
+	// ledger; the host name.
+	Instance string
 }
+
+// Leaser is a ledger a fleet of daemons shares (ledger/postgres): its
+// notices are leased to one daemon's notifier at a time.
+type Leaser interface {
+	// LeaseNotices returns up to limit open notices of drops of sources
+	// (or of drops gone from the ledger) that nobody else holds, leased
+	// to holder for lease, its own leases renewed.
+	LeaseNotices(holder string, sources []string, lease time.Duration, limit int) ([]ledger.Notice, error)
+	// ReleaseNotices ends holder's leases.
+	ReleaseNotices(holder string) error
+}
+
+// leaseBatch is how many notices one reading of a shared outbox leases.
+const leaseBatch = 1000
 
 // Notifier sends the ledger's notices. Run it in a goroutine of its own.
 type Notifier struct {
@@ -102,8 +126,15 @@ type Notifier struct {
 	http *http.Client
 	tls  *tls.Config
 
+	// leaser is the ledger when a fleet shares it, holder this
+	// notifier's name on its leases (the instance and a nonce, so that
+	// a restarted daemon waits out its old leases like any other).
+	leaser Leaser
+	holder string
+
 	mu      sync.Mutex
 	targets map[string][]target // by source name
+	sources []string            // every source configured, with targets or not
 	notify  config.Notify
 	busy    map[string]bool // key + "\x00" + target: a send under way
 	// ended are the busy sends that have ended and recorded it. Only
@@ -140,10 +171,18 @@ func New(opt Options) (*Notifier, error) {
 	if opt.Hostname == "" {
 		opt.Hostname, _ = os.Hostname()
 	}
+	if opt.Instance == "" {
+		opt.Instance = opt.Hostname
+	}
 	n := &Notifier{
 		opt: opt, log: opt.Logger.With("part", "notify"),
 		tls:  &tls.Config{RootCAs: opt.RootCAs, MinVersion: tls.VersionTLS12},
 		busy: map[string]bool{}, stuck: map[string]bool{},
+	}
+	if l, ok := opt.Ledger.(Leaser); ok {
+		var nonce [6]byte
+		rand.Read(nonce[:])
+		n.leaser, n.holder = l, opt.Instance+"/"+hex.EncodeToString(nonce[:])
 	}
 	n.http = &http.Client{
 		Transport: &http.Transport{
@@ -170,7 +209,9 @@ func orDefault(d, def time.Duration) time.Duration {
 // again. Notices not yet delivered go to the new targets.
 func (n *Notifier) Configure(sources []config.Source, settings config.Notify) error {
 	all := map[string][]target{}
+	names := make([]string, 0, len(sources))
 	for _, s := range sources {
+		names = append(names, s.Name)
 		for _, t := range s.Notify {
 			tg, err := n.target(t)
 			if err != nil {
@@ -181,7 +222,7 @@ func (n *Notifier) Configure(sources []config.Source, settings config.Notify) er
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.targets, n.notify = all, settings
+	n.targets, n.notify, n.sources = all, settings, names
 	return nil
 }
 
@@ -205,10 +246,18 @@ func (n *Notifier) target(t config.NotifyTarget) (target, error) {
 	return tg, nil
 }
 
-// Run sends notices until ctx ends, then waits for the sends under way.
+// Run sends notices until ctx ends, then waits for the sends under way
+// and gives up its leases on a shared outbox.
 func (n *Notifier) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		if n.leaser != nil {
+			if err := n.leaser.ReleaseNotices(n.holder); err != nil {
+				n.log.Warn("giving up the notices held: another daemon sends them when the leases end", "err", err)
+			}
+		}
+	}()
 	sem := make(chan struct{}, n.opt.Parallel)
 	tick := time.NewTicker(n.opt.Interval)
 	defer tick.Stop()
@@ -293,7 +342,7 @@ func (n *Notifier) deliver(ctx context.Context, wg *sync.WaitGroup, sem chan str
 	}
 	n.ended = nil
 	n.mu.Unlock()
-	notices, err := n.opt.Ledger.Notices()
+	notices, err := n.outbox()
 	if err != nil {
 		n.log.Warn("reading the notices", "err", err)
 		return
@@ -331,6 +380,20 @@ func (n *Notifier) deliver(ctx context.Context, wg *sync.WaitGroup, sem chan str
 			})
 		}
 	}
+}
+
+// outbox returns the notices to send: all the ledger's open ones, or on
+// a shared ledger those this notifier holds the lease of. A lease lasts
+// three send timeouts and is renewed at every reading, so it never ends
+// while a send of it is under way.
+func (n *Notifier) outbox() ([]ledger.Notice, error) {
+	if n.leaser == nil {
+		return n.opt.Ledger.Notices()
+	}
+	n.mu.Lock()
+	sources := n.sources
+	n.mu.Unlock()
+	return n.leaser.LeaseNotices(n.holder, sources, 3*n.opt.Timeout+n.opt.Interval, leaseBatch)
 }
 
 // due returns the targets of source that still have notice no to get,

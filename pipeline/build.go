@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,16 @@ func BuildZuora(z config.Zuora, log *slog.Logger) (*Zuora, error) {
 // BuildZuoraWith is BuildZuora with every request to Zuora sent through
 // rt (a *ZuoraWatch); nil is http.DefaultTransport.
 func BuildZuoraWith(z config.Zuora, log *slog.Logger, rt http.RoundTripper) (*Zuora, error) {
+	return BuildZuoraLimited(z, log, rt, nil)
+}
+
+// BuildZuoraLimited is BuildZuoraWith with every request to Zuora held by
+// lim, the fleet's limiter of a shared ledger; nil is this process's own,
+// of zuora.max_concurrency and zuora.requests_per_minute.
+func BuildZuoraLimited(z config.Zuora, log *slog.Logger, rt http.RoundTripper, lim uploader.Limiter) (*Zuora, error) {
+	if lim == nil {
+		lim = uploader.NewLocalLimiter(cmp.Or(z.MaxConcurrency, config.DefaultMaxConcurrency), z.RequestsPerMinute)
+	}
 	out := &Zuora{BaseURL: z.Endpoint, Close: func() {}}
 	id, secret := z.ClientID, z.ClientSecret.Value()
 	if z.Endpoint == config.Builtin {
@@ -121,6 +132,7 @@ func BuildZuoraWith(z config.Zuora, log *slog.Logger, rt http.RoundTripper) (*Zu
 		BaseURL:     out.BaseURL, ClientID: id, ClientSecret: secret,
 		EntityIDs: z.EntityIDs, OrgIDs: z.OrgIDs, Logger: log,
 		BackoffBase: time.Duration(z.Backoff), BackoffCap: min(time.Duration(z.BackoffMax), time.Minute),
+		Limiter: lim,
 	})
 	out.Client = c
 	switch z.API {

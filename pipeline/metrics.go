@@ -39,9 +39,9 @@ var (
 	zuoraOps = []string{"token", "submit", "status", "import", "find", "object", "mediation", "soap", "other"}
 
 	dropsDesc = prometheus.NewDesc("usagedrop_drops",
-		"Drops not finished yet, by state (an outcome counts until the file is moved with its reports).", []string{"state"}, nil)
+		"Drops not finished yet, by state (an outcome counts until the file is moved with its reports). Read from the ledger: on a PostgreSQL ledger, the whole fleet's drops, the same on every daemon (do not sum them across daemons).", []string{"state"}, nil)
 	oldestDesc = prometheus.NewDesc("usagedrop_oldest_pending_seconds",
-		"Age of the oldest drop not finished yet; 0 when there is none.", nil, nil)
+		"Age of the oldest drop not finished yet; 0 when there is none. Read from the ledger: on a PostgreSQL ledger, the whole fleet's oldest.", nil, nil)
 )
 
 // NewMetrics registers the pipeline's metrics with reg.
@@ -49,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "usagedrop_drops_finished_total",
-			Help: "Dropped files finished, by source and outcome (done, rejected, failed, duplicate, vanished).",
+			Help: "Dropped files this daemon finished, by source and outcome (done, rejected, failed, duplicate, vanished); a fleet's is the sum over its daemons.",
 		}, []string{"source", "outcome"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "usagedrop_records_imported_total",

@@ -47,7 +47,10 @@ type Config struct {
 	// full jitter: random(0, min(cap, base·2^n)). Zero means 1s and 60s.
 	BackoffBase time.Duration
 	BackoffCap  time.Duration
-	Logger      *slog.Logger
+	// Limiter bounds the requests in flight (and their rate); every
+	// attempt, token requests included, goes through it. Nil means none.
+	Limiter Limiter
+	Logger  *slog.Logger
 }
 
 // Client makes calls to one Zuora tenant: it holds the OAuth token, sets
@@ -219,6 +222,16 @@ func (c *Client) attempt(ctx context.Context, cl call) (*reply, error) {
 			return nil, err
 		}
 	}
+	// The slot is taken after the token, which takes one of its own: a
+	// limit of one must not wait for itself.
+	release, err := c.acquire(ctx, cl.op)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	defer release()
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -59,6 +59,11 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	req.Header.Set("User-Agent", "usagedrop")
 	track := newTrackID()
 	req.Header.Set("Zuora-Track-Id", track)
+	release, err := c.acquire(ctx, "token")
+	if err != nil {
+		return "", 0, err
+	}
+	defer release()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return "", 0, &Error{Op: "token", Message: redactURL(err), Retryable: true, Err: err}

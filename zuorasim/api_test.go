@@ -345,6 +345,9 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Fatalf("first upload %d", code)
 	}
 	e.decode(e.do("GET", "/v1/usage/nope/status", "", nil, nil), http.StatusNotFound, nil)
+	if got := e.sim.Limits(); got.PeakInFlight != 2 || got.OverConcurrency != 1 {
+		t.Fatalf("Limits() = %+v, want a peak of 2 and 1 refused", got)
+	}
 }
 
 func TestInspect(t *testing.T) {

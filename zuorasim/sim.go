@@ -185,6 +185,11 @@ type Sim struct {
 	rejected []RejectedEvent // Mediation events that failed the schema
 	requests int
 	inFlight int
+	// peak is the most requests in flight at once; overLimit counts the
+	// requests refused for the concurrency limit. Tests of a fleet's
+	// shared limit read both (Limits).
+	peak      int
+	overLimit int
 	// the current rate-limit window
 	windowStart time.Time
 	windowCount int
@@ -302,6 +307,25 @@ func (s *Sim) Requests() int {
 	return s.requests
 }
 
+// Limits is what the sim saw of its concurrency limit.
+type Limits struct {
+	// PeakInFlight is the most requests in flight at once, those refused
+	// included: a request is in flight from its arrival until its answer
+	// is written.
+	PeakInFlight int
+	// OverConcurrency counts the requests refused 429 for the
+	// concurrency limit.
+	OverConcurrency int
+}
+
+// Limits returns the peak of requests in flight and how many were refused
+// for the concurrency limit, since the sim started.
+func (s *Sim) Limits() Limits {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Limits{PeakInFlight: s.peak, OverConcurrency: s.overLimit}
+}
+
 // ServeHTTP answers one request as Zuora would, after applying the faults
 // due.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -362,6 +386,7 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request) (release func(), ok 
 	defer s.mu.Unlock()
 	s.requests++
 	s.inFlight++
+	s.peak = max(s.peak, s.inFlight)
 	release = func() {
 		s.mu.Lock()
 		s.inFlight--
@@ -387,6 +412,7 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request) (release func(), ok 
 	f := &s.faults
 	switch {
 	case concurrent < 0:
+		s.overLimit++
 		writeReasons(w, http.StatusTooManyRequests, 90000070, "The concurrency limit of the tenant has been reached")
 	case limited && s.windowCount > s.opt.RequestsPerWindow:
 		h.Set("Retry-After", strconv.Itoa(reset))

@@ -168,21 +168,24 @@ func Check(ctx context.Context, dsn string, opt Options) (string, error) {
 		return "", fmt.Errorf("ledger %s: %w", Redact(dsn), err)
 	}
 	defer c.Close(ctx)
-	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	latest, err := latestMigration()
+	if err != nil {
+		return "", err
+	}
 	var version int
 	err = c.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&version)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
-		return fmt.Sprintf("reachable; empty: the daemon creates the schema (version %d) at its start", len(names)), nil
+		return fmt.Sprintf("reachable; empty: the daemon creates the schema (version %d) at its start", latest), nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("ledger %s: %w", Redact(dsn), err)
 	}
-	if version > len(names) {
-		return "", fmt.Errorf("ledger %s: schema version %d is newer than this usagedrop's (%d): upgrade usagedrop", Redact(dsn), version, len(names))
+	if version > latest {
+		return "", fmt.Errorf("ledger %s: schema version %d is newer than this usagedrop's (%d): upgrade usagedrop", Redact(dsn), version, latest)
 	}
-	if version < len(names) {
-		return fmt.Sprintf("reachable; schema version %d, migrated to %d at the daemon's start", version, len(names)), nil
+	if version < latest {
+		return fmt.Sprintf("reachable; schema version %d, migrated to %d at the daemon's start", version, latest), nil
 	}
 	return fmt.Sprintf("reachable; schema version %d", version), nil
 }
@@ -208,6 +211,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	slices.Sort(names)
+	latest, err := latestMigration()
+	if err != nil {
+		return err
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, 0)", lockMigrations); err != nil {
 			return fmt.Errorf("lock the schema: %w", err)
@@ -216,12 +223,13 @@ func (s *Store) migrate(ctx context.Context) error {
 			version int PRIMARY KEY, name text NOT NULL, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}
-		var current int
-		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		rows, _ := tx.Query(ctx, "SELECT version FROM schema_migrations")
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
-		if current > len(names) {
-			return fmt.Errorf("schema version %d is newer than this usagedrop's (%d): upgrade usagedrop", current, len(names))
+		if current := slices.Max(append(applied, 0)); current > latest {
+			return fmt.Errorf("schema version %d is newer than this usagedrop's (%d): upgrade usagedrop", current, latest)
 		}
 		for _, name := range names {
 			base := strings.TrimPrefix(name, "migrations/")
@@ -229,7 +237,10 @@ func (s *Store) migrate(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("migration %s: no version number", base)
 			}
-			if v <= current {
+			// Each version not applied yet, rather than each above the
+			// highest applied: migrations written on two branches at once
+			// may be merged in either order.
+			if slices.Contains(applied, v) {
 				continue
 			}
 			sql, err := migrations.ReadFile(name)
@@ -245,6 +256,24 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// latestMigration is the highest version among the migrations: the
+// schema version this program makes.
+func latestMigration() (int, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return 0, err
+	}
+	latest := 0
+	for _, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil {
+			return 0, fmt.Errorf("migration %s: no version number", name)
+		}
+		latest = max(latest, v)
+	}
+	return latest, nil
 }
 
 // update runs fn in a write transaction. A deadlock or serialization
