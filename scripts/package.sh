@@ -29,8 +29,10 @@ fi
 export SOURCE_DATE_EPOCH
 
 build() {
-	# -buildvcs=auto: this machine's go env may turn stamping off.
-	CGO_ENABLED=0 go build -buildvcs=auto -trimpath -ldflags "${1:-}" -o "$DIST/usagedrop" .
+	# -buildvcs=auto: this machine's go env may turn stamping off. -s -w
+	# leaves out the symbol table and DWARF (stack traces keep their
+	# function names and lines): the binary is about a third smaller.
+	CGO_ENABLED=0 go build -buildvcs=auto -trimpath -ldflags "-s -w ${1:-}" -o "$DIST/usagedrop" .
 }
 
 if [ -n "${VERSION:-}" ]; then
