@@ -74,7 +74,7 @@ type Config struct {
 	// holds a drop without renewing it: a daemon that dies has its drops
 	// taken over by another after about this long. Default 15s.
 	LedgerLease Duration `yaml:"ledger_lease"`
-	Spool              string `yaml:"spool"`
+	Spool       string   `yaml:"spool"`
 	// Retention is how long finished drops stay in the ledger. A pruned
 	// drop's bytes are no longer recognised as a duplicate. Zero keeps
 	// them forever.
