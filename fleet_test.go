@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -47,6 +48,7 @@ func TestFleetOnePostgresLedger(t *testing.T) {
 	type daemon struct {
 		cmd  *exec.Cmd
 		logs *logBuffer
+		cfg  string
 	}
 	start := func(instance string) daemon {
 		dir := t.TempDir()
@@ -70,7 +72,7 @@ sources:
 			t.Fatal(err)
 		}
 		var logs logBuffer
-		return daemon{spawn(t, p, &logs, "PGPASSWORD="+db.Password), &logs}
+		return daemon{spawn(t, p, &logs, "PGPASSWORD="+db.Password), &logs, p}
 	}
 	a, b, c := start("vm-a"), start("vm-b"), start("vm-c")
 	stopped := false
@@ -84,6 +86,12 @@ sources:
 		}
 	}()
 	dump := func() string {
+		if dir := os.Getenv("USAGEDROP_FLEET_LOGS"); dir != "" {
+			// The whole logs, for a run that failed.
+			for name, d := range map[string]daemon{"vm-a": a, "vm-b": b, "vm-c": c} {
+				os.WriteFile(filepath.Join(dir, name+".log"), []byte(d.logs.String()), 0o644)
+			}
+		}
 		return fmt.Sprintf("--- vm-a:\n%s\n--- vm-b:\n%s\n--- vm-c:\n%s",
 			tail(a.logs.String(), 3000), tail(b.logs.String(), 3000), tail(c.logs.String(), 3000))
 	}
@@ -99,7 +107,13 @@ sources:
 		folders[i%3].f.put(t, fmt.Sprintf("usage-%03d.csv", i), templateRows(i, rows))
 	}
 	deadline := time.Now().Add(120 * time.Second)
-	for len(sim.Records()) < files*rows/4 && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
+		// Mid-way, and once vm-a has imported something of its own.
+		var doneA int
+		conn.QueryRow(ctx, "SELECT count(*) FROM entries WHERE NOT active AND owner = 'vm-a' AND state = 'done'").Scan(&doneA)
+		if doneA > 0 && len(sim.Records()) >= files*rows/4 {
+			break
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	a.cmd.Process.Kill()
@@ -161,7 +175,8 @@ sources:
 		}
 	}
 	if len(missing)+len(doubled) > 0 {
-		t.Fatalf("%d records missing (%.5v), %d doubled (%.5v)\n%s", len(missing), missing, len(doubled), doubled, dump())
+		t.Fatalf("%d records missing (%q), %d doubled (%q)\n%s", len(missing), missing[:min(5, len(missing))],
+			len(doubled), doubled[:min(5, len(doubled))], dump())
 	}
 	t.Logf("took over: vm-b %d from vm-a; vm-c %d from vm-a, %d from vm-b; vm-b left %d it no longer held, parked %d",
 		strings.Count(b.logs.String(), "from=vm-a"), strings.Count(c.logs.String(), "from=vm-a"),
@@ -206,6 +221,27 @@ sources:
 	var active int
 	conn.QueryRow(ctx, "SELECT count(*) FROM entries WHERE active").Scan(&active)
 	if active != 0 {
-		t.Errorf("%d drops still active\n%s", active, dump())
+		var left []string
+		rows, _ := conn.Query(ctx, `SELECT id || ' ' || coalesce(owner, '-') || ' ' || state || ' ' || (lease_until > now())::text || ' ' ||
+			coalesce(entry->>'step', '') || ' ' || coalesce(entry->>'last_error', '') FROM entries WHERE active ORDER BY id LIMIT 10`)
+		left, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+		t.Errorf("%d drops still active: %q\n%s", active, left, dump())
+	}
+
+	// status on any instance's config lists the whole fleet's drops, each
+	// with the instance that holds (or finished) it.
+	t.Setenv("PGPASSWORD", db.Password)
+	var out, errb bytes.Buffer
+	if code := run(ctx, []string{"status", "-config", c.cfg}, &out, &errb); code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"@vm-a ", "@vm-c "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%.3000s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run(ctx, []string{"status", "-config", b.cfg, again}, &out, &errb); code != 0 || !strings.Contains(out.String(), "instance") {
+		t.Errorf("status %s: exit %d, no instance:\n%s%s", again, code, out.String(), errb.String())
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"errors"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"time"
@@ -53,6 +56,10 @@ type fleet struct {
 	held   map[string]bool // ids this instance held at its last renewal, or made since
 	at     time.Time       // when the last renewal that succeeded was sent
 	parked map[string]bool // held ids advance left for want of a fresh lease
+	from   map[string]string // taken-over id → the instance whose lease ran out
+	// added is when each id was made or taken over here: one added after
+	// a renewal was sent is held even if the renewal did not return it.
+	added map[string]time.Time
 }
 
 // acquireBatch is how many lapsed drops one heartbeat takes over at most:
@@ -66,7 +73,7 @@ func newFleet(st ledger.Store) *fleet {
 	if !ok || l.Lease() <= 0 {
 		return nil
 	}
-	return &fleet{l: l, lease: l.Lease(), held: map[string]bool{}, parked: map[string]bool{}}
+	return &fleet{l: l, lease: l.Lease(), held: map[string]bool{}, parked: map[string]bool{}, from: map[string]string{}, added: map[string]time.Time{}}
 }
 
 // holds reports whether this instance may take a step on drop id: its
@@ -85,7 +92,7 @@ func (p *Pipeline) holds(id string) bool {
 func (p *Pipeline) hold(id string) {
 	if f := p.fleet; f != nil {
 		f.mu.Lock()
-		f.held[id] = true
+		f.held[id], f.added[id] = true, time.Now()
 		f.mu.Unlock()
 	}
 }
@@ -113,6 +120,13 @@ func (p *Pipeline) renewLeases() (lost, resume []string, err error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for id, at := range f.added {
+		if at.After(sent) {
+			now[id] = true // made here while the renewal ran
+		} else {
+			delete(f.added, id)
+		}
+	}
 	for id := range f.held {
 		if !now[id] {
 			lost = append(lost, id)
@@ -123,6 +137,11 @@ func (p *Pipeline) renewLeases() (lost, resume []string, err error) {
 			resume = append(resume, id)
 		}
 		delete(f.parked, id)
+	}
+	for id := range f.from {
+		if !now[id] {
+			delete(f.from, id)
+		}
 	}
 	f.held, f.at = now, sent
 	return lost, resume, nil
@@ -138,7 +157,10 @@ func (p *Pipeline) acquire() ([]*ledger.Entry, error) {
 	out := make([]*ledger.Entry, 0, len(got))
 	f.mu.Lock()
 	for _, a := range got {
-		f.held[a.Entry.ID] = true
+		f.held[a.Entry.ID], f.added[a.Entry.ID] = true, time.Now()
+		if a.From != "" && a.From != f.l.Instance() {
+			f.from[a.Entry.ID] = a.From
+		}
 		out = append(out, a.Entry)
 	}
 	f.mu.Unlock()
@@ -216,6 +238,40 @@ func (p *Pipeline) leaseLoop(ctx context.Context) {
 			}()
 		}
 	}
+}
+
+// claimedBefore finds the file of drop e, taken over in state Discovered,
+// that the instance whose lease ran out had claimed on the source without
+// committing it: the source then says another instance holds it, and
+// that instance's claim is this very drop's, since the ledger admits one
+// active drop per file. It returns the file's key, or "" when it is not
+// there. Nothing is claimed again: the ledger's lease decides (see the top
+// of this file); on S3 the claim object stays until Finish.
+func (p *Pipeline) claimedBefore(ctx context.Context, src *Source, e *ledger.Entry) (string, error) {
+	f := p.fleet
+	if f == nil || e.State != ledger.Discovered {
+		return "", nil
+	}
+	f.mu.Lock()
+	from := f.from[e.ID]
+	f.mu.Unlock()
+	if from == "" {
+		return "", nil
+	}
+	// S3 claims by a claim object and keeps the key; folders move the
+	// file into processing/OWNER/.
+	for _, key := range []string{e.Key, path.Join("processing", from, e.Name)} {
+		rc, err := src.Src.Open(ctx, key)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) {
+			continue
+		}
+		if err != nil {
+			return "", sourceError{err}
+		}
+		rc.Close()
+		return key, nil
+	}
+	return "", nil
 }
 
 // partFile is where part pt of e is read from. A fleet daemon reads its

@@ -461,6 +461,11 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			p.end(id, step)
 			return 0
 		}
+		if !p.holds(id) {
+			// Lost while the step ran: the failure is not ours to
+			// record on a drop another instance may hold.
+			continue
+		}
 		if wait := p.retry(e, step, err); wait > 0 {
 			return wait
 		}

@@ -80,6 +80,20 @@ func (p *Pipeline) claim(ctx context.Context, src *Source, e *ledger.Entry) erro
 			// processing/: wait for it to finish.
 			return errors.Join(fmt.Errorf("claim: an earlier %s is still being worked on: %w", e.Name, err), herr)
 		}
+		if key, herr := p.claimedBefore(ctx, src, e); herr != nil || key != "" {
+			// Claimed by the instance this drop was taken over from,
+			// which died before it could commit the claim.
+			if herr != nil {
+				return herr
+			}
+			if _, err := p.opt.Ledger.Claimed(e.ID, key, e.ETag, e.Size); err != nil {
+				return err
+			}
+			p.log.Info("the file was claimed by the instance the drop was taken over from; working it where it is", "id", e.ID, "key", safetext.Name(key))
+			p.release(e.Source, e.Key)
+			p.opt.Hook("claimed")
+			return nil
+		}
 		// Another live instance has it; should it die, its lapsed claim
 		// is listed again and becomes a new drop here.
 		p.release(e.Source, e.Key)
