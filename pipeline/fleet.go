@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
-	"errors"
 	"io/fs"
 	"os"
 	"path"
@@ -53,9 +53,9 @@ type fleet struct {
 	lease time.Duration
 
 	mu     sync.Mutex
-	held   map[string]bool // ids this instance held at its last renewal, or made since
-	at     time.Time       // when the last renewal that succeeded was sent
-	parked map[string]bool // held ids advance left for want of a fresh lease
+	held   map[string]bool   // ids this instance held at its last renewal, or made since
+	at     time.Time         // when the last renewal that succeeded was sent
+	parked map[string]bool   // held ids advance left for want of a fresh lease
 	from   map[string]string // taken-over id → the instance whose lease ran out
 	// added is when each id was made or taken over here: one added after
 	// a renewal was sent is held even if the renewal did not return it.
