@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -97,6 +98,17 @@ func (p *Pipeline) hold(id string) {
 	}
 }
 
+// unhold forgets id, finished.
+func (p *Pipeline) unhold(id string) {
+	if f := p.fleet; f != nil {
+		f.mu.Lock()
+		delete(f.held, id)
+		delete(f.added, id)
+		delete(f.from, id)
+		f.mu.Unlock()
+	}
+}
+
 // park leaves id until the next renewal says whether it is still held.
 func (p *Pipeline) park(id string) {
 	f := p.fleet
@@ -106,7 +118,9 @@ func (p *Pipeline) park(id string) {
 }
 
 // renewLeases renews this instance's leases and returns the drops it no
-// longer holds and the parked ones it still does, to be worked again.
+// longer holds, and those to be worked again: the parked ones it still
+// holds, and any it holds without knowing (an operator sent a finished
+// drop again, from the command line).
 func (p *Pipeline) renewLeases() (lost, resume []string, err error) {
 	f := p.fleet
 	sent := time.Now()
@@ -137,6 +151,11 @@ func (p *Pipeline) renewLeases() (lost, resume []string, err error) {
 			resume = append(resume, id)
 		}
 		delete(f.parked, id)
+	}
+	for id := range now {
+		if !f.held[id] && !slices.Contains(resume, id) {
+			resume = append(resume, id)
+		}
 	}
 	for id := range f.from {
 		if !now[id] {

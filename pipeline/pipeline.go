@@ -415,6 +415,7 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			return p.opt.RetryMax
 		}
 		if e.Finished {
+			p.unhold(id)
 			p.settled(e.Source)
 			return 0
 		}
