@@ -58,9 +58,9 @@ type Options struct {
 	Tracer pgx.QueryTracer
 	// Exclusive holds the ledger for this process, as bbolt's file lock
 	// does: a second Exclusive Open fails with ledger.ErrLocked. The
-	// daemon needs it until drops are leased to the daemon working them:
-	// each daemon resumes every active drop at its start. Commands that
-	// only read, or that change one drop, open without it.
+	// daemon no longer asks for it: it leases each drop (Instance, Lease)
+	// and resumes only those it holds, so daemons share the ledger. It
+	// stays for a process that must be alone on a ledger.
 	Exclusive bool
 	// Instance and Lease lease each drop to the daemon working it (see
 	// lease.go): Instance names this daemon, Lease is how long a hold
