@@ -1,7 +1,9 @@
 package postgres_test
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,4 +108,22 @@ func TestAcquireSplits(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("%d of %d drops taken over", len(seen), n)
 	}
+}
+
+// Two daemons under one instance name would both believe they hold the
+// same drops: the second to open is refused while the first has it open.
+func TestInstanceNameHeld(t *testing.T) {
+	db := testutil.Postgres(t)
+	opt := postgres.Options{Instance: "vm-a", Lease: time.Second}
+	first, err := postgres.Open(context.Background(), db.DSN, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Open(context.Background(), db.DSN, opt); !errors.Is(err, ledger.ErrLocked) || !strings.Contains(err.Error(), `"vm-a"`) {
+		t.Fatalf("a second vm-a: %v, want ErrLocked naming it", err)
+	}
+	open(t, db.DSN, postgres.Options{Instance: "vm-b", Lease: time.Second})
+	open(t, db.DSN, postgres.Options{}) // a command
+	first.Close()
+	open(t, db.DSN, opt)
 }

@@ -44,6 +44,7 @@ const (
 	lockSHA        = 2 // second key: hashtext(sum)
 	lockDaemon     = 3 // second key 0: Options.Exclusive
 	lockFile       = 4 // second key: hashtext(source, key): Admit
+	lockInstance   = 5 // second key: hashtext(Options.Instance)
 )
 
 // Options tune Open.
@@ -79,9 +80,9 @@ type Store struct {
 	// instance and lease are Options'; lease is zero when not leasing.
 	instance string
 	lease    time.Duration
-	// held is the connection holding Options.Exclusive's lock, which
-	// lasts as long as its session.
-	held *pgx.Conn
+	// held are the connections holding Options.Exclusive's lock and the
+	// instance's, each lasting as long as its session.
+	held []*pgx.Conn
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -139,30 +140,41 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", Redact(dsn), err)
 	}
 	if opt.Exclusive {
-		if err := s.hold(ctx, cfg.ConnConfig); err != nil {
-			pool.Close()
+		if err := s.hold(ctx, cfg.ConnConfig, lockDaemon, "",
+			"another usagedrop daemon works this PostgreSQL ledger, opened for it alone"); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open ledger %s: %w", Redact(dsn), err)
+		}
+	}
+	if s.lease > 0 {
+		// Two daemons under one name would both believe they hold the
+		// same drops.
+		if err := s.hold(ctx, cfg.ConnConfig, lockInstance, s.instance,
+			fmt.Sprintf("another usagedrop daemon already runs as instance %q on this PostgreSQL ledger; give each daemon of a fleet its own instance name", s.instance)); err != nil {
+			s.Close()
 			return nil, fmt.Errorf("open ledger %s: %w", Redact(dsn), err)
 		}
 	}
 	return s, nil
 }
 
-// hold takes Options.Exclusive's lock on a connection of its own.
-func (s *Store) hold(ctx context.Context, cc *pgx.ConnConfig) error {
+// hold takes a session's advisory lock on (class, name) on a connection
+// of its own, or fails with ledger.ErrLocked and busy.
+func (s *Store) hold(ctx context.Context, cc *pgx.ConnConfig, class int, name, busy string) error {
 	c, err := pgx.ConnectConfig(ctx, cc.Copy())
 	if err != nil {
 		return err
 	}
 	var got bool
-	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, 0)", lockDaemon).Scan(&got); err != nil {
+	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", class, name).Scan(&got); err != nil {
 		c.Close(ctx)
 		return err
 	}
 	if !got {
 		c.Close(ctx)
-		return fmt.Errorf("%w (another usagedrop daemon works this PostgreSQL ledger; until drops are leased, one daemon per ledger)", ledger.ErrLocked)
+		return fmt.Errorf("%w (%s)", ledger.ErrLocked, busy)
 	}
-	s.held = c
+	s.held = append(s.held, c)
 	return nil
 }
 
@@ -203,13 +215,15 @@ func Check(ctx context.Context, dsn string, opt Options) (string, error) {
 // Close implements ledger.Store.
 func (s *Store) Close() error {
 	s.pool.Close()
-	if s.held != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	for _, c := range s.held {
 		// Closing the session releases the lock.
-		return s.held.Close(ctx)
+		errs = append(errs, c.Close(ctx))
 	}
-	return nil
+	s.held = nil
+	return errors.Join(errs...)
 }
 
 // migrate applies the migrations not yet recorded, in order, in one
