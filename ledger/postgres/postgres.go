@@ -165,6 +165,16 @@ func (s *Store) hold(ctx context.Context, cc *pgx.ConnConfig, class int, name, b
 	if err != nil {
 		return err
 	}
+	// The lock goes with the session: should this machine vanish, the
+	// server is to notice within about a minute, not the two hours of
+	// the system's default, so that a daemon restarted elsewhere under
+	// the same name may start.
+	for _, set := range []string{"SET tcp_keepalives_idle = 30", "SET tcp_keepalives_interval = 10", "SET tcp_keepalives_count = 3"} {
+		if _, err := c.Exec(ctx, set); err != nil {
+			c.Close(ctx)
+			return err
+		}
+	}
 	var got bool
 	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", class, name).Scan(&got); err != nil {
 		c.Close(ctx)
