@@ -94,7 +94,12 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 		if len(sha) > 12 {
 			sha = sha[:12]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, e.Source, e.Name, describe(e),
+		src := e.Source
+		if e.Owner != "" {
+			// A fleet's ledger: which instance holds the drop.
+			src += "@" + e.Owner
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, src, e.Name, describe(e),
 			dash(strings.Join(e.ImportIDs(), ",")), e.Attempts, dash(sha), dash(safetext.Clip(e.LastError, 200)))
 	}
 	return tw.Flush()
@@ -166,6 +171,7 @@ func printDrops(w io.Writer, entries []*ledger.Entry, asJSON bool) error {
 		}
 		row("drop", e.ID)
 		row("source", e.Source)
+		row("instance", e.Owner) // a fleet's: who holds the drop
 		row("name", e.Name)
 		row("state", describe(e))
 		row("file", cmp.Or(e.FinalKey, e.Key))

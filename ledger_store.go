@@ -16,13 +16,18 @@ import (
 // openStore opens the ledger cfg names: the bbolt file, waiting at most
 // timeout for another process to release it, or the PostgreSQL database
 // of a postgres:// DSN, whose schema it creates or migrates. The daemon
-// opens it exclusive: another daemon on it fails with ledger.ErrLocked.
+// opens a PostgreSQL ledger leasing drops as cfg.Instance, so that a
+// fleet of daemons shares it; commands open it without leases.
 func openStore(ctx context.Context, cfg *config.Config, timeout time.Duration, daemon bool) (ledger.Store, error) {
 	if !postgres.IsDSN(cfg.Ledger) {
 		return ledger.Open(cfg.Ledger, ledger.Options{Timeout: timeout})
 	}
 	// PGPASSWORD, when the file is not set, is pgx's to read.
-	return postgres.Open(ctx, cfg.Ledger, postgres.Options{Password: cfg.LedgerPassword.Value(), Exclusive: daemon})
+	opt := postgres.Options{Password: cfg.LedgerPassword.Value()}
+	if daemon {
+		opt.Instance, opt.Lease = cfg.Instance, time.Duration(cfg.LedgerLease)
+	}
+	return postgres.Open(ctx, cfg.Ledger, opt)
 }
 
 // ledgerName is cfg's ledger as it may be logged or shown: a DSN's

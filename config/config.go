@@ -70,7 +70,11 @@ type Config struct {
 	Ledger             string `yaml:"ledger"`
 	LedgerPasswordFile string `yaml:"ledger_password_file"`
 	LedgerPassword     Secret `yaml:"-"`
-	Spool              string `yaml:"spool"`
+	// LedgerLease is how long a daemon of a fleet on a PostgreSQL ledger
+	// holds a drop without renewing it: a daemon that dies has its drops
+	// taken over by another after about this long. Default 15s.
+	LedgerLease Duration `yaml:"ledger_lease"`
+	Spool       string   `yaml:"spool"`
 	// Retention is how long finished drops stay in the ledger. A pruned
 	// drop's bytes are no longer recognised as a duplicate. Zero keeps
 	// them forever.
@@ -244,6 +248,9 @@ var Endpoints = map[string]string{
 	"ap-developer":      "https://rest.test.ap.zuora.com",
 }
 
+// DefaultLedgerLease is Config.LedgerLease's default.
+const DefaultLedgerLease = 15 * time.Second
+
 // DefaultConfig is what runs with no config file: a local drop folder in
 // the working directory and the built-in Zuora simulator.
 func DefaultConfig() *Config {
@@ -397,6 +404,9 @@ func (c *Config) readSecretFiles(bad map[string]bool) []problem {
 func (c *Config) applyDefaults() {
 	if c.Instance == "" {
 		c.Instance, _ = os.Hostname()
+	}
+	if c.LedgerLease == 0 {
+		c.LedgerLease = Duration(DefaultLedgerLease)
 	}
 	if c.Zuora.API == "" {
 		c.Zuora.API = "file"

@@ -229,6 +229,11 @@ func (v *validator) ledger() {
 		v.check(c.LedgerPasswordFile == "", "ledger_password_file", "is for a postgres:// ledger only", c.LedgerPasswordFile)
 		return
 	}
+	// Renewed a third of the way through; much shorter and a busy
+	// database would lose holds, much longer and a dead daemon's drops
+	// wait.
+	v.check(time.Duration(c.LedgerLease) >= 3*time.Second && time.Duration(c.LedgerLease) <= 10*time.Minute,
+		"ledger_lease", "must be from 3s to 10m", time.Duration(c.LedgerLease).String())
 	u, err := url.Parse(c.Ledger)
 	if err != nil {
 		v.check(false, "ledger", "is not a valid postgres:// DSN", "(not shown: it may hold a password)")

@@ -246,6 +246,11 @@ type Entry struct {
 	// again (Forget). See operator.go.
 	Requeued  int       `json:"requeued,omitempty"`
 	Forgotten time.Time `json:"forgotten,omitzero"`
+
+	// Owner is the instance that holds the drop in a fleet's shared
+	// ledger (Leaser); empty in a ledger of one daemon. The store sets it
+	// when it reads the entry: it is not part of a transition.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Errors a caller decides on.

@@ -86,7 +86,15 @@ func (m *Machine) Create(source, name, key string, size int64, etag string, take
 		State: Discovered, Created: now, Updated: now,
 		History: []Event{{At: now, State: Discovered, Note: Text(key)}},
 	}
-	if err := m.update(func(tx Tx) error { return tx.PutEntry(e) }); err != nil {
+	err := m.update(func(tx Tx) error {
+		if a, ok := tx.(Admitter); ok {
+			if err := a.Admit(e); err != nil {
+				return err
+			}
+		}
+		return tx.PutEntry(e)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create entry for %s: %w", safetext.Name(key), err)
 	}
 	return e, nil

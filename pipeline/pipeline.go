@@ -119,6 +119,9 @@ type Pipeline struct {
 	stopped map[string]error
 	renewed map[string]time.Time // entry id → when its claim was last renewed
 	runCtx  context.Context      // Run's, for Wake
+	// fleet holds the leases of a daemon on a shared ledger; nil for a
+	// ledger of one daemon, which works every drop (fleet.go).
+	fleet *fleet
 }
 
 // New returns a pipeline; Run starts it.
@@ -147,6 +150,7 @@ func New(opt Options) *Pipeline {
 		queue:   make(chan string, 1024),
 		queued:  map[string]bool{}, pending: map[string]bool{}, stopped: map[string]error{},
 		renewed: map[string]time.Time{},
+		fleet:   newFleet(opt.Ledger),
 	}
 	opt.Metrics.watchLedger(opt.Ledger)
 	for _, s := range opt.Sources {
@@ -162,7 +166,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.runCtx = ctx
 	p.mu.Unlock()
 	defer p.closeSources()
-	active, err := p.opt.Ledger.Active()
+	active, err := p.resumable()
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
@@ -198,7 +202,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	wg.Go(func() { p.accept(ctx, r.offers) })
-	wg.Go(func() { p.renewLoop(ctx) })
+	if p.fleet != nil {
+		wg.Go(func() { p.leaseLoop(ctx) })
+	} else {
+		wg.Go(func() { p.renewLoop(ctx) })
+	}
 	wg.Wait()
 	p.mu.Lock()
 	r.closed = true
@@ -305,11 +313,18 @@ func (p *Pipeline) record(o sources.Object) string {
 		return ""
 	}
 	e, err := p.opt.Ledger.Create(o.Source, o.Name, o.Key, o.Size, o.ETag, o.Claimed)
+	if errors.Is(err, ledger.ErrHeld) {
+		// Another instance of the fleet recorded it first.
+		p.log.Debug("file already held by a drop", "source", o.Source, "key", safetext.Name(o.Key), "err", err)
+		p.release(o.Source, o.Key)
+		return ""
+	}
 	if err != nil {
 		p.log.Error("cannot record a new drop; it will be offered again", "source", o.Source, "key", safetext.Name(o.Key), "err", err)
 		p.release(o.Source, o.Key)
 		return ""
 	}
+	p.hold(e.ID)
 	p.log.Info("new drop", "id", e.ID, "source", o.Source, "name", safetext.Name(o.Name), "size", o.Size)
 	p.opt.Hook("discovered")
 	return e.ID
@@ -382,6 +397,15 @@ func (p *Pipeline) work(ctx context.Context) {
 func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 	begun := false // a step this call began ended without a transition
 	for ctx.Err() == nil {
+		if !p.holds(id) {
+			// Another instance may hold it by now: the next renewal
+			// says, and sends it back here if it is still ours.
+			// A step begun here is not ended: that would write to a
+			// drop another instance may hold.
+			p.log.Warn("not working on a drop whose lease is not fresh", "id", id)
+			p.park(id)
+			return 0
+		}
 		e, err := p.opt.Ledger.Get(id)
 		if err == nil && begun && e.Step != "" {
 			e, err = p.opt.Ledger.End(id)
@@ -391,6 +415,7 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			return p.opt.RetryMax
 		}
 		if e.Finished {
+			p.unhold(id)
 			p.settled(e.Source)
 			return 0
 		}
@@ -436,6 +461,11 @@ func (p *Pipeline) advance(ctx context.Context, id string) time.Duration {
 			// Stopping is not the file's fault: the step ended.
 			p.end(id, step)
 			return 0
+		}
+		if !p.holds(id) {
+			// Lost while the step ran: the failure is not ours to
+			// record on a drop another instance may hold.
+			continue
 		}
 		if wait := p.retry(e, step, err); wait > 0 {
 			return wait

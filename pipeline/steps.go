@@ -80,6 +80,20 @@ func (p *Pipeline) claim(ctx context.Context, src *Source, e *ledger.Entry) erro
 			// processing/: wait for it to finish.
 			return errors.Join(fmt.Errorf("claim: an earlier %s is still being worked on: %w", e.Name, err), herr)
 		}
+		if key, herr := p.claimedBefore(ctx, src, e); herr != nil || key != "" {
+			// Claimed by the instance this drop was taken over from,
+			// which died before it could commit the claim.
+			if herr != nil {
+				return herr
+			}
+			if _, err := p.opt.Ledger.Claimed(e.ID, key, e.ETag, e.Size); err != nil {
+				return err
+			}
+			p.log.Info("the file was claimed by the instance the drop was taken over from; working it where it is", "id", e.ID, "key", safetext.Name(key))
+			p.release(e.Source, e.Key)
+			p.opt.Hook("claimed")
+			return nil
+		}
 		// Another live instance has it; should it die, its lapsed claim
 		// is listed again and becomes a new drop here.
 		p.release(e.Source, e.Key)
@@ -296,6 +310,9 @@ func (p *Pipeline) upload(ctx context.Context, src *Source, e *ledger.Entry) (ti
 		// rather than call nothing an import.
 		return 0, p.outcome(e.ID, ledger.Failed, "the file gave no usage records to send; nothing was sent", false)
 	}
+	if err := p.respool(ctx, src, e); err != nil {
+		return 0, err
+	}
 	for i := range e.Parts {
 		part := e.Parts[i]
 		switch {
@@ -346,7 +363,7 @@ func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i i
 		}
 	} else if !found {
 		var err error
-		r, err = p.opt.Uploader.Submit(ctx, upPart(part), part.IdempotencyKey)
+		r, err = p.opt.Uploader.Submit(ctx, p.upPart(e, part), part.IdempotencyKey)
 		if err != nil {
 			if uploader.IsRetryable(err) || ctx.Err() != nil {
 				return err
@@ -364,9 +381,9 @@ func (p *Pipeline) submit(ctx context.Context, src *Source, e *ledger.Entry, i i
 	return err
 }
 
-// upPart is a ledger part as the uploader takes it.
-func upPart(pt ledger.Part) uploader.Part {
-	return uploader.Part{Name: pt.Name, Path: pt.Path, Size: pt.Size, SHA256: pt.SHA256, Records: pt.Records}
+// upPart is part pt of e as the uploader takes it.
+func (p *Pipeline) upPart(e *ledger.Entry, pt ledger.Part) uploader.Part {
+	return uploader.Part{Name: pt.Name, Path: p.partFile(e, pt), Size: pt.Size, SHA256: pt.SHA256, Records: pt.Records}
 }
 
 // maxObjectRecords caps the records of one drop sent through the object
@@ -402,7 +419,7 @@ func (p *Pipeline) submitRecords(ctx context.Context, rs uploader.RecordSubmitte
 	var ids []string
 	first := 0
 	for j := 0; j <= i; j++ {
-		got, err := rs.RecordIDs(upPart(e.Parts[j]), seen)
+		got, err := rs.RecordIDs(p.upPart(e, e.Parts[j]), seen)
 		if err != nil {
 			return uploader.Receipt{}, p.failRecords(e.ID, i, err.Error()+"; nothing of this part was sent")
 		}
@@ -421,7 +438,7 @@ func (p *Pipeline) submitRecords(ctx context.Context, rs uploader.RecordSubmitte
 		return uploader.Receipt{}, err
 	}
 	notes := &recordNotes{led: p.opt.Ledger, id: e.ID, part: i, last: time.Now()}
-	r, err := rs.SubmitRecords(ctx, upPart(part), part.IdempotencyKey, ids, done, notes.add)
+	r, err := rs.SubmitRecords(ctx, p.upPart(e, part), part.IdempotencyKey, ids, done, notes.add)
 	if ferr := notes.flush(); ferr != nil {
 		// Never fail the part, nor call it done, with records in Zuora
 		// the ledger does not know: the next try is answered under the
@@ -554,6 +571,11 @@ func (p *Pipeline) poll(ctx context.Context, e *ledger.Entry, i int) (time.Durat
 // lostClaim renews e's claim and reports whether another instance has
 // taken the file; if so the drop is closed as Vanished, nothing sent.
 func (p *Pipeline) lostClaim(ctx context.Context, src *Source, e *ledger.Entry) (bool, error) {
+	if p.fleet != nil {
+		// The ledger's lease decides (fleet.go): a drop not held is left
+		// to its holder, not closed.
+		return !p.holds(e.ID), nil
+	}
 	err := p.reclaim(ctx, src, e)
 	switch {
 	case err == nil:
@@ -571,6 +593,11 @@ func (p *Pipeline) lostClaim(ctx context.Context, src *Source, e *ledger.Entry) 
 // reclaim refreshes e's claim and records the object's new ETag (on some
 // stores a refresh changes it).
 func (p *Pipeline) reclaim(ctx context.Context, src *Source, e *ledger.Entry) error {
+	if p.fleet != nil {
+		// The ledger's lease decides who works the drop, and renewing
+		// the source's claim would move a taken-over file (fleet.go).
+		return nil
+	}
 	o := sources.Object{Source: e.Source, Key: e.Key, Name: e.Name, ETag: e.ETag, Size: e.Size}
 	c, err := src.Src.Claim(ctx, o)
 	if err != nil {

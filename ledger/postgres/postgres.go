@@ -43,6 +43,8 @@ const (
 	lockMigrations = 1 // second key 0
 	lockSHA        = 2 // second key: hashtext(sum)
 	lockDaemon     = 3 // second key 0: Options.Exclusive
+	lockFile       = 4 // second key: hashtext(source, key): Admit
+	lockInstance   = 5 // second key: hashtext(Options.Instance)
 )
 
 // Options tune Open.
@@ -57,10 +59,16 @@ type Options struct {
 	Tracer pgx.QueryTracer
 	// Exclusive holds the ledger for this process, as bbolt's file lock
 	// does: a second Exclusive Open fails with ledger.ErrLocked. The
-	// daemon needs it until drops are leased to the daemon working them:
-	// each daemon resumes every active drop at its start. Commands that
-	// only read, or that change one drop, open without it.
+	// daemon no longer asks for it: it leases each drop (Instance, Lease)
+	// and resumes only those it holds, so daemons share the ledger. It
+	// stays for a process that must be alone on a ledger.
 	Exclusive bool
+	// Instance and Lease lease each drop to the daemon working it (see
+	// lease.go): Instance names this daemon, Lease is how long a hold
+	// lasts without renewal. Both unset, nothing is leased (commands,
+	// ledger copy).
+	Instance string
+	Lease    time.Duration
 }
 
 // Store is a ledger in a PostgreSQL database.
@@ -69,9 +77,12 @@ type Store struct {
 	ledger.Machine
 	pool    *pgxpool.Pool
 	timeout time.Duration
-	// held is the connection holding Options.Exclusive's lock, which
-	// lasts as long as its session.
-	held *pgx.Conn
+	// instance and lease are Options'; lease is zero when not leasing.
+	instance string
+	lease    time.Duration
+	// held are the connections holding Options.Exclusive's lock and the
+	// instance's, each lasting as long as its session.
+	held []*pgx.Conn
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -106,6 +117,9 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 30 * time.Second
 	}
+	if (opt.Instance == "") != (opt.Lease <= 0) {
+		return nil, fmt.Errorf("open ledger %s: a lease needs both an instance name and a duration", Redact(dsn))
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's parse errors quote the DSN, password and all.
@@ -119,37 +133,58 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", Redact(dsn), err)
 	}
-	s := &Store{pool: pool, timeout: opt.Timeout}
+	s := &Store{pool: pool, timeout: opt.Timeout, instance: opt.Instance, lease: max(opt.Lease, 0)}
 	s.Machine = ledger.NewMachine(s.update, s.view, opt.MaxStarts)
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", Redact(dsn), err)
 	}
 	if opt.Exclusive {
-		if err := s.hold(ctx, cfg.ConnConfig); err != nil {
-			pool.Close()
+		if err := s.hold(ctx, cfg.ConnConfig, lockDaemon, "",
+			"another usagedrop daemon works this PostgreSQL ledger, opened for it alone"); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open ledger %s: %w", Redact(dsn), err)
+		}
+	}
+	if s.lease > 0 {
+		// Two daemons under one name would both believe they hold the
+		// same drops.
+		if err := s.hold(ctx, cfg.ConnConfig, lockInstance, s.instance,
+			fmt.Sprintf("another usagedrop daemon already runs as instance %q on this PostgreSQL ledger; give each daemon of a fleet its own instance name", s.instance)); err != nil {
+			s.Close()
 			return nil, fmt.Errorf("open ledger %s: %w", Redact(dsn), err)
 		}
 	}
 	return s, nil
 }
 
-// hold takes Options.Exclusive's lock on a connection of its own.
-func (s *Store) hold(ctx context.Context, cc *pgx.ConnConfig) error {
+// hold takes a session's advisory lock on (class, name) on a connection
+// of its own, or fails with ledger.ErrLocked and busy.
+func (s *Store) hold(ctx context.Context, cc *pgx.ConnConfig, class int, name, busy string) error {
 	c, err := pgx.ConnectConfig(ctx, cc.Copy())
 	if err != nil {
 		return err
 	}
+	// The lock goes with the session: should this machine vanish, the
+	// server is to notice within about a minute, not the two hours of
+	// the system's default, so that a daemon restarted elsewhere under
+	// the same name may start.
+	for _, set := range []string{"SET tcp_keepalives_idle = 30", "SET tcp_keepalives_interval = 10", "SET tcp_keepalives_count = 3"} {
+		if _, err := c.Exec(ctx, set); err != nil {
+			c.Close(ctx)
+			return err
+		}
+	}
 	var got bool
-	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, 0)", lockDaemon).Scan(&got); err != nil {
+	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", class, name).Scan(&got); err != nil {
 		c.Close(ctx)
 		return err
 	}
 	if !got {
 		c.Close(ctx)
-		return fmt.Errorf("%w (another usagedrop daemon works this PostgreSQL ledger; until drops are leased, one daemon per ledger)", ledger.ErrLocked)
+		return fmt.Errorf("%w (%s)", ledger.ErrLocked, busy)
 	}
-	s.held = c
+	s.held = append(s.held, c)
 	return nil
 }
 
@@ -193,13 +228,15 @@ func Check(ctx context.Context, dsn string, opt Options) (string, error) {
 // Close implements ledger.Store.
 func (s *Store) Close() error {
 	s.pool.Close()
-	if s.held != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	for _, c := range s.held {
 		// Closing the session releases the lock.
-		return s.held.Close(ctx)
+		errs = append(errs, c.Close(ctx))
 	}
-	return nil
+	s.held = nil
+	return errors.Join(errs...)
 }
 
 // migrate applies the migrations not yet recorded, in order, in one
@@ -297,7 +334,7 @@ func (s *Store) run(o pgx.TxOptions, write bool, fn func(ledger.Tx) error) error
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	return pgx.BeginTxFunc(ctx, s.pool, o, func(tx pgx.Tx) error {
-		return fn(&pgTx{ctx: ctx, tx: tx, write: write})
+		return fn(&pgTx{ctx: ctx, tx: tx, write: write, s: s})
 	})
 }
 
@@ -306,49 +343,87 @@ type pgTx struct {
 	ctx   context.Context
 	tx    pgx.Tx
 	write bool
+	s     *Store
 }
 
 var _ ledger.Tx = (*pgTx)(nil)
 
 func (t *pgTx) Entry(id string) (*ledger.Entry, error) {
-	q := "SELECT entry FROM entries WHERE id = $1"
+	q := "SELECT entry, owner FROM entries WHERE id = $1"
 	if t.write {
 		q += " FOR UPDATE"
 	}
 	var raw []byte
-	err := t.tx.QueryRow(t.ctx, q, id).Scan(&raw)
+	var owner *string
+	err := t.tx.QueryRow(t.ctx, q, id).Scan(&raw, &owner)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%s: %w", id, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return decode(id, raw)
+	return decode(id, raw, owner)
 }
 
-func decode(id string, raw []byte) (*ledger.Entry, error) {
+// decode returns the entry stored as raw, held by owner.
+func decode(id string, raw []byte, owner *string) (*ledger.Entry, error) {
 	var e ledger.Entry
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", id, err)
+	}
+	e.Owner = ""
+	if owner != nil {
+		e.Owner = *owner
 	}
 	return &e, nil
 }
 
 func (t *pgTx) PutEntry(e *ledger.Entry) error {
-	raw, err := json.Marshal(e)
+	// The owner lives in its column, renewed without the entry: the
+	// JSON never holds a stale one.
+	c := *e
+	c.Owner = ""
+	raw, err := json.Marshal(&c)
 	if err != nil {
 		return err
 	}
-	var sha *string
+	var sha, owner *string
 	if e.SHA256 != "" {
 		sha = &e.SHA256
 	}
-	_, err = t.tx.Exec(t.ctx, `INSERT INTO entries (id, source, state, active, sha256, updated, entry)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	if t.s.lease > 0 {
+		owner = &t.s.instance
+	}
+	// A new entry is held by the instance that recorded it; an update
+	// keeps whoever holds it.
+	_, err = t.tx.Exec(t.ctx, `INSERT INTO entries (id, source, state, active, sha256, updated, entry, key, owner, lease_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $9::text IS NULL THEN NULL ELSE now() + make_interval(secs => $10) END)
 		ON CONFLICT (id) DO UPDATE SET source = excluded.source, state = excluded.state, active = excluded.active,
-			sha256 = excluded.sha256, updated = excluded.updated, entry = excluded.entry`,
-		e.ID, e.Source, string(e.State), !e.Finished, sha, e.Updated, string(raw))
+			sha256 = excluded.sha256, updated = excluded.updated, entry = excluded.entry, key = excluded.key`,
+		e.ID, e.Source, string(e.State), !e.Finished, sha, e.Updated, string(raw), []byte(e.Key), owner, t.s.lease.Seconds())
 	return err
+}
+
+// Admit implements ledger.Admitter when leasing: of daemons that list one
+// folder, the first to record a file holds it, and the others find it
+// held. The lock on the file's name is held to the commit, so two at once
+// take turns.
+func (t *pgTx) Admit(e *ledger.Entry) error {
+	if t.s.lease <= 0 {
+		return nil
+	}
+	if _, err := t.tx.Exec(t.ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2 || encode($3::bytea, 'hex')))", lockFile, e.Source, []byte(e.Key)); err != nil {
+		return err
+	}
+	var id string
+	err := t.tx.QueryRow(t.ctx, "SELECT id FROM entries WHERE active AND source = $1 AND key = $2 LIMIT 1", e.Source, []byte(e.Key)).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s is drop %s: %w", e.Key, id, ledger.ErrHeld)
 }
 
 func (t *pgTx) Owner(sha string) (string, error) {
@@ -506,8 +581,9 @@ func (s *Store) entries(q string, args ...any) ([]*ledger.Entry, error) {
 		rows, _ := s.pool.Query(ctx, q, args...)
 		var id string
 		var raw []byte
-		_, err := pgx.ForEachRow(rows, []any{&id, &raw}, func() error {
-			e, err := decode(id, raw)
+		var owner *string
+		_, err := pgx.ForEachRow(rows, []any{&id, &raw, &owner}, func() error {
+			e, err := decode(id, raw, owner)
 			if err != nil {
 				return err
 			}
@@ -524,8 +600,9 @@ func (s *Store) entries(q string, args ...any) ([]*ledger.Entry, error) {
 // eight times.
 func (s *Store) Get(id string) (*ledger.Entry, error) {
 	var raw []byte
+	var owner *string
 	err := s.query(func(ctx context.Context) error {
-		return s.pool.QueryRow(ctx, "SELECT entry FROM entries WHERE id = $1", id).Scan(&raw)
+		return s.pool.QueryRow(ctx, "SELECT entry, owner FROM entries WHERE id = $1", id).Scan(&raw, &owner)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%s: %w", id, ledger.ErrNotFound)
@@ -533,12 +610,12 @@ func (s *Store) Get(id string) (*ledger.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", id, err)
 	}
-	return decode(id, raw)
+	return decode(id, raw, owner)
 }
 
 // Active implements ledger.Store.
 func (s *Store) Active() ([]*ledger.Entry, error) {
-	out, err := s.entries("SELECT id, entry FROM entries WHERE active ORDER BY id")
+	out, err := s.entries("SELECT id, entry, owner FROM entries WHERE active ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("ledger active entries: %w", err)
 	}
@@ -556,7 +633,7 @@ func (s *Store) List(fn func(e *ledger.Entry) bool) error { return s.ListAfter("
 // first, until fn returns false; after "" starts at the first.
 func (s *Store) ListAfter(after string, fn func(e *ledger.Entry) bool) error {
 	for {
-		es, err := s.entries("SELECT id, entry FROM entries WHERE id > $1 ORDER BY id LIMIT $2", after, page)
+		es, err := s.entries("SELECT id, entry, owner FROM entries WHERE id > $1 ORDER BY id LIMIT $2", after, page)
 		if err != nil {
 			return fmt.Errorf("ledger list: %w", err)
 		}
@@ -579,9 +656,9 @@ func (s *Store) ListBefore(before string, fn func(e *ledger.Entry) bool) error {
 		var es []*ledger.Entry
 		var err error
 		if before == "" {
-			es, err = s.entries("SELECT id, entry FROM entries ORDER BY id DESC LIMIT $1", page)
+			es, err = s.entries("SELECT id, entry, owner FROM entries ORDER BY id DESC LIMIT $1", page)
 		} else {
-			es, err = s.entries("SELECT id, entry FROM entries WHERE id < $1 ORDER BY id DESC LIMIT $2", before, page)
+			es, err = s.entries("SELECT id, entry, owner FROM entries WHERE id < $1 ORDER BY id DESC LIMIT $2", before, page)
 		}
 		if err != nil {
 			return fmt.Errorf("ledger list: %w", err)
@@ -688,7 +765,7 @@ var _ ledger.Copier = (*Store)(nil)
 func (s *Store) Export(fn func(ledger.Item) error) error {
 	after := ""
 	for {
-		es, err := s.entries("SELECT id, entry FROM entries WHERE id > $1 ORDER BY id LIMIT $2", after, page)
+		es, err := s.entries("SELECT id, entry, owner FROM entries WHERE id > $1 ORDER BY id LIMIT $2", after, page)
 		if err != nil {
 			return fmt.Errorf("ledger export: %w", err)
 		}
@@ -698,6 +775,8 @@ func (s *Store) Export(fn func(ledger.Item) error) error {
 		ids := make([]string, len(es))
 		items := make(map[string]*ledger.Item, len(es))
 		for i, e := range es {
+			// Who held it is this database's business, not the copy's.
+			e.Owner = ""
 			ids[i] = e.ID
 			items[e.ID] = &ledger.Item{Entry: e}
 		}
