@@ -2,11 +2,8 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -15,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"usagedrop/convert"
-	"usagedrop/internal/atomicfile"
 	"usagedrop/internal/safetext"
 	"usagedrop/ledger"
 )
@@ -337,40 +332,20 @@ func (p *Pipeline) respool(ctx context.Context, src *Source, e *ledger.Entry) er
 		return fmt.Errorf("respool: %w", sourceError{err})
 	}
 	defer rc.Close()
-	dst := p.originalPath(e)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return err
-	}
-	h := sha256.New()
-	if err := atomicfile.Write(dst, 0o600, func(w io.Writer) error {
-		_, err := io.Copy(io.MultiWriter(w, h), sourceReader{rc})
-		return err
-	}); err != nil {
+	sum, _, err := p.spoolCopy(e, rc)
+	if err != nil {
 		return fmt.Errorf("respool %s: %w", safetext.Name(e.Key), err)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != e.SHA256 {
+	if sum != e.SHA256 {
 		return fmt.Errorf("respool %s: the file on the source is not the one converted (sha256 %s, the ledger holds %s)",
 			safetext.Name(e.Key), sum, e.SHA256)
 	}
-	f, err := os.Open(dst)
+	f, err := os.Open(p.originalPath(e))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	partsDir := filepath.Join(p.spoolDir(e), "parts")
-	if err := os.RemoveAll(partsDir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(partsDir, 0o750); err != nil {
-		return err
-	}
-	read := src.Read
-	read.Caps = p.opt.Caps
-	res, err := convert.Convert(ctx, e.Name, uploadID(e), f, fi.Size(), read, p.opt.Template, p.opt.Limits, partsDir)
+	res, err := p.convertSpooled(ctx, src, e, f)
 	if err != nil {
 		return fmt.Errorf("respool: convert: %w", err)
 	}

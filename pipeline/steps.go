@@ -146,24 +146,9 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 		err = sourceError{err}
 	} else {
 		defer rc.Close()
-		dst := p.originalPath(e)
-		if err = os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-			return err
-		}
-		h := sha256.New()
-		limit := p.opt.Caps.WithDefaults().MaxFileSize
+		var sha string
 		var n int64
-		err = atomicfile.Write(dst, 0o600, func(w io.Writer) error {
-			// Read errors are the source's, write errors the spool's. The
-			// copy stops one byte past the cap: a file that grew after it
-			// was listed is refused without filling the spool.
-			var err error
-			n, err = io.Copy(io.MultiWriter(w, h), io.LimitReader(sourceReader{rc}, limit+1))
-			if err == nil && n > limit {
-				err = errTooLarge
-			}
-			return err
-		})
+		sha, n, err = p.spoolCopy(e, rc)
 		if errors.Is(err, errTooLarge) {
 			return p.outcome(e.ID, ledger.Failed, p.tooLarge(e, n), false)
 		}
@@ -173,7 +158,7 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 			err = p.reclaim(ctx, src, e)
 		}
 		if err == nil {
-			return p.fetched(e, hex.EncodeToString(h.Sum(nil)))
+			return p.fetched(e, sha)
 		}
 	}
 	if errors.Is(err, sources.ErrChanged) {
@@ -183,6 +168,30 @@ func (p *Pipeline) fetch(ctx context.Context, src *Source, e *ledger.Entry) erro
 		return p.outcome(e.ID, ledger.Failed, stillChanging, false)
 	}
 	return fmt.Errorf("fetch %s: %w", safetext.Name(e.Key), err)
+}
+
+// spoolCopy copies rc, the file at e.Key, to the drop's spooled copy,
+// hashing it as it streams, and returns its sha256 and size. A torn copy
+// never takes the final name. Read errors are the source's, write errors
+// the spool's. The copy stops one byte past max_file_size (errTooLarge):
+// a file that grew after it was listed is refused without filling the
+// spool.
+func (p *Pipeline) spoolCopy(e *ledger.Entry, rc io.Reader) (sha string, n int64, err error) {
+	dst := p.originalPath(e)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	limit := p.opt.Caps.WithDefaults().MaxFileSize
+	err = atomicfile.Write(dst, 0o600, func(w io.Writer) error {
+		var err error
+		n, err = io.Copy(io.MultiWriter(w, h), io.LimitReader(sourceReader{rc}, limit+1))
+		if err == nil && n > limit {
+			err = errTooLarge
+		}
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil)), n, err
 }
 
 // errTooLarge stops a spool copy that passed Caps.MaxFileSize.
@@ -206,6 +215,26 @@ func (p *Pipeline) fetched(e *ledger.Entry, sha string) error {
 	return nil
 }
 
+// convertSpooled converts f, the drop's spooled copy, with the source's
+// reading settings, into parts in the drop's spool. A crash mid-convert
+// leaves half-written parts, so it starts clean.
+func (p *Pipeline) convertSpooled(ctx context.Context, src *Source, e *ledger.Entry, f *os.File) (*convert.Result, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	partsDir := filepath.Join(p.spoolDir(e), "parts")
+	if err := os.RemoveAll(partsDir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(partsDir, 0o750); err != nil {
+		return nil, err
+	}
+	read := src.Read
+	read.Caps = p.opt.Caps
+	return convert.Convert(ctx, e.Name, uploadID(e), f, fi.Size(), read, p.opt.Template, p.opt.Limits, partsDir)
+}
+
 // convert validates the spooled copy and writes its parts. The parts and
 // their idempotency keys are committed together, before anything is sent.
 func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) error {
@@ -216,22 +245,8 @@ func (p *Pipeline) convert(ctx context.Context, src *Source, e *ledger.Entry) er
 		return errors.Join(fmt.Errorf("open spooled copy: %w", err), uerr)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	partsDir := filepath.Join(p.spoolDir(e), "parts")
-	// A crash mid-convert leaves half-written parts: start clean.
-	if err := os.RemoveAll(partsDir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(partsDir, 0o750); err != nil {
-		return err
-	}
 	p.opt.Hook("converting " + e.Name)
-	read := src.Read
-	read.Caps = p.opt.Caps
-	res, err := convert.Convert(ctx, e.Name, uploadID(e), f, fi.Size(), read, p.opt.Template, p.opt.Limits, partsDir)
+	res, err := p.convertSpooled(ctx, src, e, f)
 	if err == nil && ctx.Err() != nil {
 		// Stopped mid-file: whatever was found is not the file's fault.
 		err = ctx.Err()
