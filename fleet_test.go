@@ -170,23 +170,7 @@ sources:
 	}
 
 	waitRecords(sim, files*rows, 180*time.Second)
-	seen := map[string]int{}
-	for _, r := range sim.Records() {
-		seen[r.Description]++
-	}
-	var missing, doubled []string
-	for i := range files {
-		for j := range rows {
-			d := fmt.Sprintf("file %d row %d", i, j)
-			switch seen[d] {
-			case 1:
-			case 0:
-				missing = append(missing, d)
-			default:
-				doubled = append(doubled, d)
-			}
-		}
-	}
+	missing, doubled := onceEach(sim, files, rows)
 	if len(missing)+len(doubled) > 0 {
 		t.Fatalf("%d records missing (%q), %d doubled (%q)\n%s", len(missing), missing[:min(5, len(missing))],
 			len(doubled), doubled[:min(5, len(doubled))], dump())

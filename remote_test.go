@@ -146,23 +146,7 @@ func twoDaemons(t *testing.T, f sharedFolder) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // anything doubled would land now
-	seen := map[string]int{}
-	for _, r := range sim.Records() {
-		seen[r.Description]++
-	}
-	var missing, doubled []string
-	for i := range files {
-		for j := range rows {
-			d := fmt.Sprintf("file %d row %d", i, j)
-			switch seen[d] {
-			case 1:
-			case 0:
-				missing = append(missing, d)
-			default:
-				doubled = append(doubled, d)
-			}
-		}
-	}
+	missing, doubled := onceEach(sim, files, rows)
 	if len(missing)+len(doubled) > 0 {
 		t.Fatalf("%d records missing (%.5v), %d doubled (%.5v)\n--- vm-a:\n%s\n--- vm-b:\n%s",
 			len(missing), missing, len(doubled), doubled, tail(alogs.String(), 3000), tail(blogs.String(), 3000))
@@ -319,4 +303,27 @@ func TestS3FaultsLoseNothing(t *testing.T) {
 	if srv.Failed() < 10 {
 		t.Fatalf("only %d failures were injected; the test did not test much", srv.Failed())
 	}
+}
+
+// onceEach compares the records sim holds with the ones the multi-daemon
+// tests drop (files files of rows rows, described "file I row J"): the
+// descriptions missing and those imported more than once.
+func onceEach(sim *zuorasim.Sim, files, rows int) (missing, doubled []string) {
+	seen := map[string]int{}
+	for _, r := range sim.Records() {
+		seen[r.Description]++
+	}
+	for i := range files {
+		for j := range rows {
+			d := fmt.Sprintf("file %d row %d", i, j)
+			switch seen[d] {
+			case 1:
+			case 0:
+				missing = append(missing, d)
+			default:
+				doubled = append(doubled, d)
+			}
+		}
+	}
+	return missing, doubled
 }
