@@ -11,27 +11,25 @@ set -eu
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/usagedrop-test/bin"
 versitygw_version="v1.8.0"
 
+# Debian packages, installed in one apt-get run for whatever is missing.
+missing=""
 if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then
-	sudo=""
-	if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-	$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq openssh-server openssh-client
+	missing="$missing openssh-server openssh-client"
 fi
-
 if ! command -v chromium >/dev/null 2>&1; then
-	sudo=""
-	if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-	$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium
+	missing="$missing chromium"
 fi
-
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-	sudo=""
-	if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-	$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
 	# The tests start servers of their own; the cluster the package may
 	# start is not used.
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql
+	missing="$missing postgresql"
+fi
+if [ -n "$missing" ]; then
+	sudo=""
+	if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+	$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
+	# shellcheck disable=SC2086 # a list of package names
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq $missing
 fi
 
 if [ ! -x "$cache/versitygw" ]; then
