@@ -14,13 +14,24 @@ import (
 // A file that kills the daemon whenever it is converted (a test hook
 // stands in for an input that crashes or exhausts the converter) is set
 // aside after three deaths: it lands in failed/ whole, with a status that
-// says why, and every other drop imports exactly once. The test restarts
-// the daemon each time it dies, as systemd would.
+// says why, and every other drop imports exactly once, on a bbolt ledger
+// and on a leased PostgreSQL one. The test restarts the daemon each time
+// it dies, as systemd would.
 func TestPoisonFileSetAside(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the daemon several times")
 	}
-	d := newDaemon(t)
+	for _, kind := range crashLedgers {
+		t.Run(kind, func(t *testing.T) {
+			d := newDaemon(t)
+			d.onLedger(kind)
+			poisonSetAside(t, d)
+		})
+	}
+}
+
+// poisonSetAside is TestPoisonFileSetAside on d's ledger.
+func poisonSetAside(t *testing.T, d *daemon) {
 	const files = 4
 	d.drop(files)
 	b, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), "partner-template.csv"))
