@@ -42,6 +42,7 @@ func TestCrashAPIs(t *testing.T) {
 		for _, api := range []string{"object", "soap", "mediation", "mediation+dedupe_field"} {
 			for _, point := range []string{"submitted", "accepted", "polled", "sending"} {
 				t.Run(kind+"/"+api+"/"+point, func(t *testing.T) {
+					t.Parallel() // each case has its own folder, simulator and ledger
 					d, kt := newAPIDaemon(t, api)
 					d.onLedger(kind)
 					if api == "soap" {

@@ -312,6 +312,7 @@ func TestCrashAtEveryTransition(t *testing.T) {
 	for _, kind := range crashLedgers {
 		for _, point := range points {
 			t.Run(kind+"/"+point, func(t *testing.T) {
+				t.Parallel() // each case has its own folder, simulator and ledger
 				d := newDaemon(t)
 				d.onLedger(kind)
 				d.sim.SetFaults(zuorasim.Faults{DropAfterRead: 1})

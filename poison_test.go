@@ -23,6 +23,7 @@ func TestPoisonFileSetAside(t *testing.T) {
 	}
 	for _, kind := range crashLedgers {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel() // each case has its own folder, simulator and ledger
 			d := newDaemon(t)
 			d.onLedger(kind)
 			poisonSetAside(t, d)
