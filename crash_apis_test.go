@@ -124,12 +124,14 @@ func TestCrashAPIs(t *testing.T) {
 	}
 }
 
-// waitReported waits until n files have a report in imported/ or failed/.
+// waitReported waits until n files are in imported/ or failed/ with a
+// report (written before the file is moved: see waitImported).
 func (d *daemon) waitReported(n int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		m, _ := filepath.Glob(filepath.Join(d.dir, "drop", "*", "usage-*.csv.status.txt"))
-		if len(m) >= n {
+		reports, _ := filepath.Glob(filepath.Join(d.dir, "drop", "*", "usage-*.csv.status.txt"))
+		files, _ := filepath.Glob(filepath.Join(d.dir, "drop", "*", "usage-*.csv"))
+		if len(reports) >= n && len(files) >= n {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)

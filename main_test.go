@@ -285,11 +285,15 @@ func (d *daemon) drop(n int) {
 }
 
 // waitImported waits until n files and their reports are in imported/.
+// The reports are written before the file is moved, so a report alone
+// may be what a crash left, with its file still in processing/ for the
+// next start to finish.
 func (d *daemon) waitImported(n int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		m, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
-		if len(m) >= n {
+		reports, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
+		files, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv"))
+		if len(reports) >= n && len(files) >= n {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)

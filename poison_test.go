@@ -46,9 +46,13 @@ func poisonSetAside(t *testing.T, d *daemon) {
 
 	status := filepath.Join(d.dir, "drop", "failed", "poison.csv.status.txt")
 	settled := func() bool {
-		_, err := os.Stat(status)
-		imported, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
-		return err == nil && len(imported) == files
+		// Files, not only reports, which are written first (see
+		// waitImported).
+		_, errStatus := os.Stat(status)
+		_, errFile := os.Stat(filepath.Join(d.dir, "drop", "failed", "poison.csv"))
+		reports, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
+		imported, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv"))
+		return errStatus == nil && errFile == nil && len(reports) == files && len(imported) == files
 	}
 	deaths := 0
 	for start := 1; d.runPoisoned(t, start, settled); start++ {
