@@ -76,7 +76,7 @@ func TestCrashAPIs(t *testing.T) {
 
 					restarted := time.Now()
 					cmd = d.start()
-					ok := d.waitReported(files, 30*time.Second)
+					ok := d.waitReported(files, 30*time.Second) && d.waitProcessed(10*time.Second)
 					d.resumedOwn(restarted, ok)
 					// As in TestCrashAtEveryTransition: the SIGTERM must not
 					// land before the restarted daemon has its handler.

@@ -287,13 +287,27 @@ func (d *daemon) drop(n int) {
 // waitImported waits until n files and their reports are in imported/.
 // The reports are written before the file is moved, so a report alone
 // may be what a crash left, with its file still in processing/ for the
-// next start to finish.
+// next start to finish (see also waitProcessed).
 func (d *daemon) waitImported(n int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		reports, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
 		files, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv"))
 		if len(reports) >= n && len(files) >= n {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// waitProcessed waits until nothing is left in processing/. A crash
+// between linking a file into imported/ and removing its name in
+// processing/ leaves it in both, for the next start to finish.
+func (d *daemon) waitProcessed(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if left, _ := filepath.Glob(filepath.Join(d.dir, "drop", "processing", "*", "*")); len(left) == 0 {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -338,7 +352,7 @@ func TestCrashAtEveryTransition(t *testing.T) {
 
 				restarted := time.Now()
 				cmd = d.start()
-				ok := d.waitImported(files, 30*time.Second)
+				ok := d.waitImported(files, 30*time.Second) && d.waitProcessed(10*time.Second)
 				d.resumedOwn(restarted, ok)
 				// The files may all have been finished before the crash: wait
 				// until the daemon runs, or the SIGTERM would land before Go

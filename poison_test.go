@@ -46,13 +46,14 @@ func poisonSetAside(t *testing.T, d *daemon) {
 
 	status := filepath.Join(d.dir, "drop", "failed", "poison.csv.status.txt")
 	settled := func() bool {
-		// Files, not only reports, which are written first (see
-		// waitImported).
+		// Files, not only reports, which are written first, and none
+		// left in processing/ (see waitImported, waitProcessed).
 		_, errStatus := os.Stat(status)
 		_, errFile := os.Stat(filepath.Join(d.dir, "drop", "failed", "poison.csv"))
 		reports, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
 		imported, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv"))
-		return errStatus == nil && errFile == nil && len(reports) == files && len(imported) == files
+		left, _ := filepath.Glob(filepath.Join(d.dir, "drop", "processing", "*", "*"))
+		return errStatus == nil && errFile == nil && len(reports) == files && len(imported) == files && len(left) == 0
 	}
 	deaths := 0
 	for start := 1; d.runPoisoned(t, start, settled); start++ {
