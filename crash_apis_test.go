@@ -27,102 +27,111 @@ import (
 // was created, SOAP after the Import was made, Mediation after the meter
 // took the first batch: each before the daemon hears the answer). After a
 // restart every record is in Zuora exactly once and every file is in
-// imported/ with its report. Mediation without a dedupe field is the
+// imported/ with its report, on a bbolt ledger and on a leased PostgreSQL
+// one. Mediation without a dedupe field is the
 // exception the issue names: a batch on its way when the daemon died (at
 // any point: the workers send other files meanwhile) is never sent again,
 // and its file goes to failed/ saying which rows' fate is unknown; no
 // record is in Zuora twice.
 func TestCrashAPIs(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs the daemon 32 times")
+		t.Skip("runs the daemon 64 times")
 	}
 	want := crashRecords(t)
-	for _, api := range []string{"object", "soap", "mediation", "mediation+dedupe_field"} {
-		for _, point := range []string{"submitted", "accepted", "polled", "sending"} {
-			t.Run(api+"/"+point, func(t *testing.T) {
-				d, kt := newAPIDaemon(t, api)
-				if api == "soap" {
-					// And the answer to the first create is lost.
-					d.sim.SetFaults(zuorasim.Faults{DropAfterRead: 1})
-				}
-				const files = 3
-				d.drop(files)
-				var cmd *exec.Cmd
-				if point == "sending" {
-					cmd = d.start()
-					kt.killAt(api, cmd)
-				} else {
-					cmd = d.start("USAGEDROP_CRASH_AT=" + point)
-				}
-				exited := make(chan error, 1)
-				go func() { exited <- cmd.Wait() }()
-				select {
-				case err := <-exited:
-					ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-					if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-						t.Fatalf("daemon exited (%v) without being killed at %s:\n%s", err, point, d.logs.String())
+	for _, kind := range crashLedgers {
+		for _, api := range []string{"object", "soap", "mediation", "mediation+dedupe_field"} {
+			for _, point := range []string{"submitted", "accepted", "polled", "sending"} {
+				t.Run(kind+"/"+api+"/"+point, func(t *testing.T) {
+					t.Parallel() // each case has its own folder, simulator and ledger
+					d, kt := newAPIDaemon(t, api)
+					d.onLedger(kind)
+					if api == "soap" {
+						// And the answer to the first create is lost.
+						d.sim.SetFaults(zuorasim.Faults{DropAfterRead: 1})
 					}
-				case <-time.After(20 * time.Second):
-					cmd.Process.Kill()
-					t.Fatalf("daemon never reached %s:\n%s", point, d.logs.String())
-				}
-				if point == "sending" && !kt.fired() {
-					t.Fatalf("the daemon died, but not where the test killed it:\n%s", d.logs.String())
-				}
+					const files = 3
+					d.drop(files)
+					var cmd *exec.Cmd
+					if point == "sending" {
+						cmd = d.start()
+						kt.killAt(api, cmd)
+					} else {
+						cmd = d.start("USAGEDROP_CRASH_AT=" + point)
+					}
+					exited := make(chan error, 1)
+					go func() { exited <- cmd.Wait() }()
+					select {
+					case err := <-exited:
+						ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+						if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+							t.Fatalf("daemon exited (%v) without being killed at %s:\n%s", err, point, d.logs.String())
+						}
+					case <-time.After(20 * time.Second):
+						cmd.Process.Kill()
+						t.Fatalf("daemon never reached %s:\n%s", point, d.logs.String())
+					}
+					if point == "sending" && !kt.fired() {
+						t.Fatalf("the daemon died, but not where the test killed it:\n%s", d.logs.String())
+					}
 
-				cmd = d.start()
-				ok := d.waitReported(files, 30*time.Second)
-				// As in TestCrashAtEveryTransition: the SIGTERM must not
-				// land before the restarted daemon has its handler.
-				waitLog(&d.logs, "usagedrop running", 2, 10*time.Second)
-				cmd.Process.Signal(syscall.SIGTERM)
-				if err := cmd.Wait(); err != nil {
-					t.Errorf("daemon did not stop cleanly on SIGTERM: %v", err)
-				}
-				if !ok {
-					t.Fatalf("files not all finished after restart:\n%s", d.logs.String())
-				}
-				left, _ := filepath.Glob(filepath.Join(d.dir, "drop", "processing", "*", "*"))
-				if len(left) > 0 {
-					t.Fatalf("files left in processing/: %v", left)
-				}
-				failed, _ := filepath.Glob(filepath.Join(d.dir, "drop", "failed", "*.status.txt"))
-				if api == "mediation" {
-					// No dedupe field: a batch on its way when the daemon
-					// died, this file's or another's, is not sent again,
-					// and its file says so.
-					for _, f := range failed {
-						b, _ := os.ReadFile(f)
-						if !strings.Contains(string(b), "may or may not have taken") || !strings.Contains(string(b), "were not sent again") {
-							t.Errorf("%s does not say the batch's fate is unknown:\n%s", filepath.Base(f), b)
+					restarted := time.Now()
+					cmd = d.start()
+					ok := d.waitReported(files, 30*time.Second) && d.waitProcessed(10*time.Second)
+					d.resumedOwn(restarted, ok)
+					// As in TestCrashAtEveryTransition: the SIGTERM must not
+					// land before the restarted daemon has its handler.
+					waitLog(&d.logs, "usagedrop running", 2, 10*time.Second)
+					cmd.Process.Signal(syscall.SIGTERM)
+					if err := cmd.Wait(); err != nil {
+						t.Errorf("daemon did not stop cleanly on SIGTERM: %v", err)
+					}
+					if !ok {
+						t.Fatalf("files not all finished after restart:\n%s", d.logs.String())
+					}
+					left, _ := filepath.Glob(filepath.Join(d.dir, "drop", "processing", "*", "*"))
+					if len(left) > 0 {
+						t.Fatalf("files left in processing/: %v", left)
+					}
+					failed, _ := filepath.Glob(filepath.Join(d.dir, "drop", "failed", "*.status.txt"))
+					if api == "mediation" {
+						// No dedupe field: a batch on its way when the daemon
+						// died, this file's or another's, is not sent again,
+						// and its file says so.
+						for _, f := range failed {
+							b, _ := os.ReadFile(f)
+							if !strings.Contains(string(b), "may or may not have taken") || !strings.Contains(string(b), "were not sent again") {
+								t.Errorf("%s does not say the batch's fate is unknown:\n%s", filepath.Base(f), b)
+							}
+						}
+						if point == "sending" && len(failed) == 0 {
+							t.Fatalf("every file was imported, so the batch the meter took at the kill was sent again:\n%s", d.logs.String())
+						}
+					} else if len(failed) > 0 {
+						b, _ := os.ReadFile(failed[0])
+						t.Fatalf("files in failed/: %v\n%s", failed, b)
+					}
+					assertRecordsOnce(t, d.sim.Records(), want(files), len(failed))
+					if api == "soap" {
+						// One Import per file: a create whose answer was lost,
+						// or whose sender died, is found by name, not made again.
+						if n := len(d.sim.Imports()); n != files {
+							t.Fatalf("%d Imports for %d files", n, files)
 						}
 					}
-					if point == "sending" && len(failed) == 0 {
-						t.Fatalf("every file was imported, so the batch the meter took at the kill was sent again:\n%s", d.logs.String())
-					}
-				} else if len(failed) > 0 {
-					b, _ := os.ReadFile(failed[0])
-					t.Fatalf("files in failed/: %v\n%s", failed, b)
-				}
-				assertRecordsOnce(t, d.sim.Records(), want(files), len(failed))
-				if api == "soap" {
-					// One Import per file: a create whose answer was lost,
-					// or whose sender died, is found by name, not made again.
-					if n := len(d.sim.Imports()); n != files {
-						t.Fatalf("%d Imports for %d files", n, files)
-					}
-				}
-			})
+				})
+			}
 		}
 	}
 }
 
-// waitReported waits until n files have a report in imported/ or failed/.
+// waitReported waits until n files are in imported/ or failed/ with a
+// report (written before the file is moved: see waitImported).
 func (d *daemon) waitReported(n int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		m, _ := filepath.Glob(filepath.Join(d.dir, "drop", "*", "usage-*.csv.status.txt"))
-		if len(m) >= n {
+		reports, _ := filepath.Glob(filepath.Join(d.dir, "drop", "*", "usage-*.csv.status.txt"))
+		files, _ := filepath.Glob(filepath.Join(d.dir, "drop", "*", "usage-*.csv"))
+		if len(reports) >= n && len(files) >= n {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"usagedrop/config"
 	"usagedrop/internal/testutil"
 	"usagedrop/zuorasim"
 )
@@ -174,6 +176,39 @@ type daemon struct {
 	cfg  string
 	sim  *zuorasim.Sim
 	logs logBuffer
+	// env is added to every start's environment (the ledger's password).
+	env []string
+	// kind is the ledger's: "bbolt" or "postgres".
+	kind string
+}
+
+// crashLedgers are the ledgers the crash suite runs each case on.
+var crashLedgers = []string{"bbolt", "postgres"}
+
+// onLedger moves the daemon's ledger to kind: the bbolt file writeConfig
+// names, or a database of its own on the test binary's PostgreSQL server,
+// leased under the daemon's instance name with the default lease, as a
+// daemon of a fleet runs.
+func (d *daemon) onLedger(kind string) {
+	d.t.Helper()
+	d.kind = kind
+	if kind == "bbolt" {
+		return
+	}
+	db := testutil.Postgres(d.t)
+	cfg, err := os.ReadFile(d.cfg)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	old := "ledger: " + d.dir + "/ledger.db\n"
+	if !bytes.Contains(cfg, []byte(old)) {
+		d.t.Fatalf("config %s names no bbolt ledger to replace", d.cfg)
+	}
+	cfg = bytes.Replace(cfg, []byte(old), []byte("ledger: "+db.DSNNoPassword+"\n"), 1)
+	if err := os.WriteFile(d.cfg, cfg, 0o600); err != nil {
+		d.t.Fatal(err)
+	}
+	d.env = append(d.env, "PGPASSWORD="+db.Password)
 }
 
 func newDaemon(t *testing.T) *daemon {
@@ -187,7 +222,9 @@ func newDaemon(t *testing.T) *daemon {
 }
 
 // start runs the daemon with extra environment variables.
-func (d *daemon) start(env ...string) *exec.Cmd { return spawn(d.t, d.cfg, &d.logs, env...) }
+func (d *daemon) start(env ...string) *exec.Cmd {
+	return spawn(d.t, d.cfg, &d.logs, append(slices.Clip(d.env), env...)...)
+}
 
 // writeConfig writes a daemon config for the tests into dir: quick polls,
 // settling and backoffs, no status endpoint, and one source, given as its
@@ -248,11 +285,29 @@ func (d *daemon) drop(n int) {
 }
 
 // waitImported waits until n files and their reports are in imported/.
+// The reports are written before the file is moved, so a report alone
+// may be what a crash left, with its file still in processing/ for the
+// next start to finish (see also waitProcessed).
 func (d *daemon) waitImported(n int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		m, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
-		if len(m) >= n {
+		reports, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
+		files, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv"))
+		if len(reports) >= n && len(files) >= n {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// waitProcessed waits until nothing is left in processing/. A crash
+// between linking a file into imported/ and removing its name in
+// processing/ leaves it in both, for the next start to finish.
+func (d *daemon) waitProcessed(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if left, _ := filepath.Glob(filepath.Join(d.dir, "drop", "processing", "*", "*")); len(left) == 0 {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -261,57 +316,88 @@ func (d *daemon) waitImported(n int, timeout time.Duration) bool {
 }
 
 // The daemon is killed with SIGKILL right after each ledger transition in
-// turn, with the simulator also losing the answer to the first upload.
-// After a restart every record is in Zuora exactly once and every file is
-// in imported/ with its report.
+// turn, with the simulator also losing the answer to the first upload,
+// on a bbolt ledger and on a leased PostgreSQL one. After a restart every
+// record is in Zuora exactly once and every file is in imported/ with its
+// report; on PostgreSQL the restarted daemon resumes its own drops at
+// once, without waiting for their lease to run out.
 func TestCrashAtEveryTransition(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs the daemon ~20 times")
+		t.Skip("runs the daemon ~40 times")
 	}
 	points := []string{"discovered", "claimed", "fetched", "converted", "submitted", "accepted", "polled", "done", "finished",
 		"submitted:2", "polled:3"}
-	for _, point := range points {
-		t.Run(point, func(t *testing.T) {
-			d := newDaemon(t)
-			d.sim.SetFaults(zuorasim.Faults{DropAfterRead: 1})
-			const files = 3
-			d.drop(files)
-			cmd := d.start("USAGEDROP_CRASH_AT=" + point)
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			select {
-			case err := <-exited:
-				ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-				if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-					t.Fatalf("daemon exited (%v) without being killed at %s:\n%s", err, point, d.logs.String())
+	for _, kind := range crashLedgers {
+		for _, point := range points {
+			t.Run(kind+"/"+point, func(t *testing.T) {
+				t.Parallel() // each case has its own folder, simulator and ledger
+				d := newDaemon(t)
+				d.onLedger(kind)
+				d.sim.SetFaults(zuorasim.Faults{DropAfterRead: 1})
+				const files = 3
+				d.drop(files)
+				cmd := d.start("USAGEDROP_CRASH_AT=" + point)
+				exited := make(chan error, 1)
+				go func() { exited <- cmd.Wait() }()
+				select {
+				case err := <-exited:
+					ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+					if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+						t.Fatalf("daemon exited (%v) without being killed at %s:\n%s", err, point, d.logs.String())
+					}
+				case <-time.After(20 * time.Second):
+					cmd.Process.Kill()
+					t.Fatalf("daemon never reached %s:\n%s", point, d.logs.String())
 				}
-			case <-time.After(20 * time.Second):
-				cmd.Process.Kill()
-				t.Fatalf("daemon never reached %s:\n%s", point, d.logs.String())
-			}
 
-			cmd = d.start()
-			ok := d.waitImported(files, 30*time.Second)
-			// The files may all have been finished before the crash: wait
-			// until the daemon runs, or the SIGTERM would land before Go
-			// has installed its handler and kill the process outright.
-			waitLog(&d.logs, "usagedrop running", 2, 10*time.Second) // this daemon's, after the first's
-			cmd.Process.Signal(syscall.SIGTERM)
-			if err := cmd.Wait(); err != nil {
-				t.Errorf("daemon did not stop cleanly on SIGTERM: %v", err)
-			}
-			if !ok {
-				t.Fatalf("files not all imported after restart:\n%s", d.logs.String())
-			}
-			if n := len(d.sim.Records()); n != files*1000 {
-				t.Fatalf("zuora holds %d records, want %d exactly once\n%s", n, files*1000, d.logs.String())
-			}
-			left, _ := filepath.Glob(filepath.Join(d.dir, "drop", "processing", "*", "*"))
-			failed, _ := filepath.Glob(filepath.Join(d.dir, "drop", "failed", "*"))
-			if len(left)+len(failed) > 0 {
-				t.Fatalf("files left behind: processing %v, failed %v", left, failed)
-			}
-		})
+				restarted := time.Now()
+				cmd = d.start()
+				ok := d.waitImported(files, 30*time.Second) && d.waitProcessed(10*time.Second)
+				d.resumedOwn(restarted, ok)
+				// The files may all have been finished before the crash: wait
+				// until the daemon runs, or the SIGTERM would land before Go
+				// has installed its handler and kill the process outright.
+				waitLog(&d.logs, "usagedrop running", 2, 10*time.Second) // this daemon's, after the first's
+				cmd.Process.Signal(syscall.SIGTERM)
+				if err := cmd.Wait(); err != nil {
+					t.Errorf("daemon did not stop cleanly on SIGTERM: %v", err)
+				}
+				if !ok {
+					t.Fatalf("files not all imported after restart:\n%s", d.logs.String())
+				}
+				if n := len(d.sim.Records()); n != files*1000 {
+					t.Fatalf("zuora holds %d records, want %d exactly once\n%s", n, files*1000, d.logs.String())
+				}
+				left, _ := filepath.Glob(filepath.Join(d.dir, "drop", "processing", "*", "*"))
+				failed, _ := filepath.Glob(filepath.Join(d.dir, "drop", "failed", "*"))
+				if len(left)+len(failed) > 0 {
+					t.Fatalf("files left behind: processing %v, failed %v", left, failed)
+				}
+			})
+		}
+	}
+}
+
+// resumedOwn logs how long a daemon restarted after a crash took to
+// finish the drops. On a leased PostgreSQL ledger it checks that the
+// daemon, under the same instance name, resumed its own drops at once:
+// none taken over as lapsed, all finished (ok) within the lease they
+// were held under.
+func (d *daemon) resumedOwn(restarted time.Time, ok bool) {
+	d.t.Helper()
+	took := time.Since(restarted)
+	d.t.Logf("%s: restart to the last drop finished: %s", d.kind, took.Round(10*time.Millisecond))
+	if d.kind != "postgres" {
+		return
+	}
+	if !strings.Contains(d.logs.String(), `ledger="postgres://`) {
+		d.t.Fatalf("the daemon does not say it runs on a PostgreSQL ledger:\n%s", d.logs.String())
+	}
+	if strings.Contains(d.logs.String(), "took over a drop whose lease ran out") {
+		d.t.Errorf("the restarted daemon waited out its own leases and took its drops over:\n%s", d.logs.String())
+	}
+	if ok && took >= config.DefaultLedgerLease {
+		d.t.Errorf("the restarted daemon took %s to finish its own drops, a lease (%s) or more", took, config.DefaultLedgerLease)
 	}
 }
 

@@ -14,13 +14,25 @@ import (
 // A file that kills the daemon whenever it is converted (a test hook
 // stands in for an input that crashes or exhausts the converter) is set
 // aside after three deaths: it lands in failed/ whole, with a status that
-// says why, and every other drop imports exactly once. The test restarts
-// the daemon each time it dies, as systemd would.
+// says why, and every other drop imports exactly once, on a bbolt ledger
+// and on a leased PostgreSQL one. The test restarts the daemon each time
+// it dies, as systemd would.
 func TestPoisonFileSetAside(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the daemon several times")
 	}
-	d := newDaemon(t)
+	for _, kind := range crashLedgers {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel() // each case has its own folder, simulator and ledger
+			d := newDaemon(t)
+			d.onLedger(kind)
+			poisonSetAside(t, d)
+		})
+	}
+}
+
+// poisonSetAside is TestPoisonFileSetAside on d's ledger.
+func poisonSetAside(t *testing.T, d *daemon) {
 	const files = 4
 	d.drop(files)
 	b, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), "partner-template.csv"))
@@ -34,9 +46,14 @@ func TestPoisonFileSetAside(t *testing.T) {
 
 	status := filepath.Join(d.dir, "drop", "failed", "poison.csv.status.txt")
 	settled := func() bool {
-		_, err := os.Stat(status)
-		imported, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
-		return err == nil && len(imported) == files
+		// Files, not only reports, which are written first, and none
+		// left in processing/ (see waitImported, waitProcessed).
+		_, errStatus := os.Stat(status)
+		_, errFile := os.Stat(filepath.Join(d.dir, "drop", "failed", "poison.csv"))
+		reports, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv.status.txt"))
+		imported, _ := filepath.Glob(filepath.Join(d.dir, "drop", "imported", "usage-*.csv"))
+		left, _ := filepath.Glob(filepath.Join(d.dir, "drop", "processing", "*", "*"))
+		return errStatus == nil && errFile == nil && len(reports) == files && len(imported) == files && len(left) == 0
 	}
 	deaths := 0
 	for start := 1; d.runPoisoned(t, start, settled); start++ {
