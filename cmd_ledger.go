@@ -25,7 +25,7 @@ const copyBatch = 500
 // VM joining a fleet keeps recognising what it imported. Drops already in
 // TO under the same id are replaced: a copy run twice changes nothing.
 func runLedger(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "copy" {
+	if len(args) == 0 {
 		return errUsage
 	}
 	flags := flag.NewFlagSet("ledger copy", flag.ContinueOnError)
@@ -36,6 +36,16 @@ func runLedger(ctx context.Context, args []string, stdout io.Writer) error {
 		flags.PrintDefaults()
 	}
 	pwFile := flags.String("password-file", "", "the PostgreSQL password (default: PGPASSWORD)")
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		// copy is the one subcommand: its usage is the command's.
+		flags.SetOutput(stdout)
+		flags.Usage()
+		return errHelp
+	case "copy":
+	default:
+		return fmt.Errorf("ledger: unknown command %q (try: usagedrop ledger copy FROM TO)", args[0])
+	}
 	rest, err := parseArgs(flags, args[1:], stdout)
 	if err != nil || len(rest) != 2 {
 		return cmp.Or(err, errUsage)

@@ -307,7 +307,16 @@ func TestMetricsAfterImport(t *testing.T) {
 	if !d.waitImported(1, 20*time.Second) {
 		t.Fatalf("not imported:\n%s", d.logs.String())
 	}
-	metrics, _ := httpGet(t, "http://"+addr+"/metrics")
+	// The file is in imported/ before the ledger records it finished and
+	// the drop is counted: scrape until the counts arrive.
+	var metrics string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		metrics, _ = httpGet(t, "http://"+addr+"/metrics")
+		if strings.Contains(metrics, "usagedrop_import_seconds_count 1") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	for _, re := range []string{
 		`usagedrop_zuora_requests_total\{code="200",operation="token"\} 1`,
 		`usagedrop_zuora_requests_total\{code="201",operation="submit"\} 1|usagedrop_zuora_requests_total\{code="200",operation="submit"\} 1`,
