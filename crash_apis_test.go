@@ -58,18 +58,7 @@ func TestCrashAPIs(t *testing.T) {
 					} else {
 						cmd = d.start("USAGEDROP_CRASH_AT=" + point)
 					}
-					exited := make(chan error, 1)
-					go func() { exited <- cmd.Wait() }()
-					select {
-					case err := <-exited:
-						ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-						if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-							t.Fatalf("daemon exited (%v) without being killed at %s:\n%s", err, point, d.logs.String())
-						}
-					case <-time.After(20 * time.Second):
-						cmd.Process.Kill()
-						t.Fatalf("daemon never reached %s:\n%s", point, d.logs.String())
-					}
+					d.waitKilled(t, cmd, point)
 					if point == "sending" && !kt.fired() {
 						t.Fatalf("the daemon died, but not where the test killed it:\n%s", d.logs.String())
 					}

@@ -301,6 +301,25 @@ func (d *daemon) waitImported(n int, timeout time.Duration) bool {
 	return false
 }
 
+// waitKilled waits for cmd, started with a crash point, to die of the
+// SIGKILL it sends itself there (or the test sends it), and fails the
+// test if it exits otherwise or never gets there.
+func (d *daemon) waitKilled(t *testing.T, cmd *exec.Cmd, point string) {
+	t.Helper()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("daemon exited (%v) without being killed at %s:\n%s", err, point, d.logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("daemon never reached %s:\n%s", point, d.logs.String())
+	}
+}
+
 // waitProcessed waits until nothing is left in processing/. A crash
 // between linking a file into imported/ and removing its name in
 // processing/ leaves it in both, for the next start to finish.
@@ -337,18 +356,7 @@ func TestCrashAtEveryTransition(t *testing.T) {
 				const files = 3
 				d.drop(files)
 				cmd := d.start("USAGEDROP_CRASH_AT=" + point)
-				exited := make(chan error, 1)
-				go func() { exited <- cmd.Wait() }()
-				select {
-				case err := <-exited:
-					ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-					if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-						t.Fatalf("daemon exited (%v) without being killed at %s:\n%s", err, point, d.logs.String())
-					}
-				case <-time.After(20 * time.Second):
-					cmd.Process.Kill()
-					t.Fatalf("daemon never reached %s:\n%s", point, d.logs.String())
-				}
+				d.waitKilled(t, cmd, point)
 
 				restarted := time.Now()
 				cmd = d.start()
